@@ -1,0 +1,200 @@
+"""The Backend protocol: the few primitives the core asks a backend for.
+
+A new backend is one module that implements the class below. It knows flat buffers, dtypes
+and views; it never sees a Tensor, a gradient or a graph. Everything else (broadcasting,
+type promotion, reshapes, autograd, error messages about shapes) happens in the core.
+
+Terms
+-----
+Buffer
+    The backend's own storage of a flat run of elements of one dtype (python: `array.array`,
+    numba: a 1-D numpy array, c: a C allocation). The core only passes buffers back to the
+    backend that made them.
+View
+    `tinygrad_like.view.View`: `shape`, `strides` and `offset`, all counted in elements.
+    Element `idx` of a view lives at `buf[offset + sum(i * s for i, s in zip(idx, strides))]`.
+    Strides may be negative (flipped slices) or zero (broadcast, expand).
+dtype
+    `tinygrad_like.dtypes.DType`: one of `float32`, `float64`, `int64`, `bool`
+    (`dtype.name`, `dtype.itemsize`, `dtype.typecode` as in `array.array`: f d q B).
+    Booleans are stored one byte per element, 0 or 1.
+
+What the core guarantees before it calls a kernel
+-------------------------------------------------
+- Every view lies inside its buffer, so a kernel never needs to bounds-check: views are made
+  only by the View algebra, which keeps them inside (`View.span()` gives the touched range),
+  and index tensors for `gather`/`scatter_add` are range-checked before the call. A backend
+  written in C should still check spans against `buffer_size` in Python before calling C.
+- Operands of one elementwise call have the same shape and dtype (the core broadcasts with
+  zero strides and casts first), and that shape is already *coalesced*: adjacent dims that
+  are contiguous with each other in every operand are merged and size-1 dims are dropped,
+  so a dense tensor of any shape arrives as one dim (or as `()` for a single element).
+  A fast backend checks for `len(shape) == 1 and strides == (1,)` and runs a flat loop.
+- No call is made with zero elements.
+- Results are new contiguous buffers; the core wraps them in `View.contiguous(shape)`.
+
+Numerics
+--------
+- Float kernels follow IEEE 754: overflow gives inf, `log(0) = -inf`, `log(-1) = nan`,
+  `x / 0 = ±inf or nan`; nothing raises. `max`/`min`/`maximum`/`minimum` propagate NaN.
+- Integer ops: `div` is not asked for (the core promotes to float first); `pow` with a
+  negative integer exponent is rejected by the core.
+- Float32 results may be computed in higher precision and rounded when stored.
+
+Random numbers (counter-based, identical on every backend)
+---------------------------------------------------------
+`random(dist, n, seed, counter, dtype)` fills element `i` from 64-bit words
+`w(j) = mix64((key + (j + 1) * GAMMA) mod 2**64)` where `key = mix64(seed mod 2**64)`,
+`GAMMA = 0x9E3779B97F4A7C15` and `mix64` is SplitMix64's finalizer
+(`z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31`,
+all mod 2**64). See `splitmix64_word` below.
+- `uniform`, float64: `(w(counter + i) >> 11) * 2**-53`; float32: `(w(counter + i) >> 40) * 2**-24`.
+- `normal`: Box-Muller in float64 on words `a = w(counter + 2i)`, `b = w(counter + 2i + 1)`:
+  `u1 = ((a >> 11) + 1) * 2**-53`, `u2 = (b >> 11) * 2**-53`,
+  `z = sqrt(-2 log u1) * cos(2 pi u2)`, then rounded to `dtype`.
+The core advances its counter by `n` for uniform and `2n` for normal draws.
+
+Optional fused kernels
+----------------------
+A backend may also define any of these; the core uses them when present (`getattr`) and
+falls back to composing primitives otherwise, so they are never required:
+- `softmax(x, view, dtype, log) -> Buffer`: softmax (or log-softmax when `log` is true) over
+  the last dim of a 2-D row-major view `(rows, cols)` with strides `(cols, 1)`; numerically
+  stable (subtract the row max); result contiguous `(rows, cols)`.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+
+from tinygrad_like.dtypes import DType
+from tinygrad_like.view import View
+
+Buffer = Any
+
+UNARY_OPS = (
+    "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
+    "erf", "reciprocal", "floor", "ceil", "logical_not",
+)
+"""Elementwise one-input ops. The result has the input's dtype. `neg`, `abs`, `sign`,
+`relu` accept int64 too and `logical_not` takes bool (1 where the input is 0); every other op
+is only asked for on float32/float64. `sigmoid(x) = 1/(1+exp(-x))` must not overflow for
+large |x|; `relu(nan) = nan`; `sign(0) = 0`."""
+
+ARITH_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+"""Binary ops whose result has the operands' dtype."""
+
+COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+"""Binary ops whose result is bool."""
+
+REDUCE_OPS = ("sum", "max", "min")
+ARG_REDUCE_OPS = ("argmax", "argmin")
+
+GAMMA = 0x9E3779B97F4A7C15
+MASK64 = (1 << 64) - 1
+
+
+def mix64(z: int) -> int:
+    """SplitMix64's finalizer on a 64-bit unsigned int."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def splitmix64_word(seed: int, j: int) -> int:
+    """Word `j` of the random stream of `seed` (the reference for every backend)."""
+    return mix64((mix64(seed & MASK64) + (j + 1) * GAMMA) & MASK64)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend implements. See the module docstring for the rules."""
+
+    name: str
+
+    # ---- memory -------------------------------------------------------------------
+    def empty(self, n: int, dtype: DType) -> Buffer:
+        """A buffer of n elements whose contents will all be overwritten (no need to zero it)."""
+
+    def full(self, n: int, value: Any, dtype: DType) -> Buffer:
+        """A buffer of n elements, each `value` (already a Python number of dtype's kind)."""
+
+    def from_list(self, values: Sequence[Any], dtype: DType) -> Buffer:
+        """A buffer holding the flat Python numbers `values` (bools for bool)."""
+
+    def to_list(self, buf: Buffer, view: View, dtype: DType) -> list:
+        """The view's elements in row-major order as Python float/int/bool values."""
+
+    def from_buffer(self, obj: memoryview, dtype: DType) -> Buffer:
+        """A buffer over a C-contiguous 1-D memoryview of dtype's format; zero-copy if possible."""
+
+    def memoryview(self, buf: Buffer, dtype: DType) -> memoryview:
+        """A writable 1-D memoryview of the whole buffer, sharing memory (for numpy interop)."""
+
+    def buffer_size(self, buf: Buffer) -> int:
+        """Number of elements in the buffer (the core checks views against it)."""
+
+    # ---- copies ---------------------------------------------------------------------
+    def copy(self, src: Buffer, view: View, src_dtype: DType, dst_dtype: DType) -> Buffer:
+        """The view's elements as a new contiguous buffer of dst_dtype.
+
+        Casts: float -> int64 truncates toward zero, anything -> bool is `x != 0`,
+        bool -> number gives 0/1. The core does not ask to cast nan/inf to int64."""
+
+    def assign(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
+        """In place: dst[dst_view] = src[src_view]; same shape and dtype, dst_view never overlaps
+        itself (it has no zero strides), but src may be the same buffer only if the views are equal."""
+
+    # ---- elementwise ----------------------------------------------------------------
+    def unary(self, op: str, x: Buffer, view: View, dtype: DType) -> Buffer:
+        """op(x) for op in UNARY_OPS."""
+
+    def binary(self, op: str, a: Buffer, a_view: View, b: Buffer, b_view: View, dtype: DType,
+               out: Optional[Buffer] = None) -> Buffer:
+        """a op b for op in ARITH_OPS + COMPARE_OPS; the views have one shape.
+
+        With `out` (a buffer of dtype's result type with room for every element), write the
+        result into out[0:n] and return out; `out` may be `a` itself when a_view is contiguous
+        (in-place updates such as `p -= lr * g`)."""
+
+    def where(self, cond: Buffer, cond_view: View, a: Buffer, a_view: View, b: Buffer, b_view: View,
+              dtype: DType) -> Buffer:
+        """cond ? a : b elementwise; cond is bool, a and b have `dtype`; the views have one shape."""
+
+    # ---- reductions -----------------------------------------------------------------
+    def reduce(self, op: str, x: Buffer, view: View, k: int, dtype: DType) -> Buffer:
+        """Reduce the last k >= 1 dims of the view with op in REDUCE_OPS.
+
+        The result is contiguous with shape view.shape[:-k]. The core coalesces the kept and
+        the reduced dims separately, so a column sum arrives as shape (cols, rows) with strides
+        (1, cols): a good kernel walks memory in order rather than striding through it.
+        float32 sums should be accurate to float32 rounding over 1e7 elements (pairwise or
+        blocked summation, or a float64 accumulator)."""
+
+    def arg_reduce(self, op: str, x: Buffer, view: View, dtype: DType) -> Buffer:
+        """argmax/argmin over the last dim as int64; the first index wins ties; a NaN counts as
+        the extreme (the first NaN's index is returned)."""
+
+    # ---- linear algebra -------------------------------------------------------------
+    def matmul(self, a: Buffer, a_view: View, b: Buffer, b_view: View, dtype: DType) -> Buffer:
+        """Batched product: a_view (*batch, M, K) @ b_view (*batch, K, N) -> contiguous (*batch, M, N).
+
+        float32/float64 only. Both views have the same batch shape (broadcast batch dims have
+        stride 0). A view whose last or second-to-last stride is 1 is a plain or transposed
+        matrix: a BLAS-style kernel should use it in place rather than copying."""
+
+    # ---- indexing -------------------------------------------------------------------
+    def gather(self, x: Buffer, x_view: View, index: Buffer, index_view: View, dim: int,
+               dtype: DType) -> Buffer:
+        """out[p] = x[p with p[dim] := index[p]], out shape = index_view.shape.
+
+        x_view and index_view have the same ndim and index_view.shape[d] <= x_view.shape[d]
+        for d != dim; index is int64 and every value is in [0, x_view.shape[dim])."""
+
+    def scatter_add(self, dst: Buffer, dst_view: View, index: Buffer, index_view: View,
+                    src: Buffer, src_view: View, dim: int, dtype: DType) -> None:
+        """In place: dst[p with p[dim] := index[p]] += src[p] for every p of index_view's shape;
+        dst_view is contiguous; src_view has index_view's shape. Repeated indices accumulate."""
+
+    # ---- random ---------------------------------------------------------------------
+    def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> Buffer:
+        """n draws of 'uniform' [0, 1) or 'normal' (0, 1), exactly as the module docstring says."""

@@ -1,0 +1,30 @@
+"""Error types: every library error is a TensorError and the matching built-in."""
+from __future__ import annotations
+
+
+class TensorError(Exception):
+    """Base class of every error raised by tinygrad_like."""
+
+
+class ShapeError(TensorError, ValueError):
+    """Shapes that do not fit together (broadcasting, matmul, reshape, ...)."""
+
+
+class TensorIndexError(TensorError, IndexError):
+    """An index or dimension out of range."""
+
+
+class DTypeError(TensorError, TypeError):
+    """A dtype that an operation does not accept."""
+
+
+class AutogradError(TensorError, RuntimeError):
+    """Misuse of autograd (freed graph, non-scalar backward, ...)."""
+
+
+class BackendError(TensorError, RuntimeError):
+    """A backend that cannot load, or tensors of two backends mixed in one op."""
+
+
+class InvalidValueError(TensorError, ValueError):
+    """A bad argument value that is not about shapes."""

@@ -1,0 +1,101 @@
+"""The global counter-based generator: one seed gives the same numbers on every backend."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import dtypes as _dt
+from .device import resolve
+from .errors import DTypeError
+from .view import prod
+
+_DEFAULT_SEED = 67280421310721
+
+
+class Generator:
+    """(seed, counter) state; each draw of n numbers advances the counter (2n for normals)."""
+
+    def __init__(self, seed: int = _DEFAULT_SEED):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        if not isinstance(seed, int):
+            raise DTypeError(f"manual_seed expects an int, got {type(seed).__name__}")
+        self.seed = seed
+        self.counter = 0
+        return self
+
+    def initial_seed(self) -> int:
+        return self.seed
+
+    def get_state(self) -> tuple:
+        return (self.seed, self.counter)
+
+    def set_state(self, state: tuple) -> None:
+        self.seed, self.counter = state
+
+    def draw(self, dist: str, n: int, dtype: Any, backend: Any) -> Any:
+        be = resolve(backend)
+        buf = be.random(dist, n, self.seed, self.counter, dtype) if n else be.empty(0, dtype)
+        self.counter += n if dist == "uniform" else 2 * n
+        return be, buf
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (same seed, same numbers, on every backend)."""
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed() -> int:
+    return default_generator.seed
+
+
+def _random(dist: str, shape: tuple, dtype: Any, backend: Any, requires_grad: bool, generator: Any) -> Any:
+    from .tensor import _contig, _shape_args, _wrap
+    shape = _shape_args(shape)
+    dt = _dt.DEFAULT_FLOAT if dtype is None else _dt.get_dtype(dtype)
+    if not dt.is_float:
+        raise DTypeError(f"{'rand' if dist == 'uniform' else 'randn'}: dtype must be floating point, got {dt.name}")
+    be, buf = (generator or default_generator).draw(dist, prod(shape), dt, backend)
+    t = _wrap(buf, _contig(tuple(shape)), dt, be)
+    return t.requires_grad_() if requires_grad else t
+
+
+def rand(*shape: Any, dtype: Any = None, backend: Any = None, requires_grad: bool = False, generator: Any = None) -> Any:
+    """Uniform [0, 1) samples."""
+    return _random("uniform", shape, dtype, backend, requires_grad, generator)
+
+
+def randn(*shape: Any, dtype: Any = None, backend: Any = None, requires_grad: bool = False, generator: Any = None) -> Any:
+    """Standard normal samples (Box-Muller on the counter-based stream)."""
+    return _random("normal", shape, dtype, backend, requires_grad, generator)
+
+
+def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, backend: Any = None, generator: Any = None) -> Any:
+    """Integers uniform in [low, high) as int64 (randint(high, size) also works)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        from .errors import InvalidValueError
+        raise InvalidValueError(f"randint: high ({high}) must be greater than low ({low})")
+    u = _random("uniform", tuple(size), _dt.float64, backend, False, generator)
+    out = (u * (high - low)).floor() + low
+    return out.to(_dt.int64 if dtype is None else dtype)
+
+
+def randperm(n: int, backend: Any = None, generator: Any = None) -> Any:
+    """A random permutation of 0..n-1 (int64), from the same stream on every backend."""
+    from .creation import tensor
+    keys = _random("uniform", (n,), _dt.float64, backend, False, generator).tolist()
+    order = sorted(range(n), key=keys.__getitem__)
+    return tensor(order, dtype=_dt.int64, backend=backend)
+
+
+def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
+    return rand(*t.shape, dtype=dtype or t.dtype, backend=t._be, requires_grad=requires_grad)
+
+
+def randn_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
+    return randn(*t.shape, dtype=dtype or t.dtype, backend=t._be, requires_grad=requires_grad)

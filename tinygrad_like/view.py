@@ -1,0 +1,308 @@
+"""Views: shape, strides (in elements) and offset over a flat buffer, as plain functions.
+
+Every movement op (reshape, permute, expand, slicing, ...) is a function from View to View;
+no data moves. Broadcasting is a view too: a missing or size-1 dimension gets stride 0.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+from .errors import ShapeError, TensorIndexError, InvalidValueError
+
+Shape = tuple[int, ...]
+
+
+def prod(xs: Iterable[int]) -> int:
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def contiguous_strides(shape: Sequence[int]) -> Shape:
+    """Row-major strides of a dense array of `shape`."""
+    strides = [1] * len(shape)
+    acc = 1
+    for i in range(len(shape) - 1, -1, -1):
+        strides[i] = acc
+        acc *= max(shape[i], 1)
+    return tuple(strides)
+
+
+def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
+    """Wrap a negative dimension; IndexError names the valid range."""
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TensorIndexError(f"{what} must be an int, got {type(dim).__name__} {dim!r}")
+    lo, hi = (-ndim, ndim - 1) if ndim > 0 else (-1, 0)
+    if not lo <= dim <= hi:
+        raise TensorIndexError(f"{what} {dim} is out of range for a tensor with {ndim} dims (expected {lo}..{hi})")
+    return dim + ndim if dim < 0 else dim
+
+
+def normalize_dims(dim: object, ndim: int) -> tuple[int, ...]:
+    """`dim` as an int, a sequence or None (all dims) -> sorted unique non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        return (normalize_dim(dim, ndim),)
+    dims = tuple(normalize_dim(d, ndim) for d in dim)  # type: ignore[union-attr]
+    if len(set(dims)) != len(dims):
+        raise InvalidValueError(f"dim {tuple(dim)} names a dimension twice")  # type: ignore[arg-type]
+    return tuple(sorted(dims))
+
+
+def broadcast_shapes(a: Shape, b: Shape) -> Shape:
+    """numpy's broadcasting rule; the error names both shapes and the clashing dim."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    pa = (1,) * (n - len(a)) + a
+    pb = (1,) * (n - len(b)) + b
+    out = []
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ShapeError(f"cannot broadcast shapes {a} and {b}: dim {i} has {x} vs {y}")
+    return tuple(out)
+
+
+class View:
+    """shape, strides and offset (all in elements) of a tensor over its buffer."""
+
+    __slots__ = ("shape", "strides", "offset", "_contiguous")
+
+    def __init__(self, shape: Shape, strides: Shape, offset: int = 0):
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
+        self._contiguous: Optional[bool] = None
+
+    @staticmethod
+    def contiguous(shape: Shape) -> "View":
+        v = View(shape, contiguous_strides(shape), 0)
+        v._contiguous = True
+        return v
+
+    def __repr__(self) -> str:
+        return f"View(shape={self.shape}, strides={self.strides}, offset={self.offset})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, View) and (self.shape, self.strides, self.offset) == (other.shape, other.strides, other.offset)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.strides, self.offset))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return prod(self.shape)
+
+    def is_contiguous(self) -> bool:
+        """Row-major dense from offset 0 (size-1 dims may carry any stride)."""
+        c = self._contiguous
+        if c is None:
+            c = self.offset == 0 and is_dense(self.shape, self.strides)
+            self._contiguous = c
+        return c
+
+    def span(self) -> tuple[int, int]:
+        """(lowest, highest) buffer index the view touches; (0, -1) when it is empty."""
+        if 0 in self.shape:
+            return (0, -1)
+        lo = hi = self.offset
+        for n, s in zip(self.shape, self.strides):
+            if s > 0:
+                hi += (n - 1) * s
+            else:
+                lo += (n - 1) * s
+        return (lo, hi)
+
+    # ---- movement ops: each returns a new View, never copies ----
+
+    def permute(self, order: Sequence[int]) -> "View":
+        n = self.ndim
+        if len(order) != n:
+            raise ShapeError(f"permute: got {len(order)} dims {tuple(order)} for a tensor of shape {self.shape}")
+        order = tuple(normalize_dim(d, n) for d in order)
+        if sorted(order) != list(range(n)):
+            raise InvalidValueError(f"permute: {tuple(order)} is not a permutation of the dims of shape {self.shape}")
+        return View(tuple(self.shape[d] for d in order), tuple(self.strides[d] for d in order), self.offset)
+
+    def expand(self, shape: Shape) -> "View":
+        """Broadcast to `shape` (numpy's rules, -1 keeps a dim); added or size-1 dims get stride 0."""
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        lead = len(shape) - self.ndim
+        if lead < 0:
+            raise ShapeError(f"expand: cannot expand shape {self.shape} to {shape} with fewer dims")
+        strides = [0] * len(shape)
+        out = list(shape)
+        for i, n in enumerate(shape):
+            if i < lead:
+                if n < 0:
+                    raise ShapeError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
+                continue
+            old, st = self.shape[i - lead], self.strides[i - lead]
+            if n == -1 or n == old:
+                out[i], strides[i] = old, st
+            elif old == 1:
+                strides[i] = 0
+            else:
+                raise ShapeError(f"expand: cannot expand shape {self.shape} to {shape}: dim {i} has {old} vs {n} (only size-1 dims expand)")
+        return View(tuple(out), tuple(strides), self.offset)
+
+    def reshape(self, shape: Shape) -> Optional["View"]:
+        """The same elements in row-major order under a new shape, or None when no view can do it."""
+        if self.is_contiguous():
+            return View.contiguous(shape)
+        if prod(shape) == 0:
+            return View.contiguous(shape)
+        return _reshape_strided(self, shape)
+
+    def squeeze(self, dims: Optional[Sequence[int]] = None) -> "View":
+        keep = [i for i, n in enumerate(self.shape) if not (n == 1 and (dims is None or i in dims))]
+        return View(tuple(self.shape[i] for i in keep), tuple(self.strides[i] for i in keep), self.offset)
+
+    def unsqueeze(self, dim: int) -> "View":
+        dim = normalize_dim(dim, self.ndim + 1)
+        stride = self.strides[dim] * self.shape[dim] if dim < self.ndim else 1
+        return View(self.shape[:dim] + (1,) + self.shape[dim:], self.strides[:dim] + (stride,) + self.strides[dim:], self.offset)
+
+    def index(self, key: object) -> "View":
+        """Basic indexing: ints, slices (any step, negative too), None and Ellipsis."""
+        items = key if isinstance(key, tuple) else (key,)
+        consumed = sum(1 for k in items if k is not None and k is not Ellipsis)
+        n_ellipsis = sum(1 for k in items if k is Ellipsis)
+        if n_ellipsis > 1:
+            raise TensorIndexError("an index can only have a single ellipsis ('...')")
+        if consumed > self.ndim:
+            raise TensorIndexError(f"too many indices for tensor of shape {self.shape}: {consumed} given for {self.ndim} dims")
+        shape: list[int] = []
+        strides: list[int] = []
+        offset = self.offset
+        d = 0
+        for k in items:
+            if k is Ellipsis:
+                for _ in range(self.ndim - consumed):
+                    shape.append(self.shape[d])
+                    strides.append(self.strides[d])
+                    d += 1
+            elif k is None:
+                shape.append(1)
+                strides.append(0)
+            elif isinstance(k, slice):
+                size = self.shape[d]
+                start, stop, step = _slice_indices(k, size)
+                length = len(range(start, stop, step))
+                if length:
+                    offset += start * self.strides[d]
+                shape.append(length)
+                strides.append(self.strides[d] * step)
+                d += 1
+            elif isinstance(k, int) or hasattr(k, "__index__"):
+                i = int(k.__index__()) if not isinstance(k, int) else k
+                size = self.shape[d]
+                if not -size <= i < size:
+                    raise TensorIndexError(f"index {i} is out of bounds for dim {d} with size {size}")
+                offset += (i + size if i < 0 else i) * self.strides[d]
+                d += 1
+            else:
+                raise TensorIndexError(
+                    f"unsupported index {k!r} of type {type(k).__name__}: use ints, slices, None, ... "
+                    "or index_select/gather for integer tensors")
+        shape.extend(self.shape[d:])
+        strides.extend(self.strides[d:])
+        return View(tuple(shape), tuple(strides), offset)
+
+
+def _slice_indices(k: slice, size: int) -> tuple[int, int, int]:
+    if k.step == 0:
+        raise InvalidValueError("slice step cannot be zero")
+    try:
+        return k.indices(size)
+    except TypeError:
+        raise TensorIndexError(f"slice bounds must be ints or None, got {k!r}") from None
+
+
+def is_dense(shape: Shape, strides: Shape) -> bool:
+    """True when (shape, strides) is row-major dense; size-1 dims are ignored."""
+    acc = 1
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1:
+            if s != acc:
+                return False
+            acc *= n
+    return True
+
+
+def _reshape_strided(v: View, shape: Shape) -> Optional[View]:
+    """Strides for `shape` over a non-contiguous view, merging/splitting only contiguous runs."""
+    old = [(n, s) for n, s in zip(v.shape, v.strides) if n != 1]
+    new_strides = [1] * len(shape)
+    oi = ni = 0
+    while oi < len(old) and ni < len(shape):
+        op, np_ = old[oi][0], shape[ni]
+        oj, nj = oi + 1, ni + 1
+        while op != np_:
+            if np_ < op:
+                np_ *= shape[nj]
+                nj += 1
+            else:
+                op *= old[oj][0]
+                oj += 1
+        for k in range(oi, oj - 1):  # the old dims of this group must be contiguous with each other
+            if old[k][1] != old[k + 1][1] * old[k + 1][0]:
+                return None
+        new_strides[nj - 1] = old[oj - 1][1]
+        for k in range(nj - 1, ni, -1):
+            new_strides[k - 1] = new_strides[k] * shape[k]
+        oi, ni = oj, nj
+    return View(tuple(shape), tuple(new_strides), v.offset)
+
+
+def infer_shape(shape: Sequence[int], numel: int, old_shape: Shape) -> Shape:
+    """Resolve one -1 in a reshape target; the error names both shapes."""
+    shape = tuple(int(n) for n in shape)
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    if len(unknown) > 1:
+        raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
+    if any(n < -1 for n in shape):
+        raise ShapeError(f"reshape: invalid shape {shape}")
+    known = prod(n for n in shape if n != -1)
+    if unknown:
+        if known == 0 or numel % known:
+            raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
+        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1:]
+    elif known != numel:
+        raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
+    return shape
+
+
+def coalesce(shape: Shape, *strides: Shape) -> tuple[Shape, list[Shape]]:
+    """Merge adjacent dims that are contiguous in every operand and drop size-1 dims.
+
+    The element order is unchanged, so a kernel can loop over the fewer dims instead.
+    A (4, 5) dense array comes out as (20,); a transposed one stays 2-D.
+    """
+    dims = [i for i, n in enumerate(shape) if n != 1]
+    if not dims:
+        return (), [() for _ in strides]
+    out_shape = [shape[dims[0]]]
+    out_strides = [[s[dims[0]]] for s in strides]
+    for i in dims[1:]:
+        n = shape[i]
+        if all(os[-1] == s[i] * n for os, s in zip(out_strides, strides)):
+            out_shape[-1] *= n
+            for os, s in zip(out_strides, strides):
+                os[-1] = s[i]
+        else:
+            out_shape.append(n)
+            for os, s in zip(out_strides, strides):
+                os.append(s[i])
+    return tuple(out_shape), [tuple(s) for s in out_strides]
