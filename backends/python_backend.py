@@ -322,9 +322,10 @@ class PythonBackend:
         a_bases = _bases(batch, a_view.strides[:-2], a_view.offset)
         b_bases = _bases(batch, b_view.strides[:-2], b_view.offset)
         for ab, bb in zip(a_bases, b_bases):
-            cols = [_row(b, bb + j * sbn, kk, sbk) for j in range(n)]
+            # lists, not arrays: each row/column is read n times, so box its floats once
+            cols = [_row(b, bb + j * sbn, kk, sbk).tolist() for j in range(n)]
             for i in range(m):
-                row = _row(a, ab + i * sam, kk, sak)
+                row = _row(a, ab + i * sam, kk, sak).tolist()
                 out.extend([sum(map(mul, row, col)) for col in cols])
         return _pack(out, dtype.typecode)
 
