@@ -73,15 +73,16 @@ def default_name() -> str:
         try:
             load(name)
         except BackendError as e:
-            skipped.append(f"{name}: {e}")
+            skipped.append((name, str(e)))
             continue
-        if skipped and name != NAMES[0] and _MODULES.get(NAMES[0]) and NAMES[0] in _failed_visible():
-            warnings.warn(f"tinygrad_like: using the {name!r} backend; " + "; ".join(skipped), RuntimeWarning, stacklevel=3)
+        broken = [f"{n}: {msg}" for n, msg in skipped if _module_exists(n)]
+        if broken:  # a faster backend is installed but failed: say so once, then fall back
+            warnings.warn(f"tinygrad_like: using the {name!r} backend because " + "; ".join(broken),
+                          RuntimeWarning, stacklevel=3)
         return name
-    raise BackendError("no backend could load: " + "; ".join(skipped))
+    raise BackendError("no backend could load: " + "; ".join(msg for _, msg in skipped))
 
 
-def _failed_visible() -> set[str]:
-    """Backends whose failure deserves a warning: those whose module exists in this install."""
-    here = os.path.dirname(__file__)
-    return {n for n, (m, _) in _MODULES.items() if n in _failed and os.path.exists(os.path.join(here, m + ".py"))}
+def _module_exists(name: str) -> bool:
+    """True when the backend's module ships in this install (so failing to load is news)."""
+    return os.path.exists(os.path.join(os.path.dirname(__file__), _MODULES[name][0] + ".py"))
