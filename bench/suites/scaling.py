@@ -1,0 +1,37 @@
+"""Scalar autograd (one graph node per number) vs tensor autograd on the sine step, N = 100 .. 10,000."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bench import nets, scalar
+from bench.config import Config
+from bench.model import Case, Row
+from bench.runner import run_cases
+
+SUITE = "scaling"
+DEFAULT_SIZES = [100, 1_000, 10_000]
+QUICK_SIZES = [100, 1_000]
+
+
+def _make(n: int) -> Callable[[str], Callable[[], Any]]:
+    def make(impl: str) -> Callable[[], Any]:
+        if impl == "scalar":
+            return scalar.make_step(n)
+        return nets.make_step(impl, "sine", n)
+    return make
+
+
+def cases(cfg: Config) -> list[Case]:
+    """One case per N; 'scalar' joins the implementations as a reference."""
+    impls = ["scalar"] + cfg.impls
+    return [Case(SUITE, "sine step", f"N={int(n)}", _make(int(n)), impls=impls, check=False,
+                 extra={"n": int(n)}) for n in cfg.pick(DEFAULT_SIZES, QUICK_SIZES)]
+
+
+def run(cfg: Config) -> list[Row]:
+    """Time every N on every implementation (the scalar engine is timed with gc off, like timeit)."""
+    rows = run_cases(cases(cfg), cfg, log=None)
+    for r in rows:
+        if r.median_s:
+            r.rate, r.rate_unit = 1.0 / r.median_s, "steps/s"
+    return rows

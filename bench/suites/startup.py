@@ -1,0 +1,78 @@
+"""Start-up: a fresh process's time from `import` to the first result, cold and warm caches.
+
+Cold: fresh, empty NUMBA_CACHE_DIR, XDG_CACHE_HOME and TG_CACHE_DIR (JIT and extension
+caches start empty). Warm: the same directories again, after the cold run filled them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+from bench.config import Config
+from bench.model import Row
+
+SUITE = "startup"
+FIRST_RESULT = {
+    "ours": ("import tinygrad_like as tg\n"
+             "a = tg.randn(64, 64, backend={impl!r}); b = tg.randn(64, 64, backend={impl!r})\n"
+             "r = (a @ b + 1).relu().sum().item()\n"),
+    "numpy": ("import numpy as np\n"
+              "g = np.random.default_rng(0); a = g.standard_normal((64, 64), dtype=np.float32)\n"
+              "b = g.standard_normal((64, 64), dtype=np.float32)\n"
+              "r = float(np.maximum(a @ b + 1, 0).sum())\n"),
+    "torch": ("import torch\n"
+              "a = torch.randn(64, 64); b = torch.randn(64, 64)\n"
+              "r = (a @ b + 1).relu().sum().item()\n"),
+}
+SCRIPT = "import time\nt0 = time.perf_counter()\n{body}print(time.perf_counter() - t0)\n"
+
+
+def _once(impl: str, cache_dir: str) -> tuple[Optional[float], float, str]:
+    """(seconds from import to result inside the child, wall seconds of the child, error)."""
+    body = FIRST_RESULT.get(impl, FIRST_RESULT["ours"]).format(impl=impl)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache_dir, "numba"),
+               XDG_CACHE_HOME=os.path.join(cache_dir, "xdg"), TG_CACHE_DIR=os.path.join(cache_dir, "tg"),
+               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", SCRIPT.format(body=body)], env=env, capture_output=True,
+                       text=True, timeout=600)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        return None, wall, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1][:200]
+    return float(p.stdout.strip().splitlines()[-1]), wall, ""
+
+
+def run(cfg: Config) -> list[Row]:
+    """One cold run and (1 quick, 3 full) warm runs per implementation."""
+    rows = []
+    warm_runs = 1 if cfg.quick else 3
+    for impl in cfg.impls:
+        if cfg.quick and impl == "torch":
+            continue  # importing torch twice costs seconds; the full run measures it
+        kind = "reference" if impl in ("numpy", "torch") else "ours"
+        tmp = tempfile.mkdtemp(prefix="tg-bench-startup-")
+        try:
+            for label, n in (("cold", 1), ("warm", warm_runs)):
+                got = [_once(impl, tmp) for _ in range(n)]
+                row = Row(SUITE, "import to first result", label, impl, kind, extra={})
+                errs = [e for _, _, e in got if e]
+                if errs:
+                    row.status, row.reason = "error", errs[0]
+                else:
+                    ts = [t for t, _, _ in got]
+                    row.median_s, row.min_s, row.max_s = statistics.median(ts), min(ts), max(ts)
+                    row.samples, row.calls_per_sample = n, 1
+                    row.extra["process_s"] = statistics.median(w for _, w, _ in got)
+                rows.append(row)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    from bench.runner import add_ratios
+    add_ratios(rows)
+    return rows
