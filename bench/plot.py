@@ -57,9 +57,9 @@ def overview(rows: list[Row], path: str, title: str = "") -> Optional[str]:
     if plt is None:
         return MISSING
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-    _panel(axes[0], _series(rows, "elementwise", "add", "f32", "rate"), "add, float32", "elements", "GB/s", False)
+    _panel(axes[0], _series(rows, "elementwise", "add", "f32", "rate"), "add, float32", "elements", "GB/s", True)
     _panel(axes[1], _series(rows, "matmul", "A @ B", "f32", "rate"), "matmul A @ B, float32", "n (n x n)",
-           "GFLOP/s", False)
+           "GFLOP/s", True)
     _panel(axes[2], _series(rows, "scaling", "sine step", "N=", "time"), "sine MLP step: scalar vs tensor autograd",
            "N points", "seconds per step", True)
     if title:

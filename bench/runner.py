@@ -11,7 +11,8 @@ from bench.config import Config
 from bench.model import Case, Row, Skip
 from bench.timer import measure
 
-SETTLE_S = 0.05  # pause when switching implementation so idle thread pools stop spinning
+SETTLE_S = 0.2  # pause when switching implementation so idle thread pools stop spinning
+# (OpenBLAS workers spin for about 2**28 cycles after a call, ~0.1 s, unless told otherwise)
 CHECK_MAX_ELEMENTS = 2_000_000
 
 
@@ -20,7 +21,7 @@ def run_cases(cases: list[Case], cfg: Config, log: Any = sys.stderr) -> list[Row
     rows: dict[tuple, Row] = {}
     expected: dict[tuple, Any] = {}
     for impl in all_impls(cases, cfg):
-        time.sleep(SETTLE_S)
+        time.sleep(SETTLE_S / 2 if cfg.quick else SETTLE_S)
         for case in cases:
             if impl not in (case.impls if case.impls is not None else cfg.impls):
                 continue

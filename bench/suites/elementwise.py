@@ -48,7 +48,7 @@ def _list_add(n: int) -> Callable[[str], Callable[[], Any]]:
 def cases(cfg: Config) -> list[Case]:
     """Every (op, size, dtype) combination of this run."""
     out = []
-    for dtype in ("f32", "f64"):
+    for dtype in ("f32",) if cfg.quick else ("f32", "f64"):
         item = 4 if dtype == "f32" else 8
         for op, nin in OPS.items():
             for n in cfg.pick(DEFAULT_SIZES, QUICK_SIZES):

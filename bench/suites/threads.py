@@ -6,12 +6,13 @@ time over the sum of the two calls timed alone; near 1 means the pools do not fi
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from bench import impls as I
 from bench.config import Config
 from bench.model import Row
-from bench.runner import add_ratios
+from bench.runner import SETTLE_S
 from bench.timer import measure
 
 SUITE = "threads"
@@ -34,9 +35,10 @@ def run(cfg: Config) -> list[Row]:
 
     def np_mm() -> Any:
         return na @ nb
-    np_alone = measure(np_mm, cfg.budget).median
     rows = []
     for impl in cfg.impls:
+        time.sleep(SETTLE_S)
+        np_alone = measure(np_mm, cfg.budget).median
         kind = "ours" if I.is_ours(impl) else "reference"
         try:
             ops = _ops(impl, 100_000)
@@ -62,5 +64,4 @@ def run(cfg: Config) -> list[Row]:
             if row.extra["slowdown"] > FIGHT:
                 row.extra["note"] = "pools fight"
             rows.append(row)
-    add_ratios(rows)
     return rows

@@ -1,0 +1,159 @@
+"""The benchmark tool: the --quick smoke run, the JSON schema, --compare, and the pieces.
+
+conftest.py parametrizes every test by backend; the subprocess runs here cover every backend
+at once, so they run only under the first available backend and skip under the others.
+Nothing here asserts on a time.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tinygrad_like as tg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AVAILABLE = tg.backends.available()
+
+
+def _once(backend: str) -> None:
+    if backend != AVAILABLE[0]:
+        pytest.skip("runs once, under the first available backend (it covers every backend itself)")
+
+
+def _bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TG_BACKEND", None)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """One `python -m bench --quick --json FILE` run for the whole session: (process, document)."""
+    path = tmp_path_factory.mktemp("bench") / "quick.json"
+    p = _bench("--quick", "--json", str(path), timeout=600)
+    doc = json.loads(path.read_text()) if path.exists() else None
+    return p, doc
+
+
+def test_quick_smoke_has_rows_for_every_backend(backend: str, quick_run: tuple) -> None:
+    _once(backend)
+    p, doc = quick_run
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    from bench.suites import NAMES
+    for suite in NAMES:
+        assert f"== {suite}:" in p.stdout
+    for b in AVAILABLE:
+        rows = [r for r in doc["rows"] if r["impl"] == b]
+        assert {r["suite"] for r in rows} >= set(NAMES), f"backend {b} lacks rows"
+        assert any(r["status"] == "ok" for r in rows)
+        assert any(line.split() and b in line.split() for line in p.stdout.splitlines()), b
+    assert any(r["impl"] == "numpy" and r["status"] == "ok" for r in doc["rows"])
+    errors = [(r["suite"], r["case"], r["params"], r["impl"], r["reason"]) for r in doc["rows"] if r["status"] == "error"]
+    print("engine errors seen by the bench:", errors)  # reported, not failed: the bench's job is to measure
+
+
+def test_quick_json_validates(backend: str, quick_run: tuple) -> None:
+    _once(backend)
+    from bench import SCHEMA_VERSION, schema
+    _, doc = quick_run
+    assert doc is not None
+    assert schema.validate(doc) == []
+    assert doc["version"] == SCHEMA_VERSION
+    assert set(doc["backends"]) == set(AVAILABLE)
+
+
+def test_validate_catches_bad_documents(backend: str) -> None:
+    _once(backend)
+    from bench import schema
+    from bench.model import Row
+    good = schema.document([Row("s", "c", "p", "numpy", "reference", median_s=1.0, min_s=0.5, max_s=2.0,
+                                samples=3, calls_per_sample=1)], _meta())
+    assert schema.validate(good) == []
+    for mutate in (lambda d: d.pop("machine"), lambda d: d.update(version=99),
+                   lambda d: d["rows"][0].update(status="fast"), lambda d: d["rows"][0].update(median_s=None),
+                   lambda d: d["rows"][0].update(min_s=5.0), lambda d: d["rows"][0].update(kind="mine")):
+        bad = copy.deepcopy(good)
+        mutate(bad)
+        assert schema.validate(bad), mutate
+
+
+def _meta() -> dict:
+    return {"created": "2026-01-01T00:00:00+00:00", "argv": ["python", "-m", "bench"], "quick": True,
+            "duration_s": 1.0, "suites": ["s"], "backends": [], "references": ["numpy"],
+            "machine": {"cpu": "x", "logical_cpus": 1, "versions": {}, "threads": {}, "peak": {}}}
+
+
+def test_compare_flags_a_synthetic_slowdown(backend: str, tmp_path) -> None:
+    _once(backend)
+    new = tmp_path / "new.json"
+    p = _bench("--quick", "--suite", "overhead", "--json", str(new))
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads(new.read_text())
+    faster = copy.deepcopy(doc)  # the "old" run: everything 3x faster, so the new run is a regression
+    for r in faster["rows"]:
+        if r["status"] == "ok":
+            for k in ("median_s", "min_s", "max_s"):
+                r[k] /= 3
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(faster))
+    p = _bench("--compare", str(old), "--against", str(new))
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "REGRESSED" in p.stdout
+    p = _bench("--compare", str(new), "--against", str(new))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "0 regressed" in p.stdout
+
+
+def test_compare_function(backend: str) -> None:
+    _once(backend)
+    from bench.compare import compare
+    from bench.model import Row
+
+    def row(impl: str, t: float) -> Row:
+        return Row("s", "c", "p", impl, "ours", median_s=t, min_s=t, max_s=t)
+    regs, changes = compare([row("a", 1.0), row("b", 1.0)], [row("a", 1.2), row("b", 2.0), row("z", 9.0)], 0.25)
+    assert [c.key[3] for c in regs] == ["b"] and len(changes) == 2
+
+
+def test_timer_median_and_spread(backend: str) -> None:
+    _once(backend)
+    from bench.timer import Budget, measure
+    calls = []
+    st = measure(lambda: calls.append(1), Budget(target=0.01, max_total=0.1))
+    assert st.min <= st.median <= st.max and st.samples >= 3 and len(calls) >= st.samples * st.calls_per_sample
+
+
+def test_readme_rewrites_only_between_markers(backend: str, tmp_path) -> None:
+    _once(backend)
+    from bench import readme
+    path = tmp_path / "README.md"
+    path.write_text(f"before\n{readme.START}\nold\n{readme.END}\nafter\n")
+    readme.rewrite(str(path), "new table\n")
+    assert path.read_text() == f"before\n{readme.START}\nnew table\n{readme.END}\nafter\n"
+    path.write_text("no markers\n")
+    with pytest.raises(ValueError):
+        readme.rewrite(str(path), "x")
+
+
+def test_slow_backend_rows_say_skipped(backend: str) -> None:
+    _once(backend)
+    from bench import impls
+    from bench.config import Config
+    from bench.model import Case
+    from bench.runner import run_cases
+    case = Case("s", "big", "1e7", lambda impl: (lambda: None), elements=10_000_000, check=False)
+    rows = run_cases([case], Config(backends=["python"], references=[]), log=None)
+    assert impls.too_slow("python", 10_000_000, 0)
+    assert rows[0].status == "skipped" and rows[0].reason == "too slow"
+
+
+def test_unknown_suite_is_a_usage_error(backend: str) -> None:
+    _once(backend)
+    p = _bench("--suite", "nope")
+    assert p.returncode == 2 and "unknown suite" in p.stderr
