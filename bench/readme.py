@@ -17,8 +17,12 @@ def machine_lines(meta: dict) -> list[str]:
     v = m.get("versions", {})
     peak = m.get("peak") or {}
     vers = ", ".join(f"{k} {v[k]}" for k in ("python", "numpy", "torch", "numba", "cffi", "scipy-openblas32") if k in v)
-    threads = m.get("threads") or {}
-    tdesc = ", ".join(f"{k}={val}" for k, val in threads.items()) or "no thread variables set (library defaults)"
+    threads = dict(m.get("threads") or {})
+    torch_n = threads.pop("torch.get_num_threads", None)
+    tdesc = ", ".join(f"`{k}={val}`" for k, val in threads.items()) or \
+        "no thread variable set (`TG_NUM_THREADS`, `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, ...): every library used its default"
+    if torch_n is not None:
+        tdesc += f"; PyTorch used {torch_n} threads"
     lines = [f"- **Machine:** {m['cpu']}, {m.get('usable_cpus', m['logical_cpus'])} usable cores "
              f"({m['logical_cpus']} logical), {m.get('simd', '?')}, {m.get('os', '')} {m.get('arch', '')}.",
              f"- **Versions:** {vers}, tinygrad_like {v.get('tinygrad_like', '?')}.",

@@ -44,6 +44,8 @@ def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2) -> Stats:
         t0 = time.perf_counter()
         fn()
         first = est = time.perf_counter() - t0
+        if first > budget.max_total / 2:  # very slow (e.g. scalar autograd at N=10,000): one call is the sample
+            return Stats(first, first, first, 1, 1, first)
         for _ in range(max(0, warmup - 1)):
             if est * 2 > budget.max_total:
                 break

@@ -75,4 +75,6 @@ def run(cfg: Config) -> list[Row]:
             shutil.rmtree(tmp, ignore_errors=True)
     from bench.runner import add_ratios
     add_ratios(rows)
+    order = {impl: i for i, impl in enumerate(cfg.impls)}
+    rows.sort(key=lambda r: (r.params != "cold", order.get(r.impl, 99)))
     return rows
