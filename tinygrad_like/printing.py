@@ -23,12 +23,12 @@ def _formatter(values: list, dtype: Any):
     if not dtype.is_float:
         return str
     finite = [abs(v) for v in values if math.isfinite(v)]
-    if all(float(v).is_integer() for v in finite):
-        if finite and max(finite) >= 1e8:
-            return lambda v: _special(v) or f"{v:.4e}"
-        return lambda v: _special(v) or f"{v:.0f}."
     nonzero = [v for v in finite if v != 0]
     lo, hi = (min(nonzero), max(nonzero)) if nonzero else (1.0, 1.0)
+    if all(float(v).is_integer() for v in finite):
+        if hi > 1e8 or hi / lo > 1000:  # PyTorch's int-mode switch to scientific notation
+            return lambda v: _special(v) or f"{v:.4e}"
+        return lambda v: _special(v) or f"{v:.0f}."
     if hi >= 1e8 or lo < 1e-4 or hi / lo > 1000:
         return lambda v: _special(v) or f"{v:.4e}"
     return lambda v: _special(v) or f"{v:.4f}"
@@ -55,7 +55,10 @@ def tensor_repr(t: Any) -> str:
         summarize = t.numel() > THRESHOLD
         picked = _collect(nested, shape, summarize)
         fmt = _formatter([v for v in picked if v is not None], t.dtype)
-        width = max(len(fmt(v)) for v in picked if v is not None)
+        # PyTorch sizes columns by the finite values only, so nan/inf may stick out
+        shown = [v for v in picked if v is not None]
+        finite = [v for v in shown if not (isinstance(v, float) and not math.isfinite(v))]
+        width = max(len(fmt(v)) for v in (finite or shown))
         body = _render(nested, shape, summarize, fmt, width, len(prefix))
     if t.dtype not in (float32, int64, bool_):
         suffix.append(f"dtype=tg.{t.dtype.name}")
@@ -88,7 +91,7 @@ def _render(nested: Any, shape: tuple, summarize: bool, fmt: Any, width: int, in
         return fmt(nested)
     idx = _summarize_index(shape[0], summarize)
     if len(shape) == 1:
-        items = ["..." if i is None else fmt(nested[i]).rjust(width) for i in idx]
+        items = [" ..." if i is None else fmt(nested[i]).rjust(width) for i in idx]
         per_line = max(1, (LINEWIDTH - indent) // (width + 2))
         lines = [", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"

@@ -180,6 +180,8 @@ class Tensor:
         shape = self._view.shape
         if not shape:
             return flat[0]
+        if 0 in shape:  # nothing to split: build the nested empty lists (e.g. (3, 0) -> [[], [], []])
+            return _empty_nested(shape)
         for n in reversed(shape[1:]):
             flat = [flat[i:i + n] for i in range(0, len(flat), n)]
         return flat
@@ -1301,6 +1303,13 @@ def _shape_args(args: tuple) -> tuple:
 
 def _wrap_list(values: list, dtype: DType, be: Any) -> Tensor:
     return _wrap(be.from_list([_dt.cast_scalar(v, dtype) for v in values], dtype), _contig((len(values),)), dtype, be)
+
+
+def _empty_nested(shape: tuple) -> list:
+    """tolist() of a tensor with no elements: nested lists down to the first zero dim."""
+    if shape[0] == 0:
+        return []
+    return [_empty_nested(shape[1:]) for _ in range(shape[0])]
 
 
 def _wrap_like(data: Any, like: Tensor) -> Tensor:
