@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", action="store_true", help="rewrite README.md between the bench markers and "
                    "write docs/bench.png, docs/scaling.png")
     p.add_argument("--from-json", metavar="FILE", help="render tables/plots/README from a saved run instead of running")
+    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses of the training suite")
     p.add_argument("-v", "--verbose", action="store_true", help="print each measurement as it finishes")
     return p
@@ -64,6 +65,8 @@ def main(argv: Optional[list] = None) -> int:
     """Run the benchmark; the exit status is 1 when --compare finds a regression, 2 on bad usage."""
     args = parser().parse_args(argv)
     set_threads(args.threads)
+    if args.no_torch:
+        os.environ["TG_BENCH_NO_TORCH"] = "1"  # also reaches the start-up and memory subprocesses
     from bench import compare as cmp, schema, table
     if args.compare and args.against:
         old, new = schema.rows_of(schema.read(args.compare)), schema.rows_of(schema.read(args.against))

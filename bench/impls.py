@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Optional
 
 REFERENCES = ("numpy", "torch")
@@ -14,8 +15,10 @@ QUICK_LIMITS = {"python": {"elements": 300_000, "macs": 3_000_000}}
 
 
 def torch() -> Optional[Any]:
-    """The torch module when installed (imported lazily, once), else None."""
+    """The torch module when installed (imported lazily, once), else None (also with TG_BENCH_NO_TORCH=1)."""
     global _torch, _torch_checked
+    if not _torch_checked and os.environ.get("TG_BENCH_NO_TORCH") == "1":
+        _torch_checked = True
     if not _torch_checked:
         _torch_checked = True
         try:

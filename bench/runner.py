@@ -14,6 +14,7 @@ from bench.timer import measure
 SETTLE_S = 0.2  # pause when switching implementation so idle thread pools stop spinning
 # (OpenBLAS workers spin for about 2**28 cycles after a call, ~0.1 s, unless told otherwise)
 CHECK_MAX_ELEMENTS = 2_000_000
+JIT_IMPLS = ("numba", "c")  # their first call may compile: never time it alone
 
 
 def run_cases(cases: list[Case], cfg: Config, log: Any = sys.stderr) -> list[Row]:
@@ -63,7 +64,7 @@ def _run_one(case: Case, impl: str, cfg: Config, expected: dict) -> Row:
         fn = case.make(impl)
         if case.check and case.elements <= CHECK_MAX_ELEMENTS:
             _check(case, impl, fn(), expected, row)
-        st = measure(fn, cfg.budget)
+        st = measure(fn, cfg.budget, one_shot_ok=impl not in JIT_IMPLS)
     except Skip as e:
         row.status, row.reason = "skipped", str(e)
         return row

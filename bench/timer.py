@@ -31,11 +31,12 @@ class Budget:
     sample_floor: float = 0.002  # batch calls so that one sample lasts at least this long
 
 
-def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2) -> Stats:
+def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2, one_shot_ok: bool = False) -> Stats:
     """Time fn(): warm-up calls (the first also triggers JIT compilation), then median of samples.
 
     The garbage collector is off while fn runs (as in timeit); it runs between long samples so
-    that cyclic garbage (e.g. a scalar autograd graph) does not pile up.
+    that cyclic garbage (e.g. a scalar autograd graph) does not pile up. With one_shot_ok (code
+    without a JIT), a first call longer than half the budget is the only sample.
     """
     was_enabled = gc.isenabled()
     gc.collect()
@@ -44,7 +45,7 @@ def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2) -> Stats:
         t0 = time.perf_counter()
         fn()
         first = est = time.perf_counter() - t0
-        if first > budget.max_total / 2:  # very slow (e.g. scalar autograd at N=10,000): one call is the sample
+        if one_shot_ok and first > budget.max_total / 2:  # very slow (e.g. scalar autograd at N=10,000): one call is the sample
             return Stats(first, first, first, 1, 1, first)
         for _ in range(max(0, warmup - 1)):
             if est * 2 > budget.max_total:

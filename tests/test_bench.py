@@ -157,3 +157,14 @@ def test_unknown_suite_is_a_usage_error(backend: str) -> None:
     _once(backend)
     p = _bench("--suite", "nope")
     assert p.returncode == 2 and "unknown suite" in p.stderr
+
+
+def test_without_torch_the_torch_columns_are_skipped_cleanly(backend: str, tmp_path) -> None:
+    _once(backend)
+    out = tmp_path / "nt.json"
+    p = _bench("--quick", "--suite", "overhead", "--no-torch", "--json", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["references"] == ["numpy"]
+    assert not any(r["impl"] == "torch" for r in doc["rows"])
+    assert all("torch" not in r["ratios"] for r in doc["rows"])
