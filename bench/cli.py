@@ -43,7 +43,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from-json", metavar="FILE", help="render tables/plots/README from a saved run instead of running")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses of the training suite")
-    p.add_argument("-v", "--verbose", action="store_true", help="print each measurement as it finishes")
     return p
 
 
@@ -146,6 +145,7 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     rows: list = []
     for name in suite_names:
         t0 = time.perf_counter()
+        print(f"[bench] running {name} ...", file=sys.stderr, flush=True)
         got = suites.load(name).run(cfg)
         rows += got
         print(f"\n== {name}: {TITLES[name]}  [{time.perf_counter() - t0:.1f} s]")

@@ -1,7 +1,6 @@
 """Run cases on every implementation: skip rules, timing, value checks, ratios and rates."""
 from __future__ import annotations
 
-import sys
 import time
 import traceback
 from typing import Any, Optional
@@ -17,7 +16,7 @@ CHECK_MAX_ELEMENTS = 2_000_000
 JIT_IMPLS = ("numba", "c")  # their first call may compile: never time it alone
 
 
-def run_cases(cases: list[Case], cfg: Config, log: Any = sys.stderr) -> list[Row]:
+def run_cases(cases: list[Case], cfg: Config) -> list[Row]:
     """Time each case on each implementation (grouped by implementation) and fill in ratios."""
     rows: dict[tuple, Row] = {}
     expected: dict[tuple, Any] = {}
@@ -28,7 +27,6 @@ def run_cases(cases: list[Case], cfg: Config, log: Any = sys.stderr) -> list[Row
                 continue
             row = _run_one(case, impl, cfg, expected)
             rows[(case.name, case.params, impl)] = row
-            _progress(log, row)
     out = [rows[k] for k in _case_order(cases, cfg, rows)]
     add_ratios(out)
     return out
@@ -120,9 +118,3 @@ def add_ratios(rows: list[Row], refs: Optional[tuple] = None) -> None:
                 if ref.kind == "reference" and ref is not r and ref.median_s and (refs is None or ref_name in refs):
                     r.ratios[ref_name] = r.median_s / ref.median_s
 
-
-def _progress(log: Any, row: Row) -> None:
-    if log is None:
-        return
-    t = f"{row.median_s * 1e3:.3f} ms" if row.median_s else row.status
-    print(f"  {row.suite:<12} {row.case:<22} {row.params:<16} {row.impl:<8} {t}", file=log, flush=True)

@@ -60,4 +60,4 @@ def cases(cfg: Config) -> list[Case]:
 
 def run(cfg: Config) -> list[Row]:
     """Time the broadcast/view cases."""
-    return run_cases(cases(cfg), cfg, log=None)
+    return run_cases(cases(cfg), cfg)

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 from bench import impls as I
 from bench.config import Config
-from bench.model import Case, Row, Skip
+from bench.model import Case, Row
 from bench.runner import run_cases
 
 SUITE = "elementwise"
@@ -64,4 +64,4 @@ def cases(cfg: Config) -> list[Case]:
 
 def run(cfg: Config) -> list[Row]:
     """Time the elementwise cases."""
-    return run_cases(cases(cfg), cfg, log=None)
+    return run_cases(cases(cfg), cfg)

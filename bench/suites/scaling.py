@@ -30,7 +30,7 @@ def cases(cfg: Config) -> list[Case]:
 
 def run(cfg: Config) -> list[Row]:
     """Time every N on every implementation (the scalar engine is timed with gc off, like timeit)."""
-    rows = run_cases(cases(cfg), cfg, log=None)
+    rows = run_cases(cases(cfg), cfg)
     for r in rows:
         if r.median_s:
             r.rate, r.rate_unit = 1.0 / r.median_s, "steps/s"

@@ -31,7 +31,7 @@ def cases(cfg: Config) -> list[Case]:
 
 def run(cfg: Config) -> list[Row]:
     """Time each step, report steps/s, and (full runs) peak memory from a fresh process per impl."""
-    rows = run_cases(cases(cfg), cfg, log=None)
+    rows = run_cases(cases(cfg), cfg)
     for r in rows:
         if r.status != "ok":
             continue
