@@ -182,9 +182,13 @@ def _title(meta: dict) -> str:
     return f"tinygrad_like bench, {m.get('cpu', '?')} ({m.get('usable_cpus', '?')} cores), {meta.get('created', '')[:10]}"
 
 
+def _peak(meta: dict) -> Optional[float]:
+    return (meta.get("machine", {}).get("peak") or {}).get("gflops")
+
+
 def _plot(rows: list, path: str, meta: dict) -> None:
     from bench import plot
-    err = plot.overview(rows, path, _title(meta))
+    err = plot.overview(rows, path, _title(meta), _peak(meta))
     print(f"plot: {err}" if err else f"wrote {path}")
 
 
@@ -193,8 +197,10 @@ def _readme(rows: list, meta: dict) -> None:
     docs = os.path.join(ROOT, "docs")
     os.makedirs(docs, exist_ok=True)
     images = []
-    for fn, name in ((plot.overview, "bench.png"), (plot.scaling, "scaling.png")):
-        err = fn(rows, os.path.join(docs, name), _title(meta))
+    for name in ("bench.png", "scaling.png"):
+        target = os.path.join(docs, name)
+        err = plot.overview(rows, target, _title(meta), _peak(meta)) if name == "bench.png" else \
+            plot.scaling(rows, target, _title(meta))
         if err:
             print(f"plot: {err}")
         else:

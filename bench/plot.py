@@ -51,7 +51,7 @@ def _panel(ax: Any, series: dict, title: str, xlabel: str, ylabel: str, logy: bo
         ax.legend(fontsize=8)
 
 
-def overview(rows: list[Row], path: str, title: str = "") -> Optional[str]:
+def overview(rows: list[Row], path: str, title: str = "", peak: Optional[float] = None) -> Optional[str]:
     """Three panels: add f32 GB/s vs n, matmul f32 GFLOP/s vs n, sine-step time vs N; None if no matplotlib."""
     plt = _pyplot()
     if plt is None:
@@ -60,6 +60,10 @@ def overview(rows: list[Row], path: str, title: str = "") -> Optional[str]:
     _panel(axes[0], _series(rows, "elementwise", "add", "f32", "rate"), "add, float32", "elements", "GB/s", True)
     _panel(axes[1], _series(rows, "matmul", "A @ B", "f32", "rate"), "matmul A @ B, float32", "n (n x n)",
            "GFLOP/s", True)
+    if peak:
+        axes[1].axhline(peak, color="gray", linestyle=":", linewidth=1)
+        axes[1].annotate(f"float32 peak {peak:.0f}", (0.02, peak), xycoords=("axes fraction", "data"),
+                         fontsize=8, color="gray", va="bottom")
     _panel(axes[2], _series(rows, "scaling", "sine step", "N=", "time"), "sine MLP step: scalar vs tensor autograd",
            "N points", "seconds per step", True)
     if title:
