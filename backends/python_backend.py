@@ -60,7 +60,9 @@ def _sigmoid(x: float) -> float:
 
 
 def _relu(x: Any) -> Any:
-    return x * 0 if x <= 0 else x  # keeps NaN (nan <= 0 is False) and the input's type
+    if x <= 0:  # NaN fails the test and is kept; not x * 0, which is nan for -inf and -0.0 for -1
+        return 0.0 if isinstance(x, float) else 0
+    return x
 
 
 def _sign(x: Any) -> Any:

@@ -156,7 +156,7 @@ def _slice_key(draw: Any, shape: tuple, negative: bool) -> tuple:
 
 def random_values(rng: np.random.Generator, shape: tuple, dtype: str, lo: float = -3.0, hi: float = 3.0) -> np.ndarray:
     if dtype == "bool":
-        return rng.random(shape) < 0.5
+        return np.asarray(rng.random(shape) < 0.5)
     if dtype == "int64":
         return rng.integers(int(lo), int(hi) + 1, size=shape).astype(np.int64)
     return rng.uniform(lo, hi, size=shape).astype(NP_DTYPE[dtype])
@@ -175,7 +175,7 @@ def tensors(draw: Any, shape: Optional[tuple] = None, dtype: Any = "float64", ki
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     base = random_values(rng, case.base_shape, dtype, lo, hi)
     if positive:
-        base = np.abs(base) + np.asarray(0.25, dtype=base.dtype)
+        base = np.asarray(np.abs(base) + np.asarray(0.25, dtype=base.dtype), dtype=base.dtype)
     return case.apply(base), case.apply(from_np(base, dtype))
 
 
