@@ -127,9 +127,13 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     if torch is not None and args.threads:
         torch.set_num_threads(args.threads)
     sizes = [int(float(x)) for x in _split(args.sizes)] or None
-    budget = Budget(target=0.03, max_total=0.6, max_samples=10) if args.quick else Budget()
+    budget = Budget(target=0.03, max_total=0.6, max_samples=10, warm_time=0.01) if args.quick else Budget()
     threads = int(os.environ.get("TG_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
     t_start = time.perf_counter()
+    load_before = machine.load()
+    if load_before and load_before[0] > 0.7:
+        print(f"note: load average {load_before[0]:.2f} before the run: other work (or a run that just ended) skews timings",
+              file=sys.stderr)
     peak = machine.peak_gflops(threads) if "matmul" in suite_names else {}
     cfg = Config(backends=backends, references=refs, quick=args.quick, sizes=sizes, budget=budget,
                  peak_gflops=peak.get("gflops"), memory=not (args.quick or args.no_memory))
@@ -154,6 +158,7 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
         print(table.text_table(got), flush=True)
     meta["duration_s"] = time.perf_counter() - t_start
     meta["machine"] = machine.describe(peak)
+    meta["machine"]["load_before"], meta["machine"]["load_after"] = load_before, machine.load()
     head = table.headline(rows, refs + backends)
     if head:
         print("\n== main table\n" + head)

@@ -70,6 +70,14 @@ def thread_settings() -> dict:
     return out
 
 
+def load() -> list:
+    """1, 5 and 15-minute load averages ([] where the OS does not say)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
 def describe(peak: Optional[dict] = None) -> dict:
     """Everything the JSON and the README say about the machine."""
     return {

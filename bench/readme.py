@@ -30,6 +30,9 @@ def machine_lines(meta: dict) -> list[str]:
     if peak.get("gflops"):
         lines.append(f"- **float32 peak:** {peak['gflops']:.0f} GFLOP/s ({peak['method']}); the matmul table's "
                      f"percentages are shares of it.")
+    if m.get("load_before"):
+        lines.append(f"- **Load average** (1 min) before / after the run: {m['load_before'][0]} / "
+                     f"{(m.get('load_after') or ['?'])[0]}.")
     lines.append(f"- **Run:** `{' '.join(meta.get('argv') or ['python -m bench'])}` on {meta['created'][:16]} UTC, "
                  f"{meta['duration_s']:.0f} s, backends: {', '.join(meta['backends'])}; "
                  f"references: {', '.join(meta['references'])}.")

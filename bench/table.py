@@ -11,6 +11,7 @@ HEADLINE = [  # (suite, case, params): the rows the backend issues set targets f
     ("elementwise", "add", "f32 1e6"), ("elementwise", "add", "f32 1e7"),
     ("elementwise", "mul", "f32 1e6"), ("elementwise", "mul", "f32 1e7"),
     ("elementwise", "exp", "f32 1e6"), ("elementwise", "exp", "f32 1e7"),
+    ("elementwise", "add_ (in place)", "f32 1e6"), ("elementwise", "add_ (in place)", "f32 1e7"),
     ("broadcast", "row", "1024x1024"), ("broadcast", "transposed", "1024x1024"),
     ("reductions", "sum all", "1e7"), ("reductions", "sum dim 1", "4096x4096"),
     ("reductions", "sum dim 0", "4096x4096"), ("reductions", "softmax(dim=1)", "1024x1024"),

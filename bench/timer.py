@@ -29,6 +29,7 @@ class Budget:
     min_samples: int = 3
     max_samples: int = 30
     sample_floor: float = 0.002  # batch calls so that one sample lasts at least this long
+    warm_time: float = 0.05     # keep warming up this long (thread pools settle, caches fill)
 
 
 def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2, one_shot_ok: bool = False) -> Stats:
@@ -47,13 +48,15 @@ def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2, one_shot_ok:
         first = est = time.perf_counter() - t0
         if one_shot_ok and first > budget.max_total / 2:  # very slow (e.g. scalar autograd at N=10,000): one call is the sample
             return Stats(first, first, first, 1, 1, first)
-        for _ in range(max(0, warmup - 1)):
+        warm_start, calls = time.perf_counter(), 1
+        while calls < warmup or time.perf_counter() - warm_start < budget.warm_time:
             if est * 2 > budget.max_total:
                 break
             _collect_if(est)
             t0 = time.perf_counter()
             fn()
             est = time.perf_counter() - t0
+            calls += 1
         est = max(est, 1e-8)
         inner = max(1, int(budget.sample_floor / est))
         per_sample = est * inner
