@@ -44,8 +44,11 @@ def normalize_dims(dim: object, ndim: int) -> tuple[int, ...]:
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, int):
-        return (normalize_dim(dim, ndim),)
+        d = normalize_dim(dim, ndim)
+        return (d,) if ndim else ()  # a 0-dim tensor accepts dim 0/-1 but has no dim to reduce
     dims = tuple(normalize_dim(d, ndim) for d in dim)  # type: ignore[union-attr]
+    if not ndim:
+        return ()
     if len(set(dims)) != len(dims):
         raise InvalidValueError(f"dim {tuple(dim)} names a dimension twice")  # type: ignore[arg-type]
     return tuple(sorted(dims))
