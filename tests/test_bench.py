@@ -148,7 +148,7 @@ def test_slow_backend_rows_say_skipped(backend: str) -> None:
     from bench.model import Case
     from bench.runner import run_cases
     case = Case("s", "big", "1e7", lambda impl: (lambda: None), elements=10_000_000, check=False)
-    rows = run_cases([case], Config(backends=["python"], references=[]), log=None)
+    rows = run_cases([case], Config(backends=["python"], references=[]))
     assert impls.too_slow("python", 10_000_000, 0)
     assert rows[0].status == "skipped" and rows[0].reason == "too slow"
 
