@@ -44,6 +44,8 @@ def from_np(a: Any, dtype: Optional[str] = None, requires_grad: bool = False) ->
     """A tensor with the values of numpy array `a` (through nested lists, not interop)."""
     a = np.asarray(a)
     name = dtype or a.dtype.name
+    if a.size == 0:  # nested lists cannot spell a shape like (1, 0, 2)
+        return tg.zeros(a.shape, dtype=TG_DTYPE[name], requires_grad=requires_grad)
     return tg.tensor(a.astype(NP_DTYPE[name]).tolist(), dtype=TG_DTYPE[name], requires_grad=requires_grad)
 
 
