@@ -62,7 +62,7 @@ def note(r: Row) -> str:
         parts.append(f"VALUES DIFFER FROM NUMPY ({r.extra['mismatch']})")
     for ref, x in r.ratios.items():
         if ref not in ("numpy", "torch"):
-            parts.append(f"{1 / x:.3g}x faster than {ref}" if x < 0.1 else f"{fmt_ratio(x)} {ref}")
+            parts.append(f"{1 / x:.3g}x faster than {ref}" if x < 1 else f"{x:.3g}x slower than {ref}")
     if r.extra.get("peak_mb") is not None:
         parts.append(f"peak {r.extra['peak_mb']:.1f} MB")
     if "process_s" in r.extra:
@@ -117,7 +117,7 @@ def _headline_ratio(r: Row, ref: str) -> str:
     if ref in r.ratios:
         return f" ({fmt_ratio(r.ratios[ref])})"
     for other, x in r.ratios.items():
-        return f" ({fmt_ratio(x)} {other})"
+        return f" ({fmt_ratio(x)} of {other})"
     return ""
 
 

@@ -1,6 +1,7 @@
 """Scalar autograd (one graph node per number) vs tensor autograd on the sine step, N = 100 .. 10,000."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from bench import nets, scalar
@@ -34,4 +35,19 @@ def run(cfg: Config) -> list[Row]:
     for r in rows:
         if r.median_s:
             r.rate, r.rate_unit = 1.0 / r.median_s, "steps/s"
+    _slopes(rows)
     return rows
+
+
+def _slopes(rows: list[Row]) -> None:
+    """On each implementation's largest-N row: the log-log slope of time vs N (1.0 = linear)."""
+    by_impl: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.median_s:
+            by_impl.setdefault(r.impl, []).append(r)
+    for rs in by_impl.values():
+        rs.sort(key=lambda r: r.extra["n"])
+        lo, hi = rs[0], rs[-1]
+        if hi.extra["n"] > lo.extra["n"]:
+            hi.extra["slope"] = math.log(hi.median_s / lo.median_s) / math.log(hi.extra["n"] / lo.extra["n"])
+            hi.extra["note"] = f"time ~ N^{hi.extra['slope']:.2f} from N={lo.extra['n']}"
