@@ -1,0 +1,299 @@
+"""The numba backend: 1-D numpy arrays as buffers, every primitive an @njit kernel of ours.
+
+numpy only allocates and wraps memory here (np.empty, np.full, np.frombuffer); the kernels in
+numba_elementwise, numba_reduce, numba_misc and numba_matmul compute every result. Kernels
+compile lazily on first use and are cached on disk (cache=True), so importing this module
+compiles nothing. Each kernel comes in a serial and a parallel build; a call takes the
+parallel one only above a measured size, because waking the thread pool costs about 1.5 us.
+The Python side of each call is kept short: dispatch tables are built once, and a call
+allocates nothing but its output.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numba
+import numpy as np
+
+from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
+from tinygrad_like.view import View
+
+from . import numba_elementwise as ew
+from . import numba_matmul as mm
+from . import numba_misc as misc
+from . import numba_reduce as red
+from .protocol import MASK64, mix64
+from .threads import num_threads
+
+NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.uint8}
+COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
+
+# Sizes (elements, or multiply-adds for matmul) from which the parallel build wins on this
+# 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up.
+PAR_ELEMWISE = 1 << 16
+PAR_REDUCE = 1 << 16
+PAR_MATMUL = 1 << 18
+
+
+class _Kernels(dict):
+    """Kernel dispatchers made on first use: key -> make(*key) (making one compiles nothing)."""
+
+    def __init__(self, make: Callable[..., Any]):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: Any) -> Any:
+        k = self[key] = self._make(*key) if isinstance(key, tuple) else self._make(key)
+        return k
+
+
+def _table(make: Callable[[int, bool], Any], codes: dict[str, int]) -> tuple[dict, dict]:
+    """(serial, parallel) tables name -> kernel for every op name in codes."""
+    ser = _Kernels(lambda name: make(codes[name], False))
+    par = _Kernels(lambda name: make(codes[name], True))
+    return ser, par
+
+
+_UN1 = _table(ew.make_unary1, ew.UNARY_CODES)
+_UNN = _table(ew.make_unaryN, ew.UNARY_CODES)
+_BIN1 = _table(ew.make_binary1, ew.BINARY_CODES)
+_BINN = _table(ew.make_binaryN, ew.BINARY_CODES)
+_WHERE1 = (_Kernels(lambda _: ew.make_where1(False)), _Kernels(lambda _: ew.make_where1(True)))
+_WHEREN = (_Kernels(lambda _: ew.make_whereN(False)), _Kernels(lambda _: ew.make_whereN(True)))
+_ROWS = _table(red.make_reduce_rows, red.REDUCE_CODES)
+_COLS = _table(red.make_reduce_cols, red.REDUCE_CODES)
+_REDN = _table(red.make_reduceN, red.REDUCE_CODES)
+_ARG = _Kernels(lambda op, par: red.make_arg_reduce(op == "argmax", par))
+_SOFTMAX = _Kernels(red.make_softmax)
+_RANDOM = _Kernels(misc.make_random)
+_GEMM = _Kernels(mm.make_gemm)
+_PACK = _Kernels(mm.make_pack)
+
+
+def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
+    """Buffer offsets of every index of (shape, strides), row-major (for matmul batches)."""
+    bases = [offset]
+    for n, s in zip(shape, strides):
+        bases = [b + k * s for b in bases for k in range(n)]
+    return bases
+
+
+class NumbaBackend:
+    """JIT-compiled kernels over numpy buffers (see backends/protocol.py for the contract)."""
+
+    name = "numba"
+
+    def __init__(self) -> None:
+        numba.set_num_threads(max(1, min(num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+    # ---- memory -------------------------------------------------------------------
+    def empty(self, n: int, dtype: DType) -> np.ndarray:
+        return np.empty(n, NP_TYPES[dtype])
+
+    def full(self, n: int, value: Any, dtype: DType) -> np.ndarray:
+        return np.full(n, value, NP_TYPES[dtype])
+
+    def from_list(self, values: Sequence[Any], dtype: DType) -> np.ndarray:
+        if dtype is float32:
+            with np.errstate(over="ignore"):  # float32 overflow rounds to inf, as in the reference
+                return np.array(values, dtype=np.float32).reshape(-1)
+        return np.array(values, dtype=NP_TYPES[dtype]).reshape(-1)
+
+    def to_list(self, buf: np.ndarray, view: View, dtype: DType) -> list:
+        shape, strides, off = view.shape, view.strides, view.offset
+        if not shape:
+            flat = buf[off:off + 1]
+        elif len(shape) == 1 and strides[0] == 1:
+            flat = buf[off:off + shape[0]]
+        else:
+            flat = self.copy(buf, view, dtype, dtype)
+        return flat.view(np.bool_).tolist() if dtype is bool_ else flat.tolist()
+
+    def from_buffer(self, obj: memoryview, dtype: DType) -> np.ndarray:
+        arr = np.frombuffer(obj, dtype=NP_TYPES[dtype])
+        if not (arr.flags.writeable and arr.flags.aligned):
+            arr = arr.copy()  # kernels write buffers in place, and one array type keeps one compile
+        return arr
+
+    def memoryview(self, buf: np.ndarray, dtype: DType) -> memoryview:
+        return memoryview(buf)
+
+    def buffer_size(self, buf: np.ndarray) -> int:
+        return buf.size
+
+    # ---- copies ---------------------------------------------------------------------
+    def copy(self, src: np.ndarray, view: View, src_dtype: DType, dst_dtype: DType) -> np.ndarray:
+        op = "tobool" if dst_dtype is bool_ and src_dtype is not bool_ else "copy"
+        return self._unary(op, src, view, NP_TYPES[dst_dtype])
+
+    def assign(self, dst: np.ndarray, dst_view: View, src: np.ndarray, src_view: View, dtype: DType) -> None:
+        shape = dst_view.shape
+        if len(shape) <= 1:
+            n = shape[0] if shape else 1
+            sd = dst_view.strides[0] if shape else 0
+            ss = src_view.strides[0] if shape else 0
+            ew.assign1(dst, dst_view.offset, sd, src, src_view.offset, ss, n)
+        else:
+            ew.assignN(dst, dst_view.offset, dst_view.strides, src, src_view.offset, src_view.strides, shape)
+
+    # ---- elementwise ----------------------------------------------------------------
+    def unary(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        return self._unary(op, x, view, NP_TYPES[dtype])
+
+    def _unary(self, op: str, x: np.ndarray, view: View, out_type: Any) -> np.ndarray:
+        shape = view.shape
+        if len(shape) <= 1:
+            n = shape[0] if shape else 1
+            out = np.empty(n, out_type)
+            _UN1[n >= PAR_ELEMWISE][op](x, view.offset, view.strides[0] if shape else 0, out, n)
+            return out
+        n = 1
+        for d in shape:
+            n *= d
+        out = np.empty(n, out_type)
+        _UNN[n >= PAR_ELEMWISE][op](x, view.offset, view.strides, out, shape)
+        return out
+
+    def binary(self, op: str, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType,
+               out: Optional[np.ndarray] = None) -> np.ndarray:
+        shape = a_view.shape
+        if len(shape) <= 1:
+            n = shape[0] if shape else 1
+            if out is None:
+                out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
+            if shape:
+                _BIN1[n >= PAR_ELEMWISE][op](a, a_view.offset, a_view.strides[0], b, b_view.offset,
+                                             b_view.strides[0], out, n)
+            else:
+                _BIN1[False][op](a, a_view.offset, 0, b, b_view.offset, 0, out, 1)
+            return out
+        n = 1
+        for d in shape:
+            n *= d
+        if out is None:
+            out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
+        _BINN[n >= PAR_ELEMWISE][op](a, a_view.offset, a_view.strides, b, b_view.offset, b_view.strides,
+                                     out, shape)
+        return out
+
+    def where(self, cond: np.ndarray, cond_view: View, a: np.ndarray, a_view: View, b: np.ndarray,
+              b_view: View, dtype: DType) -> np.ndarray:
+        shape = a_view.shape
+        if len(shape) <= 1:
+            n = shape[0] if shape else 1
+            out = np.empty(n, NP_TYPES[dtype])
+            s = (lambda v: v.strides[0]) if shape else (lambda v: 0)
+            _WHERE1[n >= PAR_ELEMWISE][None](cond, cond_view.offset, s(cond_view), a, a_view.offset, s(a_view),
+                                             b, b_view.offset, s(b_view), out, n)
+            return out
+        n = 1
+        for d in shape:
+            n *= d
+        out = np.empty(n, NP_TYPES[dtype])
+        _WHEREN[n >= PAR_ELEMWISE][None](cond, cond_view.offset, cond_view.strides, a, a_view.offset,
+                                         a_view.strides, b, b_view.offset, b_view.strides, out, shape)
+        return out
+
+    # ---- reductions -----------------------------------------------------------------
+    def reduce(self, op: str, x: np.ndarray, view: View, k: int, dtype: DType) -> np.ndarray:
+        shape, strides = view.shape, view.strides
+        nk = len(shape) - k
+        total = 1
+        for d in shape:
+            total *= d
+        par = total >= PAR_REDUCE
+        out_type = NP_TYPES[dtype]
+        acc0 = (0.0 if dtype.is_float else 0) if op == "sum" else out_type(0)
+        if k == 1 and nk <= 1:
+            n, sn = shape[-1], strides[-1]
+            m, sm = (shape[0], strides[0]) if nk else (1, 0)
+            out = np.empty(m, out_type)
+            if nk == 0 or abs(sn) <= abs(sm):
+                _ROWS[par][op](x, view.offset, m, sm, n, sn, out, acc0)
+            else:  # the kept dim is the inner one (a column sum): walk memory in order
+                acc = np.empty(m, np.float64) if (op == "sum" and dtype.is_float) else out
+                _COLS[par][op](x, view.offset, m, sm, n, sn, out, acc)
+            return out
+        kshape, kstrides = (shape[:nk], strides[:nk]) if nk else ((1,), (0,))
+        out = np.empty(total // _prod(shape[nk:]), out_type)
+        _REDN[par][op](x, view.offset, kshape, kstrides, shape[nk:], strides[nk:], out, acc0)
+        return out
+
+    def arg_reduce(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        shape, strides = view.shape, view.strides
+        kshape, kstrides = (shape[:-1], strides[:-1]) if len(shape) > 1 else ((1,), (0,))
+        m = _prod(kshape)
+        out = np.empty(m, np.int64)
+        _ARG[op, m * shape[-1] >= PAR_REDUCE](x, view.offset, kshape, kstrides, shape[-1], strides[-1], out)
+        return out
+
+    def softmax(self, x: np.ndarray, view: View, dtype: DType, log: bool) -> np.ndarray:
+        rows, cols = view.shape
+        out = np.empty(rows * cols, NP_TYPES[dtype])
+        _SOFTMAX[bool(log), rows * cols >= PAR_REDUCE](x, view.offset, rows, cols, out)
+        return out
+
+    # ---- linear algebra -------------------------------------------------------------
+    def matmul(self, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
+        *batch, m, kk = a_view.shape
+        n = b_view.shape[-1]
+        sam, sak = a_view.strides[-2:]
+        sbk, sbn = b_view.strides[-2:]
+        t = NP_TYPES[dtype]
+        mp, np_ = -(-m // mm.MR) * mm.MR, -(-n // mm.NR) * mm.NR
+        par = m * n * kk >= PAR_MATMUL
+        gemm, pack = _GEMM[par], _PACK[par]
+        a_bases = _bases(batch, a_view.strides[:-2], a_view.offset)
+        b_bases = _bases(batch, b_view.strides[:-2], b_view.offset)
+        out = np.zeros(len(a_bases) * m * n, t)
+        direct = mp == m and np_ == n
+        last_b, bt = None, None
+        for bi, (ao, bo) in enumerate(zip(a_bases, b_bases)):
+            if sak == 1 and (sam == kk or m == 1) and mp == m:  # row-major A: use in place
+                ap = a[ao:ao + m * kk].reshape(m, kk)
+            else:
+                ap = np.empty((mp, kk), t)
+                pack(a, ao, sam, sak, m, kk, ap)
+            if bo != last_b:  # a broadcast B (stride-0 batch) is packed once
+                if sbk == 1 and (sbn == kk or n == 1) and np_ == n:  # b.T of a row-major matrix
+                    bt = b[bo:bo + n * kk].reshape(n, kk)
+                else:
+                    bt = np.empty((np_, kk), t)
+                    pack(b, bo, sbn, sbk, n, kk, bt)
+                last_b = bo
+            o = bi * m * n
+            if direct:
+                gemm(ap, bt, out[o:o + m * n].reshape(m, n))
+            else:
+                c = np.zeros((mp, np_), t)
+                gemm(ap, bt, c)
+                mm.copy_out(c, m, n, out, o)
+        return out
+
+    # ---- indexing -------------------------------------------------------------------
+    def gather(self, x: np.ndarray, x_view: View, index: np.ndarray, index_view: View, dim: int,
+               dtype: DType) -> np.ndarray:
+        shape = index_view.shape
+        out = np.empty(_prod(shape), NP_TYPES[dtype])
+        misc.gather(x, x_view.offset, x_view.strides, index, index_view.offset, index_view.strides,
+                    shape, dim, out)
+        return out
+
+    def scatter_add(self, dst: np.ndarray, dst_view: View, index: np.ndarray, index_view: View,
+                    src: np.ndarray, src_view: View, dim: int, dtype: DType) -> None:
+        misc.scatter_add(dst, dst_view.offset, dst_view.strides, index, index_view.offset,
+                         index_view.strides, src, src_view.offset, src_view.strides, index_view.shape, dim)
+
+    # ---- random ---------------------------------------------------------------------
+    def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> np.ndarray:
+        out = np.empty(n, NP_TYPES[dtype])
+        kernel = _RANDOM[dist == "normal", dtype is float32, n >= PAR_ELEMWISE]
+        kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
+        return out
+
+
+def _prod(xs: Sequence[int]) -> int:
+    p = 1
+    for x in xs:
+        p *= x
+    return p

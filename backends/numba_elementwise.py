@@ -1,0 +1,404 @@
+"""Elementwise numba kernels (unary, binary, where, casts, strided copies) and their scalar ops.
+
+Scalar ops are chosen at compile time: each kernel is a closure over an int op code, numba
+types that code as a literal, and the `unop`/`binop` overloads pick exactly one implementation
+per kernel (no run-time branch; an int64 op never goes through float). Closures over plain ints
+keep `cache=True` working (numba keys its disk cache on the closure's values). The ops live in this file because numba invalidates a cached kernel only when the
+kernel's own source file changes.
+
+Layouts: a kernel takes the view's (offset, strides, shape) directly. 1-D kernels take ints and
+have fast paths for unit and zero strides (a dense tensor of any shape arrives as one dim);
+N-D kernels (ndim >= 2) take tuples and walk bands of rows, tiling the columns when an input's
+inner stride is not 1 (a transposed read such as `x.T + v`) so both sides stay in cache.
+Every kernel exists twice, serial and `parallel=True`; the backend picks by size because
+waking the thread pool costs more than a small loop.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import get_num_threads, njit, prange, types
+from numba.extending import overload
+
+UNARY_CODES = {name: i for i, name in enumerate((
+    "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
+    "erf", "reciprocal", "floor", "ceil", "logical_not", "copy", "tobool"))}
+BINARY_CODES = {name: i for i, name in enumerate((
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"))}
+
+TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
+
+
+def unop(op, x):  # pragma: no cover - replaced by the overload inside numba
+    """op(x) for a literal op code (numba only)."""
+
+
+def binop(op, x, y):  # pragma: no cover
+    """x op y for a literal op code (numba only)."""
+
+
+# ---------------------------------------------------------------- unary implementations
+
+def _neg(op, x): return -x
+def _abs(op, x): return abs(x)
+def _exp(op, x): return math.exp(x)
+def _log(op, x): return math.log(x)
+def _sqrt(op, x): return math.sqrt(x)
+def _sin(op, x): return math.sin(x)
+def _cos(op, x): return math.cos(x)
+def _tanh(op, x): return math.tanh(x)
+def _erf(op, x): return math.erf(x)
+def _recip(op, x): return 1.0 / x
+def _floor(op, x): return np.floor(x)  # scalar libm floor: math.floor would return an int
+def _ceil(op, x): return np.ceil(x)
+def _lnot(op, x): return x == 0
+def _copy(op, x): return x
+def _tobool(op, x): return x != 0
+
+
+def _sign_float(op, x):
+    if x != x:
+        return x
+    return (x > 0) - (x < 0)
+
+
+def _sign_int(op, x):
+    return (x > 0) - (x < 0)
+
+
+def _sigmoid(op, x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # exp of a negative number never overflows
+    return e / (1.0 + e)
+
+
+def _relu(op, x):
+    return x * 0 if x <= 0 else x  # same form as the reference: keeps NaN and -0.0
+
+
+_UNARY_IMPLS = {"neg": _neg, "abs": _abs, "exp": _exp, "log": _log, "sqrt": _sqrt, "sin": _sin,
+                "cos": _cos, "tanh": _tanh, "sigmoid": _sigmoid, "relu": _relu, "erf": _erf,
+                "reciprocal": _recip, "floor": _floor, "ceil": _ceil, "logical_not": _lnot,
+                "copy": _copy, "tobool": _tobool}
+_UNARY_BY_CODE = {code: name for name, code in UNARY_CODES.items()}
+
+
+@overload(unop, inline="always")
+def _ov_unop(op, x):
+    if not isinstance(op, types.IntegerLiteral):
+        return None
+    name = _UNARY_BY_CODE[op.literal_value]
+    if name == "sign":
+        return _sign_float if isinstance(x, types.Float) else _sign_int
+    return _UNARY_IMPLS[name]
+
+
+# ---------------------------------------------------------------- binary implementations
+
+def _add(op, x, y): return x + y
+def _sub(op, x, y): return x - y
+def _mul(op, x, y): return x * y
+def _div(op, x, y): return x / y
+def _powf(op, x, y): return x ** y
+def _eq(op, x, y): return x == y
+def _ne(op, x, y): return x != y
+def _lt(op, x, y): return x < y
+def _le(op, x, y): return x <= y
+def _gt(op, x, y): return x > y
+def _ge(op, x, y): return x >= y
+
+
+def _powi(op, x, y):
+    r = x * 0 + 1  # exponentiation by squaring keeps int64 exact (the core rejects y < 0)
+    b = x
+    e = y
+    while e > 0:
+        if e & 1:
+            r *= b
+        b *= b
+        e >>= 1
+    return r
+
+
+def _maxf(op, x, y):
+    if x != x:
+        return x
+    if y != y:
+        return y
+    return x if x >= y else y
+
+
+def _minf(op, x, y):
+    if x != x:
+        return x
+    if y != y:
+        return y
+    return x if x <= y else y
+
+
+def _maxi(op, x, y): return x if x >= y else y
+def _mini(op, x, y): return x if x <= y else y
+
+
+_BINARY_IMPLS = {"add": _add, "sub": _sub, "mul": _mul, "div": _div, "eq": _eq, "ne": _ne,
+                 "lt": _lt, "le": _le, "gt": _gt, "ge": _ge}
+_BINARY_BY_CODE = {code: name for name, code in BINARY_CODES.items()}
+
+
+@overload(binop, inline="always")
+def _ov_binop(op, x, y):
+    if not isinstance(op, types.IntegerLiteral):
+        return None
+    name = _BINARY_BY_CODE[op.literal_value]
+    is_float = isinstance(x, types.Float)
+    if name == "pow":
+        return _powf if is_float else _powi
+    if name == "maximum":
+        return _maxf if is_float else _maxi
+    if name == "minimum":
+        return _minf if is_float else _mini
+    return _BINARY_IMPLS[name]
+
+
+# ---------------------------------------------------------------- row helpers (inlined)
+
+@njit(inline="always")
+def _un_row(opc, x, px, sx, o):
+    """o[j] = op(x[px + j*sx]) for j < len(o)."""
+    m = o.size
+    if sx == 1:
+        xv = x[px:px + m]
+        for j in range(m):
+            o[j] = unop(opc, xv[j])
+    elif sx == 0:
+        v = unop(opc, x[px])
+        for j in range(m):
+            o[j] = v
+    else:
+        for j in range(m):
+            o[j] = unop(opc, x[px + j * sx])
+
+
+@njit(inline="always")
+def _bin_row(opc, a, pa, sa, b, pb, sb, o):
+    """o[j] = a[pa + j*sa] op b[pb + j*sb]; unit and zero strides get vectorizable loops."""
+    m = o.size
+    if sa == 1 and sb == 1:
+        av = a[pa:pa + m]
+        bv = b[pb:pb + m]
+        for j in range(m):
+            o[j] = binop(opc, av[j], bv[j])
+    elif sa == 1 and sb == 0:
+        av = a[pa:pa + m]
+        y = b[pb]
+        for j in range(m):
+            o[j] = binop(opc, av[j], y)
+    elif sa == 0 and sb == 1:
+        x = a[pa]
+        bv = b[pb:pb + m]
+        for j in range(m):
+            o[j] = binop(opc, x, bv[j])
+    else:
+        for j in range(m):
+            o[j] = binop(opc, a[pa + j * sa], b[pb + j * sb])
+
+
+@njit(inline="always")
+def _where_row(c, pc, sc, a, pa, sa, b, pb, sb, o):
+    m = o.size
+    if sc == 1 and sa == 1 and sb == 1:
+        cv = c[pc:pc + m]
+        av = a[pa:pa + m]
+        bv = b[pb:pb + m]
+        for j in range(m):
+            o[j] = av[j] if cv[j] != 0 else bv[j]
+    else:
+        for j in range(m):
+            o[j] = a[pa + j * sa] if c[pc + j * sc] != 0 else b[pb + j * sb]
+
+
+@njit(inline="always")
+def _chunk(n, nch, c):
+    step = (n + nch - 1) // nch
+    lo = min(n, c * step)
+    return lo, min(n, lo + step)
+
+
+@njit(inline="always")
+def _outer(shape, nd):
+    """Number of (n0, n1) planes of an N-D shape, and bands of TILE rows per plane."""
+    outer = 1
+    for d in range(nd - 2):
+        outer *= shape[d]
+    return outer, (shape[nd - 2] + TILE - 1) // TILE
+
+
+@njit(inline="always")
+def _plane_base(t, shape, strides, off, nd):
+    """Buffer offset of plane t (row-major over the dims before the last two)."""
+    p = off
+    rem = t
+    for d in range(nd - 3, -1, -1):
+        n = shape[d]
+        p += (rem % n) * strides[d]
+        rem //= n
+    return p
+
+
+@njit(inline="always")
+def _unit(s):
+    return s == 1 or s == 0
+
+
+# ---------------------------------------------------------------- kernel factories
+
+def make_unary1(opc: int, par: bool):
+    """out[i] = op(x[ox + i*sx]) for i < n."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(x, ox, sx, out, n):
+        nch = get_num_threads() if par else 1
+        for c in prange(nch):
+            lo, hi = _chunk(n, nch, c)
+            _un_row(opc, x, ox + lo * sx, sx, out[lo:hi])
+    return k
+
+
+def make_unaryN(opc: int, par: bool):
+    """out (row-major, contiguous) = op(x viewed with shape/strides/offset), ndim >= 2."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(x, ox, sx, out, shape):
+        nd = len(shape)
+        n0 = shape[nd - 2]
+        n1 = shape[nd - 1]
+        s0 = sx[nd - 2]
+        s1 = sx[nd - 1]
+        outer, bands = _outer(shape, nd)
+        for u in prange(outer * bands):
+            t = u // bands
+            r0 = (u % bands) * TILE
+            r1 = min(n0, r0 + TILE)
+            px = _plane_base(t, shape, sx, ox, nd)
+            po = t * n0 * n1
+            if _unit(s1):
+                for i in range(r0, r1):
+                    _un_row(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
+            else:  # strided inner dim (a transposed read): tile the columns
+                for j0 in range(0, n1, TILE):
+                    j1 = min(n1, j0 + TILE)
+                    for i in range(r0, r1):
+                        q = px + i * s0 + j0 * s1
+                        o = out[po + i * n1 + j0:po + i * n1 + j1]
+                        for j in range(j1 - j0):
+                            o[j] = unop(opc, x[q + j * s1])
+    return k
+
+
+def make_binary1(opc: int, par: bool):
+    """out[i] = a[oa + i*sa] op b[ob + i*sb] for i < n."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, oa, sa, b, ob, sb, out, n):
+        nch = get_num_threads() if par else 1
+        for c in prange(nch):
+            lo, hi = _chunk(n, nch, c)
+            _bin_row(opc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])
+    return k
+
+
+def make_binaryN(opc: int, par: bool):
+    """out = a op b over N-D views (ndim >= 2) of one shape."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, oa, sa, b, ob, sb, out, shape):
+        nd = len(shape)
+        n0 = shape[nd - 2]
+        n1 = shape[nd - 1]
+        sa0 = sa[nd - 2]
+        sa1 = sa[nd - 1]
+        sb0 = sb[nd - 2]
+        sb1 = sb[nd - 1]
+        outer, bands = _outer(shape, nd)
+        for u in prange(outer * bands):
+            t = u // bands
+            r0 = (u % bands) * TILE
+            r1 = min(n0, r0 + TILE)
+            pa = _plane_base(t, shape, sa, oa, nd)
+            pb = _plane_base(t, shape, sb, ob, nd)
+            po = t * n0 * n1
+            if _unit(sa1) and _unit(sb1):
+                for i in range(r0, r1):
+                    _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
+                             out[po + i * n1:po + (i + 1) * n1])
+            else:  # a strided inner dim (x.T + v): tile the columns so reads stay in cache
+                for j0 in range(0, n1, TILE):
+                    j1 = min(n1, j0 + TILE)
+                    for i in range(r0, r1):
+                        qa = pa + i * sa0 + j0 * sa1
+                        qb = pb + i * sb0 + j0 * sb1
+                        o = out[po + i * n1 + j0:po + i * n1 + j1]
+                        for j in range(j1 - j0):
+                            o[j] = binop(opc, a[qa + j * sa1], b[qb + j * sb1])
+    return k
+
+
+def make_where1(par: bool):
+    """out[i] = a[..] if c[..] else b[..] over 1-D views."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(c, oc, sc, a, oa, sa, b, ob, sb, out, n):
+        nch = get_num_threads() if par else 1
+        for ch in prange(nch):
+            lo, hi = _chunk(n, nch, ch)
+            _where_row(c, oc + lo * sc, sc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])
+    return k
+
+
+def make_whereN(par: bool):
+    """where over N-D views (ndim >= 2)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(c, oc, sc, a, oa, sa, b, ob, sb, out, shape):
+        nd = len(shape)
+        n0 = shape[nd - 2]
+        n1 = shape[nd - 1]
+        outer, bands = _outer(shape, nd)
+        for u in prange(outer * bands):
+            t = u // bands
+            r0 = (u % bands) * TILE
+            r1 = min(n0, r0 + TILE)
+            pc = _plane_base(t, shape, sc, oc, nd)
+            pa = _plane_base(t, shape, sa, oa, nd)
+            pb = _plane_base(t, shape, sb, ob, nd)
+            po = t * n0 * n1
+            for i in range(r0, r1):
+                _where_row(c, pc + i * sc[nd - 2], sc[nd - 1], a, pa + i * sa[nd - 2], sa[nd - 1],
+                           b, pb + i * sb[nd - 2], sb[nd - 1], out[po + i * n1:po + (i + 1) * n1])
+    return k
+
+
+@njit(cache=True, error_model="numpy")
+def assign1(dst, od, sd, src, os_, ss, n):
+    """dst[od + i*sd] = src[os_ + i*ss] for i < n."""
+    if sd == 1 and ss == 1:
+        dv = dst[od:od + n]
+        sv = src[os_:os_ + n]
+        for i in range(n):
+            dv[i] = sv[i]
+    else:
+        for i in range(n):
+            dst[od + i * sd] = src[os_ + i * ss]
+
+
+@njit(cache=True, error_model="numpy")
+def assignN(dst, od, sd, src, os_, ss, shape):
+    """dst[view] = src[view] over N-D views of one shape (ndim >= 2)."""
+    nd = len(shape)
+    n0 = shape[nd - 2]
+    n1 = shape[nd - 1]
+    outer, _ = _outer(shape, nd)
+    for t in range(outer):
+        pd = _plane_base(t, shape, sd, od, nd)
+        ps = _plane_base(t, shape, ss, os_, nd)
+        for i in range(n0):
+            qd = pd + i * sd[nd - 2]
+            qs = ps + i * ss[nd - 2]
+            for j in range(n1):
+                dst[qd + j * sd[nd - 1]] = src[qs + j * ss[nd - 1]]

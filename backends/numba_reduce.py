@@ -1,0 +1,231 @@
+"""Reduction kernels for the numba backend: sum/max/min, argmax/argmin, fused softmax.
+
+Memory order: a row reduction (the reduced dim is the inner one) walks each row; a column
+reduction (the kept dim is the inner one, e.g. `x.sum(0)`) walks the matrix row by row and
+accumulates a vector, so neither strides through memory. Sums are blocked: each block of
+BLOCK elements is summed in the input dtype (vectorized, many partial sums), block sums are
+added in float64, so a float32 sum of 1e7 elements stays at float32 rounding.
+
+fastmath uses {'reassoc', 'contract', 'nsz'} only (never nnan/ninf): reassociation lets LLVM
+vectorize the sums, and NaN checks stay exact.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+FM = {"reassoc", "contract", "nsz"}
+BLOCK = 2048
+SUM, MAX, MIN = 0, 1, 2
+REDUCE_CODES = {"sum": SUM, "max": MAX, "min": MIN}
+
+
+@njit(inline="always")
+def _combine(opc, acc, x):
+    """acc op x; max/min propagate NaN (a NaN acc stays: comparisons with NaN are false)."""
+    if opc == SUM:
+        return acc + x
+    if opc == MAX:
+        return x if (x > acc or x != x) else acc
+    return x if (x < acc or x != x) else acc
+
+
+@njit(inline="always")
+def _reduce_contig(opc, v, acc0):
+    """op over a contiguous 1-D array; sums in blocks (dtype inside, acc0's type across)."""
+    n = v.size
+    if opc == SUM:
+        total = acc0
+        for b0 in range(0, n, BLOCK):
+            b1 = min(n, b0 + BLOCK)
+            s = v[b0] * 0
+            for i in range(b0, b1):
+                s += v[i]
+            total += s
+        return total
+    acc = v[0]
+    for i in range(1, n):
+        acc = _combine(opc, acc, v[i])
+    return acc
+
+
+@njit(inline="always")
+def _reduce_strided(opc, x, p, n, s, acc0):
+    if s == 1:
+        return _reduce_contig(opc, x[p:p + n], acc0)
+    if opc == SUM:
+        acc = acc0
+        for i in range(n):
+            acc += x[p + i * s]
+        return acc
+    acc2 = x[p]
+    for i in range(1, n):
+        acc2 = _combine(opc, acc2, x[p + i * s])
+    return acc2
+
+
+def make_reduce_rows(opc: int, par: bool):
+    """out[i] = op(x[ox + i*sm + j*sn] for j < n) for i < m (m may be 1: a full reduction)."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(x, ox, m, sm, n, sn, out, acc0):
+        if m == 1 and par:  # one long row: split it among the threads, then combine
+            nch = min(get_num_threads(), n)
+            step = (n + nch - 1) // nch
+            nch = (n + step - 1) // step  # every chunk non-empty
+            parts = np.full(nch, _reduce_strided(opc, x, ox, 1, sn, acc0))
+            for c in prange(nch):
+                lo = c * step
+                hi = min(n, lo + step)
+                parts[c] = _reduce_strided(opc, x, ox + lo * sn, hi - lo, sn, acc0)
+            if opc == SUM:
+                r = acc0
+                for c in range(nch):
+                    r += parts[c]
+                out[0] = r
+            else:
+                r2 = parts[0]
+                for c in range(1, nch):
+                    r2 = _combine(opc, r2, parts[c])
+                out[0] = r2
+        else:
+            for i in prange(m):
+                out[i] = _reduce_strided(opc, x, ox + i * sm, n, sn, acc0)
+    return k
+
+
+def make_reduce_cols(opc: int, par: bool):
+    """out[i] = op over j of x[ox + i*sm + j*sn], walking j outer and i inner (memory order).
+
+    acc is a scratch vector of m accumulators (float64 for float sums, else out itself)."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(x, ox, m, sm, n, sn, out, acc):
+        nch = get_num_threads() if par else 1
+        step = (m + nch - 1) // nch
+        for c in prange(nch):
+            lo = min(m, c * step)
+            hi = min(m, lo + step)
+            w = hi - lo
+            a = acc[lo:hi]
+            p0 = ox + lo * sm
+            if sm == 1:
+                first = x[p0:p0 + w]
+                for i in range(w):
+                    a[i] = first[i]
+                for j in range(1, n):
+                    row = x[p0 + j * sn:p0 + j * sn + w]
+                    for i in range(w):
+                        a[i] = _combine(opc, a[i], row[i])
+            else:
+                for i in range(w):
+                    a[i] = x[p0 + i * sm]
+                for j in range(1, n):
+                    q = p0 + j * sn
+                    for i in range(w):
+                        a[i] = _combine(opc, a[i], x[q + i * sm])
+            o = out[lo:hi]
+            for i in range(w):
+                o[i] = a[i]
+    return k
+
+
+def make_reduceN(opc: int, par: bool):
+    """Generic: out[p] = op over the red dims; keep/red shapes are tuples (each ndim >= 1)."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(x, ox, kshape, kstrides, rshape, rstrides, out, acc0):
+        nk = len(kshape)
+        nr = len(rshape)
+        keep = 1
+        for d in range(nk):
+            keep *= kshape[d]
+        inner = rshape[nr - 1]
+        sinner = rstrides[nr - 1]
+        outer_r = 1
+        for d in range(nr - 1):
+            outer_r *= rshape[d]
+        for t in prange(keep):
+            p = ox
+            rem = t
+            for d in range(nk - 1, -1, -1):
+                p += (rem % kshape[d]) * kstrides[d]
+                rem //= kshape[d]
+            if opc == SUM:
+                acc = acc0
+                for r in range(outer_r):
+                    q = p
+                    rem2 = r
+                    for d in range(nr - 2, -1, -1):
+                        q += (rem2 % rshape[d]) * rstrides[d]
+                        rem2 //= rshape[d]
+                    acc += _reduce_strided(opc, x, q, inner, sinner, acc0)
+                out[t] = acc
+            else:
+                best = x[p]
+                for r in range(outer_r):
+                    q = p
+                    rem2 = r
+                    for d in range(nr - 2, -1, -1):
+                        q += (rem2 % rshape[d]) * rstrides[d]
+                        rem2 //= rshape[d]
+                    best = _combine(opc, best, _reduce_strided(opc, x, q, inner, sinner, acc0))
+                out[t] = best
+    return k
+
+
+def make_arg_reduce(is_max: bool, par: bool):
+    """out[t] = index of the first max (min) of row t; a NaN wins (the first NaN's index)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(x, ox, kshape, kstrides, n, sn, out):
+        nk = len(kshape)
+        keep = 1
+        for d in range(nk):
+            keep *= kshape[d]
+        for t in prange(keep):
+            p = ox
+            rem = t
+            for d in range(nk - 1, -1, -1):
+                p += (rem % kshape[d]) * kstrides[d]
+                rem //= kshape[d]
+            best = x[p]
+            bi = 0
+            for j in range(n):
+                v = x[p + j * sn]
+                if v != v:
+                    bi = j
+                    break
+                if (v > best) if is_max else (v < best):
+                    best = v
+                    bi = j
+            out[t] = bi
+    return k
+
+
+def make_softmax(log: bool, par: bool):
+    """Softmax (or log-softmax) over each row of a contiguous (rows, cols) block."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(x, ox, rows, cols, out):
+        for r in prange(rows):
+            xv = x[ox + r * cols:ox + (r + 1) * cols]
+            o = out[r * cols:(r + 1) * cols]
+            m = xv[0]
+            for j in range(1, cols):
+                m = _combine(MAX, m, xv[j])
+            if m == -math.inf or m != m:  # an all -inf row or a NaN: no shift (gives NaN as composed)
+                m2 = xv[0] * 0
+            else:
+                m2 = m
+            s = 0.0
+            for j in range(cols):
+                e = math.exp(xv[j] - m2)
+                o[j] = e
+                s += e
+            if log:
+                ls = math.log(s)
+                for j in range(cols):
+                    o[j] = (xv[j] - m2) - ls
+            else:
+                inv = 1.0 / s
+                for j in range(cols):
+                    o[j] = o[j] * inv
+    return k
