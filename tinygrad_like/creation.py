@@ -82,6 +82,8 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, backend: A
             raise InvalidValueError("tensor: cannot convert nan or inf to int64")
         try:
             values = [_dt.cast_scalar(v.item() if hasattr(v, "item") else v, dt) for v in flat]
+        except InvalidValueError:
+            raise  # already says which value and dtype
         except (TypeError, ValueError) as e:
             raise DTypeError(f"tensor: cannot convert data to {dt.name}: {e}") from None
         out = _wrap(be.from_list(values, dt) if values else be.empty(0, dt), _contig(shape), dt, be)
@@ -148,6 +150,11 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, backen
     """[start, end) in steps; int64 when every argument is an int (as in PyTorch)."""
     if end is None:
         start, end = 0, start
+    for v in (start, end, step):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise DTypeError(f"arange: start, end and step must be Python numbers, got {type(v).__name__} {v!r}")
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise InvalidValueError(f"arange: start, end and step must be finite, got {start}, {end}, {step}")
     if step == 0:
         raise InvalidValueError("arange: step must be nonzero")
     all_int = all(isinstance(v, int) for v in (start, end, step))
@@ -182,6 +189,8 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, backend: A
 
 def eye(n: int, m: Optional[int] = None, dtype: Any = None, backend: Any = None, requires_grad: bool = False) -> Tensor:
     m = n if m is None else m
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, m)):
+        raise DTypeError(f"eye: sizes must be ints, got n={n!r}, m={m!r}")
     if n < 0 or m < 0:
         raise ShapeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
     dt = _dt.get_dtype(dtype) if dtype is not None else float32
@@ -189,4 +198,28 @@ def eye(n: int, m: Optional[int] = None, dtype: Any = None, backend: Any = None,
     values = [one if i == j else zero for i in range(n) for j in range(m)]
     be = resolve(backend)
     out = _wrap(be.from_list(values, dt) if values else be.empty(0, dt), _contig((n, m)), dt, be)
+    return out.requires_grad_() if requires_grad else out
+
+
+def frombuffer(buffer: Any, dtype: Any, count: int = -1, offset: int = 0, backend: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """A 1-D tensor of `count` elements of `dtype` read from a bytes-like object at byte `offset`
+    (native byte order; like torch.frombuffer, but the backend may copy)."""
+    dt = _dt.get_dtype(dtype)
+    mv = memoryview(buffer).cast("B")
+    if offset < 0 or offset > len(mv):
+        raise InvalidValueError(f"frombuffer: offset {offset} is outside a buffer of {len(mv)} bytes")
+    avail = (len(mv) - offset) // dt.itemsize
+    n = avail if count == -1 else count
+    if n < 0 or n > avail:
+        raise InvalidValueError(f"frombuffer: asked for {count} elements of {dt.name} at byte {offset}, "
+                                f"but the buffer of {len(mv)} bytes holds only {avail}")
+    be = resolve(backend)
+    raw = mv[offset:offset + n * dt.itemsize]
+    if dt is bool_:
+        raw = memoryview(bytes(b != 0 for b in raw)) if any(b > 1 for b in raw) else raw
+        buf = be.from_buffer(raw, dt) if n else be.empty(0, dt)
+    else:
+        buf = be.from_buffer(raw.cast(dt.typecode), dt) if n else be.empty(0, dt)
+    out = _wrap(buf, _contig((n,)), dt, be)
     return out.requires_grad_() if requires_grad else out

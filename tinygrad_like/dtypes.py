@@ -1,7 +1,7 @@
 """The four dtypes and PyTorch's type-promotion rules."""
 from __future__ import annotations
 
-from .errors import DTypeError
+from .errors import DTypeError, InvalidValueError
 
 
 class DType:
@@ -95,5 +95,8 @@ def cast_scalar(value: object, dtype: DType) -> object:
     if dtype is int64:
         if isinstance(value, float) and value != value:
             raise DTypeError("cannot convert NaN to int64")
-        return int(value)
+        v = int(value)
+        if not -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
+            raise InvalidValueError(f"value {value!r} is out of range for int64")
+        return v
     return float(value)

@@ -53,8 +53,9 @@ def initial_seed() -> int:
 
 
 def _random(dist: str, shape: tuple, dtype: Any, backend: Any, requires_grad: bool, generator: Any) -> Any:
+    from .creation import _check_shape
     from .tensor import _contig, _shape_args, _wrap
-    shape = _shape_args(shape)
+    shape = _check_shape(_shape_args(shape))
     dt = _dt.DEFAULT_FLOAT if dtype is None else _dt.get_dtype(dtype)
     if not dt.is_float:
         raise DTypeError(f"{'rand' if dist == 'uniform' else 'randn'}: dtype must be floating point, got {dt.name}")

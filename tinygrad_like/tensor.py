@@ -166,12 +166,12 @@ class Tensor:
 
     def __len__(self) -> int:
         if not self._view.shape:
-            raise TypeError("len() of a 0-d tensor")
+            raise DTypeError("len() of a 0-d tensor")
         return self._view.shape[0]
 
     def __iter__(self):
         if not self._view.shape:
-            raise TypeError("iteration over a 0-d tensor")
+            raise DTypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._view.shape[0]))
 
     # ------------------------------------------------------------------ conversion
@@ -432,6 +432,8 @@ class Tensor:
 
     def narrow(self, dim: int, start: int, length: int) -> "Tensor":
         d = normalize_dim(dim, self.ndim)
+        if not (isinstance(start, int) and isinstance(length, int)):
+            raise DTypeError(f"narrow: start and length must be ints, got {start!r} and {length!r}")
         if start < 0:
             start += self.shape[d]
         if not (0 <= start and length >= 0 and start + length <= self.shape[d]):
@@ -441,13 +443,17 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> list:
         d = normalize_dim(dim, self.ndim)
-        step = -(-self.shape[d] // chunks)
+        if not isinstance(chunks, int) or chunks <= 0:
+            raise InvalidValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        step = max(-(-self.shape[d] // chunks), 1)
         return self.split(step, d)
 
     def split(self, split_size: Any, dim: int = 0) -> list:
         d = normalize_dim(dim, self.ndim)
         n = self.shape[d]
         if isinstance(split_size, int):
+            if split_size <= 0:
+                raise InvalidValueError(f"split: split_size must be a positive int, got {split_size}")
             sizes = [min(split_size, n - i) for i in range(0, n, split_size)] or [0]
         else:
             sizes = list(split_size)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence
 
-from .errors import ShapeError, TensorIndexError, InvalidValueError
+from .errors import DTypeError, ShapeError, TensorIndexError, InvalidValueError
 
 Shape = tuple[int, ...]
 
@@ -46,7 +46,9 @@ def normalize_dims(dim: object, ndim: int) -> tuple[int, ...]:
     if isinstance(dim, int):
         d = normalize_dim(dim, ndim)
         return (d,) if ndim else ()  # a 0-dim tensor accepts dim 0/-1 but has no dim to reduce
-    dims = tuple(normalize_dim(d, ndim) for d in dim)  # type: ignore[union-attr]
+    if not isinstance(dim, (tuple, list)):
+        raise TensorIndexError(f"dim must be an int, a tuple of ints or None, got {type(dim).__name__} {dim!r}")
+    dims = tuple(normalize_dim(d, ndim) for d in dim)
     if not ndim:
         return ()
     if len(set(dims)) != len(dims):
@@ -271,7 +273,10 @@ def _reshape_strided(v: View, shape: Shape) -> Optional[View]:
 
 def infer_shape(shape: Sequence[int], numel: int, old_shape: Shape) -> Shape:
     """Resolve one -1 in a reshape target; the error names both shapes."""
-    shape = tuple(int(n) for n in shape)
+    for n in shape:
+        if not hasattr(n, "__index__") or isinstance(n, bool):
+            raise DTypeError(f"reshape: shape must be ints, got {tuple(shape)!r}")
+    shape = tuple(int(n.__index__()) for n in shape)
     unknown = [i for i, n in enumerate(shape) if n == -1]
     if len(unknown) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
