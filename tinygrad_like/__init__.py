@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from . import backends
 from .autograd import enable_grad, is_grad_enabled, no_grad
-from .creation import (arange, as_tensor, empty, empty_like, eye, full, full_like, linspace, ones,
-                       ones_like, tensor, zeros, zeros_like)
+from .creation import (arange, as_tensor, empty, empty_like, eye, frombuffer, full, full_like, linspace,
+                       ones, ones_like, tensor, zeros, zeros_like)
 from .device import get_backend, set_backend
 from .dtypes import DType, bool_, float32, float64, int64
 from .errors import (AutogradError, BackendError, DTypeError, InvalidValueError, ShapeError,
@@ -14,6 +14,8 @@ from .interop import from_numpy
 from .random import (Generator, initial_seed, manual_seed, rand, rand_like, randint, randn,
                      randn_like, randperm)
 from .tensor import Tensor, cat, maximum, minimum, stack, where
+from .serialization import SerializationError, load, save
+from . import data, nn, optim  # noqa: E402  (after Tensor: they build on it)
 
 bool = bool_  # noqa: A001  (tg.bool, like torch.bool)
 float = float32  # noqa: A001

@@ -1,0 +1,92 @@
+"""MNIST in the standard IDX format (gzip or raw): a strict reader and the shipped 5,000-digit sample."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from array import array
+from typing import Any, Optional
+
+from ..creation import frombuffer
+from ..dtypes import float32, int64
+from ..errors import InvalidValueError, TensorError
+
+SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist_sample")
+FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+class IDXFormatError(TensorError, ValueError):
+    """A file that is not a well-formed IDX file (wrong magic number, truncated, corrupt gzip)."""
+
+
+def read_idx(path: str) -> tuple:
+    """(shape, raw bytes) of an unsigned-byte IDX file, gzip-compressed or raw; strict about its layout."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read IDX file {path!r}: {e.strerror}") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from None
+    if len(data) < 4:
+        raise IDXFormatError(f"{path}: file is truncated: {len(data)} bytes, an IDX header needs at least 4")
+    zero, code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or code != 0x08 or not 1 <= ndim <= 4:
+        raise IDXFormatError(f"{path}: wrong magic number 0x{data[:4].hex()}; an unsigned-byte IDX file starts with "
+                             f"0x000008NN (NN = number of dims, 01-04): is this an MNIST images/labels file?")
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise IDXFormatError(f"{path}: file is truncated inside the header ({len(data)} of {head} bytes)")
+    shape = struct.unpack(f">{ndim}I", data[4:head])
+    n = 1
+    for d in shape:
+        n *= d
+    if len(data) - head < n:
+        raise IDXFormatError(f"{path}: file is truncated: header promises shape {shape} = {n} bytes of data, "
+                             f"found {len(data) - head}")
+    if len(data) - head > n:
+        raise IDXFormatError(f"{path}: {len(data) - head - n} unexpected trailing bytes after shape {shape}")
+    return shape, memoryview(data)[head:]
+
+
+def _find(root: str, name: str) -> str:
+    for candidate in (name + ".gz", name, name.replace("-idx", ".idx") + ".gz", name.replace("-idx", ".idx")):
+        p = os.path.join(root, candidate)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"MNIST file {name}[.gz] not found in {root!r}; expected the four standard files "
+                            f"({', '.join(n for pair in FILES.values() for n in pair)}, gzip or raw)")
+
+
+def load_mnist(root: Optional[str] = None, train: bool = True, backend: Any = None) -> tuple:
+    """(images float32 (N, 28, 28) in [0, 1], labels int64 (N,)) of one split; root=None is the shipped sample."""
+    root = SAMPLE_DIR if root is None else root
+    img_name, lbl_name = FILES["train" if train else "test"]
+    ishape, ibytes = read_idx(_find(root, img_name))
+    lshape, lbytes = read_idx(_find(root, lbl_name))
+    if len(ishape) != 3 or len(lshape) != 1:
+        raise IDXFormatError(f"{root}: images must be 3-D and labels 1-D, got shapes {ishape} and {lshape}")
+    if ishape[0] != lshape[0]:
+        raise IDXFormatError(f"{root}: {ishape[0]} images but {lshape[0]} labels")
+    if len(lbytes) and max(lbytes) > 9:
+        raise IDXFormatError(f"{root}: labels must be digits 0-9, found {max(lbytes)}")
+    images = frombuffer(array("f", ibytes), float32, backend=backend).reshape(ishape) / 255.0
+    labels = frombuffer(array("q", lbytes), int64, backend=backend)
+    return images, labels
+
+
+def mnist_datasets(root: Optional[str] = None, backend: Any = None) -> tuple:
+    """(train, test) TensorDatasets of flattened float32 images (N, 784) and int64 labels."""
+    from .loader import TensorDataset
+    out = []
+    for train in (True, False):
+        x, y = load_mnist(root, train, backend)
+        if x.shape[0] == 0:
+            raise InvalidValueError(f"MNIST split {'train' if train else 'test'} in {root!r} is empty")
+        out.append(TensorDataset(x.reshape(x.shape[0], -1), y))
+    return tuple(out)

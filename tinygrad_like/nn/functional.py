@@ -1,0 +1,220 @@
+"""Stateless layer and loss functions with PyTorch's names (tg.nn.functional, usually imported as F)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..creation import arange
+from ..dtypes import int64
+from ..errors import DTypeError, InvalidValueError, ShapeError
+from ..random import rand
+from ..tensor import Tensor, where
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """input @ weight.T + bias, with weight in PyTorch's (out_features, in_features) layout."""
+    if input.shape[-1:] != weight.shape[-1:]:
+        raise ShapeError(f"linear: input has {input.shape[-1] if input.ndim else 0} features (shape {input.shape}) "
+                         f"but weight expects {weight.shape[-1]} (weight shape {weight.shape})")
+    out = input @ weight.T
+    return out + bias if bias is not None else out
+
+
+def relu(input: Tensor) -> Tensor:
+    return input.relu()
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return input.gelu(approximate=approximate)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return input.leaky_relu(negative_slope)
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    return input.softmax(dim)
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    return input.log_softmax(dim)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p); identity when not training."""
+    if not 0.0 <= p <= 1.0:
+        raise InvalidValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = rand(*input.shape, dtype=input.dtype, backend=input.backend) >= p
+    return where(keep, input * (1.0 / (1.0 - p)), 0.0)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 class indices of shape S -> int64 tensor of shape S + (num_classes,)."""
+    if tensor.dtype is not int64:
+        raise DTypeError(f"one_hot is only applicable to int64 index tensors, got {tensor.dtype.name}")
+    if num_classes == -1:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if tensor.numel():
+        lo, hi = int(tensor.min().item()), int(tensor.max().item())
+        if lo < 0 or hi >= num_classes:
+            raise InvalidValueError(f"one_hot: class values must be in [0, {num_classes}), got values in [{lo}, {hi}]")
+    classes = arange(num_classes, backend=tensor.backend)
+    return (tensor.unsqueeze(-1) == classes).to(int64)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise InvalidValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) squared error; shapes must match exactly."""
+    _check_reduction(reduction)
+    if input.shape != target.shape:
+        raise ShapeError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ "
+                         f"(broadcasting here is almost always a bug; reshape one of them)")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _check_reduction(reduction)
+    if input.shape != target.shape:
+        raise ShapeError(f"l1_loss: input shape {input.shape} and target shape {target.shape} differ")
+    return _reduce((input - target).abs(), reduction)
+
+
+def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
+    if not isinstance(target, Tensor):
+        raise DTypeError(f"{what}: target must be a Tensor of int64 class indices, got {type(target).__name__}")
+    if target.dtype is not int64:
+        raise DTypeError(f"{what}: expected int64 class indices as target, got {target.dtype.name} "
+                         f"(use target.long(), or pass class probabilities with the input's shape {input.shape})")
+    if input.ndim == 0:
+        raise ShapeError(f"{what}: input must have a class dimension, got a 0-d tensor")
+    want = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if target.shape != want:
+        raise ShapeError(f"{what}: input of shape {input.shape} (N, C, ...) needs a target of shape {want}, "
+                         f"got {target.shape}")
+    if target.numel():
+        c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+        lo, hi = int(target.min().item()), int(target.max().item())
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
+            raise InvalidValueError(f"{what}: target {bad} is out of bounds for {c} classes")
+
+
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C, ...) at int64 targets (N, ...)."""
+    _check_reduction(reduction)
+    _check_class_target(input, target, "nll_loss")
+    if input.ndim == 1:
+        picked = input.gather(0, target.reshape(1)).reshape(())
+    else:
+        picked = input.gather(1, target.unsqueeze(1)).squeeze(1)
+    return _reduce(-picked, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over the class dim, then nll_loss (int64 targets) or -sum(p * logq) (probabilities)."""
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise InvalidValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    cdim = 1 if input.ndim >= 2 else 0
+    if isinstance(target, Tensor) and target.dtype.is_float:
+        if target.shape != input.shape:
+            raise ShapeError(f"cross_entropy: float (probability) targets must have the input's shape {input.shape}, "
+                             f"got {target.shape}; for class indices pass an int64 tensor of shape {input.shape[:1] + input.shape[2:]}")
+        logp = input.log_softmax(cdim)
+        c = input.shape[cdim]
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / c
+        return _reduce(-(logp * target).sum(cdim), reduction)
+    _check_class_target(input, target, "cross_entropy")
+    logp = input.log_softmax(cdim)
+    loss = nll_loss(logp, target, reduction="none")
+    if label_smoothing:
+        c = input.shape[cdim]
+        smooth = -logp.sum(cdim) / c
+        loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean",
+                                     pos_weight: Optional[Tensor] = None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one numerically stable formula (PyTorch's)."""
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor) or not target.dtype.is_float:
+        raise DTypeError("binary_cross_entropy_with_logits: target must be a float tensor of 0/1 (or soft) labels, "
+                         f"got {getattr(target, 'dtype', type(target).__name__)}")
+    if target.shape != input.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: target size {target.shape} must be the same as input size {input.shape}")
+    softplus_neg = (-input.abs()).exp().log1p() + (-input).relu()  # log(1 + exp(-x)), stable
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """BCE of probabilities in (0, 1); log is clamped at -100 as in PyTorch."""
+    _check_reduction(reduction)
+    if target.shape != input.shape:
+        raise ShapeError(f"binary_cross_entropy: target size {target.shape} must be the same as input size {input.shape}")
+    logp = input.log().clamp(min=-100.0)
+    log1mp = (1 - input).log().clamp(min=-100.0)
+    return _reduce(-(target * logp + (1 - target) * log1mp), reduction)
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing `normalized_shape` dims (biased variance), then scale and shift."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the trailing dims of input shape {input.shape}")
+    dims = tuple(range(input.ndim - k, input.ndim))
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    var = (centered * centered).mean(dims, keepdim=True)
+    out = centered * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def embedding(input: Tensor, weight: Tensor) -> Tensor:
+    """Rows of weight picked by int64 indices of any shape -> input.shape + (embedding_dim,)."""
+    if not isinstance(input, Tensor) or input.dtype is not int64:
+        raise DTypeError(f"embedding: indices must be an int64 tensor, got {getattr(input, 'dtype', type(input).__name__)}")
+    if input.numel():
+        lo, hi = int(input.min().item()), int(input.max().item())
+        if lo < 0 or hi >= weight.shape[0]:
+            from ..errors import TensorIndexError
+            raise TensorIndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {weight.shape[0]} embeddings")
+    rows = weight.index_select(0, input.reshape(-1))
+    return rows.reshape(tuple(input.shape) + (weight.shape[1],))
