@@ -46,7 +46,7 @@ def from_numpy(array: Any, backend: Any = None) -> Any:
         raise DTypeError(f"from_numpy: numpy dtype {name} is not supported; supported: {valid} (convert with .astype)")
     dt = _dt.get_dtype(name)
     be = resolve(backend)
-    arr = np.ascontiguousarray(array)
+    arr = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d arrays into 1-d
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     flat = arr.reshape(-1)
