@@ -1,0 +1,461 @@
+"""The C backend: kernels in csrc/ called through cffi (API mode), matmul through OpenBLAS.
+
+Buffers are `CBuffer`s: a malloc'd block (64-byte aligned, not zero-filled, freed by cffi when
+the buffer is collected), its element count and dtype. Every view is checked against its buffer
+here, before C runs, so the C code never reads or writes out of bounds.
+
+Threads (one policy for both pools; see README "C backend"):
+- TG_NUM_THREADS (default: all CPUs) caps the OpenMP kernels and OpenBLAS alike.
+- libgomp and OpenBLAS read their wait settings when they load, so they are set here, before
+  either loads (`setdefault`: a user's own setting wins). GOMP_SPINCOUNT bounds how long idle
+  OpenMP workers spin, OPENBLAS_THREAD_TIMEOUT how long OpenBLAS's do, so neither pool burns the
+  two cores while the other works (unbounded, alternating sgemm and OpenMP calls ran 160x slower).
+- Kernels below a measured size run serial (csrc/core.c, tg_set_par_min).
+- After `fork`, the child runs serial kernels (libgomp's pool does not survive a fork; OpenBLAS
+  re-creates its own). `spawn`/`forkserver` children get the full policy.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")       # ~10 us of spinning, then sleep
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")  # 2^14 cycles (~5 us), then sleep
+
+from array import array
+from typing import Any, Optional, Sequence
+
+import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) before the extension
+
+from tinygrad_like.dtypes import DType, bool_
+from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
+from tinygrad_like.view import View
+
+from .c_build import CSRC, source_hash
+from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS
+from .threads import num_threads
+
+try:
+    from ._c_ext import ffi, lib
+except ImportError as e:
+    raise BackendError(
+        f"the C backend's extension is not built or cannot load ({e}). Build it with "
+        f"`pip install -e .` from the project root (needs gcc), or pick another backend with "
+        f"TG_BACKEND=numba or TG_BACKEND=python.") from e
+
+
+def check_fresh() -> None:
+    """Raise BackendError when the extension was built from other csrc/ sources than these."""
+    if not os.path.isdir(CSRC):  # a regular (non-editable) install ships no sources to compare
+        return
+    built = ffi.string(lib.tg_source_hash()).decode()
+    now = source_hash()
+    if built != now:
+        raise BackendError(
+            f"the C backend's extension is stale: it was built from other csrc/ sources "
+            f"(built {built[:12]}, sources now {now[:12]}). Re-run `pip install -e .` from the "
+            f"project root to rebuild it.")
+
+
+check_fresh()
+
+_DT = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
+_UNARY = {op: i for i, op in enumerate(UNARY_OPS)}
+_BINARY = {op: i for i, op in enumerate(ARITH_OPS + COMPARE_OPS)}
+_COMPARE = frozenset(COMPARE_OPS)
+_REDUCE = {"sum": 0, "max": 1, "min": 2}
+_ARG = {"argmax": 0, "argmin": 1}
+_MAXDIM = 64
+_ERRORS = {-1: "is not supported for this dtype", -2: "has too many dims (at most 64)",
+           -3: "got an index out of range"}
+
+# Below these element counts kernels run on one thread: a 2-thread add of 1e3 elements took 1.8 us
+# against 0.34 us serial here, at 1e5 the two threads won (7 us against 12 us).
+PAR_MIN_CHEAP = 65536
+PAR_MIN_COSTLY = 8192
+
+
+class CBuffer:
+    """A C allocation of `size` elements of `dtype` (`ptr` is the owning cdata)."""
+
+    __slots__ = ("ptr", "size", "dtype", "__weakref__")
+
+    def __init__(self, ptr: Any, size: int, dtype: DType):
+        self.ptr = ptr
+        self.size = size
+        self.dtype = dtype
+
+    def __repr__(self) -> str:
+        return f"CBuffer({self.size} x {self.dtype.name})"
+
+
+# 64-byte aligned, never zero-filled (empty() buffers are always overwritten)
+_alloc = ffi.new_allocator(alloc=lib.tg_alloc, free=lib.tg_free, should_clear_after_alloc=False)
+
+
+def _new(n: int, dtype: DType) -> CBuffer:
+    return CBuffer(_alloc("char[]", n * dtype.itemsize or 1), n, dtype)
+
+
+def _fail(what: str, rc: int) -> None:
+    msg = f"c backend: {what} {_ERRORS.get(rc, f'failed (code {rc})')}"
+    if rc == -3:
+        raise TensorIndexError(msg)
+    if rc == -2:
+        raise ShapeError(msg)
+    raise BackendError(msg)
+
+
+def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
+    """The view lies inside the buffer and the buffer holds `dtype` (else no C call is made)."""
+    if type(buf) is not CBuffer:
+        raise BackendError(f"c backend: {what}: expected a CBuffer, got {type(buf).__name__}")
+    if buf.dtype is not dtype:
+        raise DTypeError(f"c backend: {what}: buffer holds {buf.dtype.name}, the call says {dtype.name}")
+    if len(view.shape) > _MAXDIM:
+        raise ShapeError(f"c backend: {what}: {len(view.shape)} dims, at most {_MAXDIM} are supported")
+    lo, hi = view.span()
+    if lo < 0 or hi >= buf.size:
+        raise TensorIndexError(f"c backend: {what}: view {view} reaches elements {lo}..{hi} "
+                               f"outside its buffer of {buf.size}")
+
+
+def _geo(*parts: Sequence[int]) -> Any:
+    """shape and strides packed into one int64 array for C."""
+    flat: list[int] = []
+    for p in parts:
+        flat.extend(p)
+    return ffi.new("int64_t[]", flat or [0])
+
+
+class CBackend:
+    """C kernels through cffi + OpenBLAS (see backends/protocol.py for the contract)."""
+
+    name = "c"
+
+    def __init__(self) -> None:
+        self.set_num_threads(num_threads())
+        lib.tg_set_par_min(PAR_MIN_CHEAP, PAR_MIN_COSTLY)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork)
+
+    # threads ----------------------------------------------------------------------
+    def set_num_threads(self, n: int) -> None:
+        """Use n threads in the OpenMP kernels and in OpenBLAS alike."""
+        n = max(1, int(n))
+        lib.tg_set_threads(n)
+        lib.scipy_openblas_set_num_threads(n)
+
+    def get_num_threads(self) -> int:
+        return lib.tg_get_threads()
+
+    # memory -----------------------------------------------------------------------
+    def empty(self, n: int, dtype: DType) -> CBuffer:
+        return _new(n, dtype)
+
+    def full(self, n: int, value: Any, dtype: DType) -> CBuffer:
+        buf = _new(n, dtype)
+        if n:
+            if dtype.is_float:
+                lib.tg_fill(_DT[dtype.name], buf.ptr, n, value, 0)
+            else:
+                lib.tg_fill(_DT[dtype.name], buf.ptr, n, 0.0, int(value))
+        return buf
+
+    def from_list(self, values: Sequence[Any], dtype: DType) -> CBuffer:
+        try:
+            arr = array(dtype.typecode, values)
+        except OverflowError:
+            raise OverflowError(f"value out of range for {dtype.name} (int64 overflow)") from None
+        buf = _new(len(arr), dtype)
+        if len(arr):
+            ffi.memmove(buf.ptr, arr, len(arr) * dtype.itemsize)
+        return buf
+
+    def to_list(self, buf: CBuffer, view: View, dtype: DType) -> list:
+        _check(buf, view, dtype, "to_list")
+        n = view.numel()
+        if n == 0:
+            return []
+        if not (view.offset == 0 and view.is_contiguous()):
+            buf = self.copy(buf, view, dtype, dtype)
+        return ffi.unpack(ffi.cast(_PTR[dtype.name], buf.ptr), n)
+
+    def from_buffer(self, obj: memoryview, dtype: DType) -> CBuffer:
+        nbytes = obj.nbytes
+        if nbytes % dtype.itemsize:
+            raise DTypeError(f"c backend: from_buffer: {nbytes} bytes is not a whole number of {dtype.name}")
+        buf = _new(nbytes // dtype.itemsize, dtype)
+        if nbytes:
+            ffi.memmove(buf.ptr, obj, nbytes)
+        return buf
+
+    def memoryview(self, buf: CBuffer, dtype: DType) -> memoryview:
+        # ffi.buffer keeps the owning cdata alive as long as the memoryview lives
+        return memoryview(ffi.buffer(buf.ptr, buf.size * dtype.itemsize)).cast(dtype.typecode)
+
+    def buffer_size(self, buf: CBuffer) -> int:
+        return buf.size
+
+    # copies -----------------------------------------------------------------------
+    def copy(self, src: CBuffer, view: View, src_dtype: DType, dst_dtype: DType) -> CBuffer:
+        _check(src, view, src_dtype, "copy")
+        shape = view.shape
+        n = view.numel()
+        out = _new(n, dst_dtype)
+        nd = len(shape)
+        rc = lib.tg_copy(_DT[src_dtype.name], _DT[dst_dtype.name], nd,
+                         _geo(shape, view.strides, _cstrides(shape)), src.ptr, view.offset, out.ptr, 0)
+        if rc:
+            _fail("copy", rc)
+        return out
+
+    def assign(self, dst: CBuffer, dst_view: View, src: CBuffer, src_view: View, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "assign")
+        _check(src, src_view, dtype, "assign")
+        if dst_view.shape != src_view.shape:
+            raise ShapeError(f"c backend: assign: shapes {dst_view.shape} and {src_view.shape} differ")
+        shape = dst_view.shape
+        d = _DT[dtype.name]
+        rc = lib.tg_copy(d, d, len(shape), _geo(shape, src_view.strides, dst_view.strides),
+                         src.ptr, src_view.offset, dst.ptr, dst_view.offset)
+        if rc:
+            _fail("assign", rc)
+
+    # elementwise ------------------------------------------------------------------
+    def unary(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        code = _UNARY.get(op)
+        if code is None:
+            raise BackendError(f"c backend: unknown unary op {op!r}")
+        _check(x, view, dtype, op)
+        shape = view.shape
+        nd = len(shape)
+        if nd == 1:
+            n = shape[0]
+            out = _new(n, dtype)
+            rc = lib.tg_unary1(code, _DT[dtype.name], n, x.ptr, view.offset, view.strides[0], out.ptr)
+        else:
+            out = _new(view.numel(), dtype)
+            rc = lib.tg_unary(code, _DT[dtype.name], nd, _geo(shape, view.strides), x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"unary {op} on {dtype.name}", rc)
+        return out
+
+    def binary(self, op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType,
+               out: Optional[CBuffer] = None) -> CBuffer:
+        code = _BINARY.get(op)
+        if code is None:
+            raise BackendError(f"c backend: unknown binary op {op!r}")
+        shape = a_view.shape
+        if b_view.shape != shape:
+            raise ShapeError(f"c backend: {op}: operand shapes {shape} and {b_view.shape} differ")
+        odt = bool_ if op in _COMPARE else dtype
+        if len(shape) == 1:
+            # the hot path: inline span checks of two 1-d views, one C call
+            n = shape[0]
+            sa, sb = a_view.strides[0], b_view.strides[0]
+            oa, ob = a_view.offset, b_view.offset
+            if (type(a) is not CBuffer or type(b) is not CBuffer or a.dtype is not dtype
+                    or b.dtype is not dtype or oa < 0 or ob < 0 or oa + (n - 1) * sa >= a.size
+                    or ob + (n - 1) * sb >= b.size or (sa < 0 and oa + (n - 1) * sa < 0)
+                    or (sb < 0 and ob + (n - 1) * sb < 0) or oa >= a.size or ob >= b.size):
+                _check(a, a_view, dtype, op)  # raises with the details
+                _check(b, b_view, dtype, op)
+            if out is None:
+                out = _new(n, odt)
+            elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
+                raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
+            rc = lib.tg_binary1(code, _DT[dtype.name], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
+        else:
+            _check(a, a_view, dtype, op)
+            _check(b, b_view, dtype, op)
+            n = a_view.numel()
+            if out is None:
+                out = _new(n, odt)
+            elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
+                raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
+            rc = lib.tg_binary(code, _DT[dtype.name], len(shape), _geo(shape, a_view.strides, b_view.strides),
+                               a.ptr, a_view.offset, b.ptr, b_view.offset, out.ptr)
+        if rc:
+            _fail(f"binary {op} on {dtype.name}", rc)
+        return out
+
+    def where(self, cond: CBuffer, cond_view: View, a: CBuffer, a_view: View, b: CBuffer, b_view: View,
+              dtype: DType) -> CBuffer:
+        _check(cond, cond_view, bool_, "where")
+        _check(a, a_view, dtype, "where")
+        _check(b, b_view, dtype, "where")
+        shape = cond_view.shape
+        if not (a_view.shape == b_view.shape == shape):
+            raise ShapeError(f"c backend: where: shapes {shape}, {a_view.shape}, {b_view.shape} differ")
+        out = _new(cond_view.numel(), dtype)
+        rc = lib.tg_where(_DT[dtype.name], len(shape), _geo(shape, cond_view.strides, a_view.strides, b_view.strides),
+                          cond.ptr, cond_view.offset, a.ptr, a_view.offset, b.ptr, b_view.offset, out.ptr)
+        if rc:
+            _fail("where", rc)
+        return out
+
+    # reductions -------------------------------------------------------------------
+    def reduce(self, op: str, x: CBuffer, view: View, k: int, dtype: DType) -> CBuffer:
+        code = _REDUCE.get(op)
+        if code is None:
+            raise BackendError(f"c backend: unknown reduction {op!r}")
+        _check(x, view, dtype, op)
+        shape = view.shape
+        if not 1 <= k <= len(shape):
+            raise ShapeError(f"c backend: {op}: cannot reduce the last {k} dims of shape {shape}")
+        keep = shape[:len(shape) - k]
+        n = 1
+        for s in keep:
+            n *= s
+        out = _new(n, dtype)
+        rc = lib.tg_reduce(code, _DT[dtype.name], len(shape), k, _geo(shape, view.strides), x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"{op} on {dtype.name}", rc)
+        return out
+
+    def arg_reduce(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        code = _ARG.get(op)
+        if code is None:
+            raise BackendError(f"c backend: unknown arg reduction {op!r}")
+        _check(x, view, dtype, op)
+        shape = view.shape
+        if not shape:
+            raise ShapeError(f"c backend: {op} needs at least one dim")
+        out = _new(view.numel() // shape[-1], _INT64)
+        rc = lib.tg_arg_reduce(code, _DT[dtype.name], len(shape), _geo(shape, view.strides), x.ptr, view.offset,
+                               ffi.cast("int64_t *", out.ptr))
+        if rc:
+            _fail(f"{op} on {dtype.name}", rc)
+        return out
+
+    def softmax(self, x: CBuffer, view: View, dtype: DType, log: bool) -> CBuffer:
+        """Fused (log-)softmax over the last dim of a row-major (rows, cols) view."""
+        _check(x, view, dtype, "softmax")
+        rows, cols = view.shape
+        if view.strides != (cols, 1):
+            raise ShapeError(f"c backend: softmax needs a row-major (rows, cols) view, got {view}")
+        out = _new(rows * cols, dtype)
+        rc = lib.tg_softmax(_DT[dtype.name], rows, cols, x.ptr, view.offset, out.ptr, 1 if log else 0)
+        if rc:
+            _fail(f"softmax on {dtype.name}", rc)
+        return out
+
+    # linear algebra ---------------------------------------------------------------
+    def matmul(self, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> CBuffer:
+        if not dtype.is_float:
+            raise DTypeError(f"c backend: matmul supports float32/float64, got {dtype.name}")
+        _check(a, a_view, dtype, "matmul")
+        _check(b, b_view, dtype, "matmul")
+        *batch, m, k = a_view.shape
+        k2, n = b_view.shape[-2:]
+        if k != k2 or tuple(b_view.shape[:-2]) != tuple(batch):
+            raise ShapeError(f"c backend: matmul {a_view.shape} @ {b_view.shape}")
+        nb = len(batch)
+        abst, bbst = a_view.strides[:nb], b_view.strides[:nb]
+        ta, lda = _blas_layout(m, k, *a_view.strides[-2:])
+        if ta < 0:
+            a, a_view, ta, lda = self._dense(a, a_view, dtype), None, 0, k
+            abst = _cstrides(tuple(batch) + (m * k,))[:nb] if nb else ()
+        tb, ldb = _blas_layout(k, n, *b_view.strides[-2:])
+        if tb < 0:
+            b, b_view, tb, ldb = self._dense(b, b_view, dtype), None, 0, n
+            bbst = _cstrides(tuple(batch) + (k * n,))[:nb] if nb else ()
+        aoff = a_view.offset if a_view is not None else 0
+        boff = b_view.offset if b_view is not None else 0
+        mm = m
+        if nb == 1 and bbst[0] == 0 and ta == 0 and abst[0] == m * lda:
+            # (B, M, K) @ broadcast (K, N): one GEMM of (B*M, K) @ (K, N), as nn.Linear wants
+            mm, nb, batch, abst, bbst = m * batch[0], 0, [], (), ()
+        out = _new(_prod(batch) * mm * n, dtype)
+        rc = lib.tg_matmul(_DT[dtype.name], nb, _geo(batch, abst, bbst), a.ptr, aoff, ta, lda,
+                           b.ptr, boff, tb, ldb, out.ptr, mm, n, k)
+        if rc:
+            _fail("matmul", rc)
+        return out
+
+    def _dense(self, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        """A contiguous copy, for a matrix view BLAS cannot take as it is."""
+        return self.copy(x, view, dtype, dtype)
+
+    # indexing ---------------------------------------------------------------------
+    def gather(self, x: CBuffer, x_view: View, index: CBuffer, index_view: View, dim: int,
+               dtype: DType) -> CBuffer:
+        _check(x, x_view, dtype, "gather")
+        _check(index, index_view, _INT64, "gather index")
+        shape = index_view.shape
+        nd = len(shape)
+        if nd != len(x_view.shape) or not 0 <= dim < nd or any(
+                shape[d] > x_view.shape[d] for d in range(nd) if d != dim):
+            raise ShapeError(f"c backend: gather: index shape {shape} does not fit x shape {x_view.shape} at dim {dim}")
+        out = _new(index_view.numel(), dtype)
+        rc = lib.tg_gather(_DT[dtype.name], nd, dim, x_view.shape[dim], _geo(shape, x_view.strides, index_view.strides),
+                           x.ptr, x_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset, out.ptr)
+        if rc:
+            _fail("gather", rc)
+        return out
+
+    def scatter_add(self, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View,
+                    src: CBuffer, src_view: View, dim: int, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "scatter_add")
+        _check(index, index_view, _INT64, "scatter_add index")
+        _check(src, src_view, dtype, "scatter_add src")
+        shape = index_view.shape
+        nd = len(shape)
+        if (nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
+                or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
+            raise ShapeError(f"c backend: scatter_add: index shape {shape}, src shape {src_view.shape} "
+                             f"do not fit dst shape {dst_view.shape} at dim {dim}")
+        rc = lib.tg_scatter_add(_DT[dtype.name], nd, dim, dst_view.shape[dim],
+                                _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
+                                dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,
+                                src.ptr, src_view.offset)
+        if rc:
+            _fail("scatter_add", rc)
+
+    # random -----------------------------------------------------------------------
+    def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> CBuffer:
+        if dist not in ("uniform", "normal"):
+            raise BackendError(f"c backend: unknown distribution {dist!r}")
+        out = _new(n, dtype)
+        mask = (1 << 64) - 1
+        rc = lib.tg_random(0 if dist == "uniform" else 1, _DT[dtype.name], n, seed & mask, counter & mask, out.ptr)
+        if rc:
+            _fail(f"random {dist} on {dtype.name}", rc)
+        return out
+
+
+from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
+
+_PTR = {"bool": "_Bool *", "int64": "int64_t *", "float32": "float *", "float64": "double *"}
+
+
+def _prod(xs: Sequence[int]) -> int:
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def _cstrides(shape: Sequence[int]) -> tuple:
+    out, acc = [], 1
+    for s in reversed(shape):
+        out.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(out))
+
+
+def _blas_layout(rows: int, cols: int, s_r: int, s_c: int) -> tuple[int, int]:
+    """(transpose flag, leading dim) for a row-major BLAS matrix, or (-1, 0) if it needs a copy.
+
+    A view whose last stride is 1 is NoTrans with ld = the row stride; one whose second-to-last
+    stride is 1 is Trans with ld = the column stride. Size-1 dims may carry any stride."""
+    if (cols == 1 or s_c == 1) and (rows == 1 or s_r >= max(cols, 1)):
+        return 0, (s_r if rows > 1 else max(cols, 1))
+    if (rows == 1 or s_r == 1) and (cols == 1 or s_c >= max(rows, 1)):
+        return 1, (s_c if cols > 1 else max(rows, 1))
+    return -1, 0
+
+
+def _after_fork() -> None:
+    # libgomp's pool does not survive fork(); serial kernels keep a forked child safe
+    lib.tg_set_threads(1)

@@ -1,0 +1,53 @@
+/* The C API of the extension, parsed by both the C compiler and cffi's cdef (keep it plain:
+   no macros, no includes). Offsets and strides are in elements; every view was checked
+   against its buffer in Python (backends/c_backend.py) before any of these runs.
+   dtype codes: 0 bool (uint8), 1 int64, 2 float32, 3 float64. */
+
+const char *tg_source_hash(void);
+void *tg_alloc(int64_t nbytes);
+void tg_free(void *p);
+
+/* threads */
+void tg_set_threads(int n);
+int tg_get_threads(void);
+void tg_set_par_min(int64_t cheap, int64_t costly);
+
+/* fill / flat copy (memcpy with an element offset) */
+void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival);
+void tg_memcpy(void *dst, const void *src, int64_t nbytes);
+
+/* Elementwise. nd <= 64; `geo` holds shape[nd] followed by each operand's strides[nd]. */
+int tg_unary(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, void *out);
+int tg_unary1(int op, int dt, int64_t n, const void *x, int64_t xoff, int64_t xs, void *out);
+int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t aoff,
+              const void *b, int64_t boff, void *out);
+int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t as,
+               const void *b, int64_t boff, int64_t bs, void *out);
+int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, const void *a,
+             int64_t aoff, const void *b, int64_t boff, void *out);
+/* dst[dst view] = cast(src[src view]); geo = shape, src strides, dst strides */
+int tg_copy(int sdt, int ddt, int nd, const int64_t *geo, const void *src, int64_t soff,
+            void *dst, int64_t doff);
+
+/* reductions: geo = shape[nd], strides[nd]; the last k dims are reduced */
+int tg_reduce(int op, int dt, int nd, int k, const int64_t *geo, const void *x, int64_t xoff, void *out);
+int tg_arg_reduce(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int64_t *out);
+int tg_softmax(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, void *out, int log);
+
+/* matmul: nb batch dims (shape, a strides, b strides in bgeo); transposes as BLAS flags */
+int tg_matmul(int dt, int nb, const int64_t *bgeo, const void *a, int64_t aoff, int ta, int64_t lda,
+              const void *b, int64_t boff, int tb, int64_t ldb, void *out,
+              int64_t m, int64_t n, int64_t k);
+
+/* indexing: geo = index shape[nd], x strides[nd], index strides[nd] */
+int tg_gather(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, const void *x, int64_t xoff,
+              const int64_t *idx, int64_t ioff, void *out);
+/* geo = index shape, dst strides, index strides, src strides */
+int tg_scatter_add(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
+                   const int64_t *idx, int64_t ioff, const void *src, int64_t soff);
+
+int tg_random(int dist, int dt, int64_t n, uint64_t seed, uint64_t counter, void *out);
+
+/* from OpenBLAS (cblas.h), so Python can apply the one thread policy to both pools */
+void scipy_openblas_set_num_threads(int num_threads);
+int scipy_openblas_get_num_threads(void);

@@ -1,0 +1,138 @@
+/* Threads, memory, fills and the N-d iterator every elementwise kernel runs on. */
+#include <stdlib.h>
+#include <omp.h>
+#include "tg.h"
+
+/* One policy for all pools: OpenMP (these kernels) and OpenBLAS (matmul) use the same count,
+   set from TG_NUM_THREADS by c_backend.py; libgomp waits passively (set before it loads). */
+static int g_threads = 1;
+/* Below these element counts a kernel runs serial: waking a pool costs ~1-2 us here, and a
+   2-thread add only wins from ~5e4 elements (measured with /tmp scripts, see c_backend.py). */
+static int64_t g_par_min_cheap = 65536, g_par_min_costly = 8192;
+
+void tg_set_threads(int n) { g_threads = n < 1 ? 1 : n; }
+int tg_get_threads(void) { return g_threads; }
+void tg_set_par_min(int64_t cheap, int64_t costly) { g_par_min_cheap = cheap; g_par_min_costly = costly; }
+
+int tg_threads_for(int64_t work, int costly) {
+    int64_t lim = costly ? g_par_min_costly : g_par_min_cheap;
+    if (g_threads <= 1 || work < lim) return 1;
+    int64_t nt = work / (lim / 2);
+    return nt < g_threads ? (int)(nt < 1 ? 1 : nt) : g_threads;
+}
+
+void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
+    if (nt <= 1 || n <= align) { fn(ctx, 0, n); return; }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), k = omp_get_num_threads();
+        int64_t chunk = (n + k - 1) / k;
+        chunk = (chunk + align - 1) / align * align;
+        int64_t lo = chunk * t, hi = lo + chunk < n ? lo + chunk : n;
+        if (lo < hi) fn(ctx, lo, hi);
+    }
+}
+
+/* ---------------------------------------------------------------- memory */
+const char *tg_source_hash(void) { return TG_SOURCE_HASH; }
+
+void *tg_alloc(int64_t nbytes) {
+    /* 64-byte aligned so AVX-512 loads of a fresh buffer never split cache lines */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)(nbytes > 0 ? nbytes : 1)) != 0) return NULL;
+    return p;
+}
+void tg_free(void *p) { free(p); }
+void tg_memcpy(void *dst, const void *src, int64_t nbytes) { memmove(dst, src, (size_t)nbytes); }
+
+void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival) {
+    switch (dt) {
+    case DT_BOOL: memset(dst, ival ? 1 : 0, (size_t)n); break;
+    case DT_I64: { int64_t *d = dst; for (int64_t i = 0; i < n; i++) d[i] = ival; } break;
+    case DT_F32: { float *d = dst; float v = (float)fval; for (int64_t i = 0; i < n; i++) d[i] = v; } break;
+    default: { double *d = dst; for (int64_t i = 0; i < n; i++) d[i] = fval; } break;
+    }
+}
+
+/* ---------------------------------------------------------------- N-d iterator */
+#define TILE 64
+
+typedef struct {
+    int op, nargs, nd, tiled;
+    const int64_t *shape, *st;
+    char **base;
+    loop_fn fn;
+} iter_t;
+
+/* Elements [lo, hi) in row-major order: rows of the last dim, carrying into outer dims. */
+static void iter_range(void *ctx, int64_t lo, int64_t hi) {
+    const iter_t *it = ctx;
+    int nd = it->nd, na = it->nargs;
+    int64_t idx[TG_MAXDIM], last[8];
+    char *p[8];
+    int64_t rem = lo;
+    for (int a = 0; a < na; a++) { p[a] = it->base[a]; last[a] = it->st[a * nd + nd - 1]; }
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = rem % it->shape[d];
+        rem /= it->shape[d];
+        for (int a = 0; a < na; a++) p[a] += idx[d] * it->st[a * nd + d];
+    }
+    int64_t pos = lo, inner = it->shape[nd - 1];
+    while (pos < hi) {
+        int64_t cnt = inner - idx[nd - 1];
+        if (cnt > hi - pos) cnt = hi - pos;
+        it->fn(it->op, p, last, cnt);
+        pos += cnt;
+        if (pos >= hi) break;
+        idx[nd - 1] += cnt;
+        for (int a = 0; a < na; a++) p[a] += cnt * last[a];
+        for (int d = nd - 1; d > 0 && idx[d] == it->shape[d]; d--) {
+            idx[d] = 0;
+            idx[d - 1]++;
+            for (int a = 0; a < na; a++) p[a] += it->st[a * nd + d - 1] - it->shape[d] * it->st[a * nd + d];
+        }
+    }
+}
+
+/* 2-d, rows [lo, hi): TILE x TILE blocks so an operand walked across its rows (a transposed
+   view) reuses each cache line for TILE consecutive rows instead of missing on every element. */
+static void iter_tiles(void *ctx, int64_t lo, int64_t hi) {
+    const iter_t *it = ctx;
+    int na = it->nargs;
+    int64_t cols = it->shape[1], last[8];
+    char *p[8];
+    for (int a = 0; a < na; a++) last[a] = it->st[a * 2 + 1];
+    for (int64_t r0 = lo; r0 < hi; r0 += TILE) {
+        int64_t r1 = r0 + TILE < hi ? r0 + TILE : hi;
+        for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
+            int64_t cnt = cols - c0 < TILE ? cols - c0 : TILE;
+            for (int64_t r = r0; r < r1; r++) {
+                for (int a = 0; a < na; a++) p[a] = it->base[a] + r * it->st[a * 2] + c0 * last[a];
+                it->fn(it->op, p, last, cnt);
+            }
+        }
+    }
+}
+
+static int64_t iabs64(int64_t x) { return x < 0 ? -x : x; }
+
+void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *bstrides, char **base,
+               loop_fn fn, int costly) {
+    if (nd == 0) {  /* a single element */
+        int64_t z[8] = {0};
+        fn(op, base, z, 1);
+        return;
+    }
+    int64_t n = 1;
+    for (int d = 0; d < nd; d++) n *= shape[d];
+    iter_t it = {op, nargs, nd, 0, shape, bstrides, base, fn};
+    if (nd == 2 && shape[0] >= 8 && shape[1] >= 2 * TILE) {
+        for (int a = 0; a < nargs; a++) {
+            int64_t s0 = iabs64(bstrides[a * 2]), s1 = iabs64(bstrides[a * 2 + 1]);
+            if (s1 > s0 && s1 > 64) it.tiled = 1;  /* walks across rows along the last dim */
+        }
+    }
+    int nt = tg_threads_for(n, costly);
+    if (it.tiled) tg_parallel_for(shape[0], nt, TILE, iter_tiles, &it);
+    else tg_parallel_for(n, nt, 64, iter_range, &it);
+}

@@ -1,0 +1,317 @@
+/* Elementwise kernels: unary, binary, where, and strided copies with casts.
+   Each dtype has one row loop that switches on the op outside the element loop; contiguous and
+   scalar-broadcast rows get their own `omp simd` loops, other strides a plain strided loop. */
+#include "tg.h"
+#include "vmath.h"
+
+enum { U_NEG, U_ABS, U_SIGN, U_EXP, U_LOG, U_SQRT, U_SIN, U_COS, U_TANH, U_SIGMOID, U_RELU,
+       U_ERF, U_RECIP, U_FLOOR, U_CEIL, U_NOT, U_COUNT };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_COUNT };
+
+static int unary_costly(int op) {
+    return op == U_EXP || op == U_LOG || op == U_SIN || op == U_COS || op == U_TANH ||
+           op == U_SIGMOID || op == U_ERF;
+}
+
+/* ---------------------------------------------------------------- unary */
+#define UN(T, EXPR) do { \
+    const T *xp = (const T *)p[0]; T *o = (T *)p[1]; \
+    int64_t sx = st[0] / (int64_t)sizeof(T), so = st[1] / (int64_t)sizeof(T); \
+    if (sx == 1 && so == 1) { _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { T x = xp[i]; o[i] = (EXPR); } } \
+    else { for (int64_t i = 0; i < n; i++) { T x = xp[i * sx]; o[i * so] = (EXPR); } } \
+} while (0)
+
+/* Transcendentals without a vector version go through double libm, as the python backend does,
+   so both round the same double result. */
+#define F32D(f) ((float)f((double)x))
+
+static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case U_NEG: UN(float, -x); break;
+    case U_ABS: UN(float, fabsf(x)); break;
+    case U_SIGN: UN(float, x != x ? x : (float)((x > 0) - (x < 0))); break;
+    case U_EXP: UN(float, tg_expf_inline(x)); break;
+    case U_LOG: UN(float, F32D(log)); break;
+    case U_SQRT: UN(float, sqrtf(x)); break;
+    case U_SIN: UN(float, F32D(sin)); break;
+    case U_COS: UN(float, F32D(cos)); break;
+    case U_TANH: UN(float, F32D(tanh)); break;
+    case U_SIGMOID: UN(float, 1.0f / (1.0f + tg_expf_inline(-x))); break;
+    case U_RELU: UN(float, x > 0 ? x : (x != x ? x : 0.0f)); break;
+    case U_ERF: UN(float, F32D(erf)); break;
+    case U_RECIP: UN(float, 1.0f / x); break;
+    case U_FLOOR: UN(float, floorf(x)); break;
+    case U_CEIL: UN(float, ceilf(x)); break;
+    default: break;
+    }
+}
+
+static inline double sigmoid_d(double x) {
+    /* never overflows: exp of a non-positive number only */
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+static void unary_f64(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case U_NEG: UN(double, -x); break;
+    case U_ABS: UN(double, fabs(x)); break;
+    case U_SIGN: UN(double, x != x ? x : (double)((x > 0) - (x < 0))); break;
+    case U_EXP: UN(double, exp(x)); break;
+    case U_LOG: UN(double, log(x)); break;
+    case U_SQRT: UN(double, sqrt(x)); break;
+    case U_SIN: UN(double, sin(x)); break;
+    case U_COS: UN(double, cos(x)); break;
+    case U_TANH: UN(double, tanh(x)); break;
+    case U_SIGMOID: UN(double, sigmoid_d(x)); break;
+    case U_RELU: UN(double, x > 0 ? x : (x != x ? x : 0.0)); break;
+    case U_ERF: UN(double, erf(x)); break;
+    case U_RECIP: UN(double, 1.0 / x); break;
+    case U_FLOOR: UN(double, floor(x)); break;
+    case U_CEIL: UN(double, ceil(x)); break;
+    default: break;
+    }
+}
+
+/* int64 wraps like PyTorch; unsigned arithmetic keeps INT64_MIN free of undefined behaviour */
+static void unary_i64(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case U_NEG: UN(int64_t, (int64_t)(0 - (uint64_t)x)); break;
+    case U_ABS: UN(int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x); break;
+    case U_SIGN: UN(int64_t, (int64_t)((x > 0) - (x < 0))); break;
+    case U_RELU: UN(int64_t, x > 0 ? x : 0); break;
+    default: break;
+    }
+}
+
+static void unary_bool(int op, char **p, const int64_t *st, int64_t n) {
+    if (op == U_NOT) UN(uint8_t, (uint8_t)(x == 0));
+}
+
+static int unary_ok(int op, int dt) {
+    if (op < 0 || op >= U_COUNT) return 0;
+    if (dt == DT_BOOL) return op == U_NOT;
+    if (dt == DT_I64) return op == U_NEG || op == U_ABS || op == U_SIGN || op == U_RELU;
+    return op != U_NOT;
+}
+
+static const loop_fn UNARY_LOOPS[4] = {unary_bool, unary_i64, unary_f32, unary_f64};
+
+int tg_unary(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, void *out) {
+    if (!unary_ok(op, dt)) return ERR_OP;
+    if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
+    int64_t isz = TG_ITEMSIZE[dt], bst[2 * TG_MAXDIM], acc = isz;
+    for (int d = nd - 1; d >= 0; d--) {  /* operand strides in bytes; output is contiguous */
+        bst[d] = geo[nd + d] * isz;
+        bst[nd + d] = acc;
+        acc *= geo[d];
+    }
+    char *base[2] = {(char *)x + xoff * isz, (char *)out};
+    tg_nditer(op, 2, nd, geo, bst, base, UNARY_LOOPS[dt], unary_costly(op));
+    return ERR_OK;
+}
+
+int tg_unary1(int op, int dt, int64_t n, const void *x, int64_t xoff, int64_t xs, void *out) {
+    int64_t geo[2] = {n, xs};
+    return tg_unary(op, dt, 1, geo, x, xoff, out);
+}
+
+/* ---------------------------------------------------------------- binary */
+#define BIN(T, OT, EXPR) do { \
+    const T *ap = (const T *)p[0], *bp = (const T *)p[1]; OT *o = (OT *)p[2]; \
+    int64_t sa = st[0] / (int64_t)sizeof(T), sb = st[1] / (int64_t)sizeof(T), so = st[2] / (int64_t)sizeof(OT); \
+    if (so == 1 && sa == 1 && sb == 1) { _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { T x = ap[i], y = bp[i]; o[i] = (OT)(EXPR); } } \
+    else if (so == 1 && sa == 1 && sb == 0) { const T y = bp[0]; _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { T x = ap[i]; o[i] = (OT)(EXPR); } } \
+    else if (so == 1 && sa == 0 && sb == 1) { const T x = ap[0]; _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { T y = bp[i]; o[i] = (OT)(EXPR); } } \
+    else { for (int64_t i = 0; i < n; i++) { T x = ap[i * sa], y = bp[i * sb]; o[i * so] = (OT)(EXPR); } } \
+} while (0)
+
+#define FMAX(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) >= (y) ? (x) : (y))))
+#define FMIN(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) <= (y) ? (x) : (y))))
+
+#define COMPARES(T) \
+    case B_EQ: BIN(T, uint8_t, x == y); break; \
+    case B_NE: BIN(T, uint8_t, x != y); break; \
+    case B_LT: BIN(T, uint8_t, x < y); break; \
+    case B_LE: BIN(T, uint8_t, x <= y); break; \
+    case B_GT: BIN(T, uint8_t, x > y); break; \
+    case B_GE: BIN(T, uint8_t, x >= y); break;
+
+static void binary_f32(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case B_ADD: BIN(float, float, x + y); break;
+    case B_SUB: BIN(float, float, x - y); break;
+    case B_MUL: BIN(float, float, x * y); break;
+    case B_DIV: BIN(float, float, x / y); break;
+    case B_POW: BIN(float, float, (float)pow((double)x, (double)y)); break;
+    case B_MAX: BIN(float, float, FMAX(x, y)); break;
+    case B_MIN: BIN(float, float, FMIN(x, y)); break;
+    COMPARES(float)
+    default: break;
+    }
+}
+
+static void binary_f64(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case B_ADD: BIN(double, double, x + y); break;
+    case B_SUB: BIN(double, double, x - y); break;
+    case B_MUL: BIN(double, double, x * y); break;
+    case B_DIV: BIN(double, double, x / y); break;
+    case B_POW: BIN(double, double, pow(x, y)); break;
+    case B_MAX: BIN(double, double, FMAX(x, y)); break;
+    case B_MIN: BIN(double, double, FMIN(x, y)); break;
+    COMPARES(double)
+    default: break;
+    }
+}
+
+static inline int64_t ipow(int64_t x, int64_t y) {
+    /* the core rejects negative exponents; wraps on overflow like PyTorch */
+    uint64_t r = 1, b = (uint64_t)x;
+    while (y > 0) { if (y & 1) r *= b; b *= b; y >>= 1; }
+    return (int64_t)r;
+}
+
+static void binary_i64(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case B_ADD: BIN(int64_t, int64_t, (int64_t)((uint64_t)x + (uint64_t)y)); break;
+    case B_SUB: BIN(int64_t, int64_t, (int64_t)((uint64_t)x - (uint64_t)y)); break;
+    case B_MUL: BIN(int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)y)); break;
+    case B_POW: BIN(int64_t, int64_t, ipow(x, y)); break;
+    case B_MAX: BIN(int64_t, int64_t, x >= y ? x : y); break;
+    case B_MIN: BIN(int64_t, int64_t, x <= y ? x : y); break;
+    COMPARES(int64_t)
+    default: break;
+    }
+}
+
+/* bools are 0/1 bytes: add/maximum is or, mul/minimum is and, sub is xor */
+static void binary_bool(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case B_ADD: case B_MAX: BIN(uint8_t, uint8_t, x | y); break;
+    case B_MUL: case B_MIN: BIN(uint8_t, uint8_t, x & y); break;
+    case B_SUB: BIN(uint8_t, uint8_t, x ^ y); break;
+    COMPARES(uint8_t)
+    default: break;
+    }
+}
+
+static int binary_ok(int op, int dt) {
+    if (op < 0 || op >= B_COUNT) return 0;
+    if (dt == DT_BOOL) return op != B_DIV && op != B_POW;
+    if (dt == DT_I64) return op != B_DIV;
+    return 1;
+}
+
+static const loop_fn BINARY_LOOPS[4] = {binary_bool, binary_i64, binary_f32, binary_f64};
+
+int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t aoff,
+              const void *b, int64_t boff, void *out) {
+    if (!binary_ok(op, dt)) return ERR_OP;
+    if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
+    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_EQ ? 1 : isz, bst[3 * TG_MAXDIM], acc = osz;
+    for (int d = nd - 1; d >= 0; d--) {
+        bst[d] = geo[nd + d] * isz;
+        bst[nd + d] = geo[2 * nd + d] * isz;
+        bst[2 * nd + d] = acc;
+        acc *= geo[d];
+    }
+    char *base[3] = {(char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
+    tg_nditer(op, 3, nd, geo, bst, base, BINARY_LOOPS[dt], op == B_POW);
+    return ERR_OK;
+}
+
+int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t as,
+               const void *b, int64_t boff, int64_t bs, void *out) {
+    /* the 1-d entry point: no geometry array to build in Python for the common case */
+    if (!binary_ok(op, dt)) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_EQ ? 1 : isz;
+    int64_t bst[3] = {as * isz, bs * isz, osz};
+    char *base[3] = {(char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
+    if (n < 4096) {  /* small: straight to the row loop, no iterator set-up */
+        BINARY_LOOPS[dt](op, base, bst, n);
+        return ERR_OK;
+    }
+    tg_nditer(op, 3, 1, &n, bst, base, BINARY_LOOPS[dt], op == B_POW);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- where (by item size) */
+#define WHERE(T) do { \
+    const uint8_t *c = (const uint8_t *)p[0]; const T *ap = (const T *)p[1], *bp = (const T *)p[2]; T *o = (T *)p[3]; \
+    int64_t sc = st[0], sa = st[1] / (int64_t)sizeof(T), sb = st[2] / (int64_t)sizeof(T), so = st[3] / (int64_t)sizeof(T); \
+    if (sc == 1 && sa == 1 && sb == 1 && so == 1) { _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = c[i] ? ap[i] : bp[i]; } \
+    else { for (int64_t i = 0; i < n; i++) o[i * so] = c[i * sc] ? ap[i * sa] : bp[i * sb]; } \
+} while (0)
+
+static void where1(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint8_t); }
+static void where4(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint32_t); }
+static void where8(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint64_t); }
+
+int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, const void *a,
+             int64_t aoff, const void *b, int64_t boff, void *out) {
+    if (dt < 0 || dt > 3) return ERR_OP;
+    if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
+    int64_t isz = TG_ITEMSIZE[dt], bst[4 * TG_MAXDIM], acc = isz;
+    for (int d = nd - 1; d >= 0; d--) {
+        bst[d] = geo[nd + d];
+        bst[nd + d] = geo[2 * nd + d] * isz;
+        bst[2 * nd + d] = geo[3 * nd + d] * isz;
+        bst[3 * nd + d] = acc;
+        acc *= geo[d];
+    }
+    char *base[4] = {(char *)c + coff, (char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
+    tg_nditer(0, 4, nd, geo, bst, base, isz == 1 ? where1 : isz == 4 ? where4 : where8, 0);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- copies with casts */
+#define CAST(S, D, EXPR) do { \
+    const S *xp = (const S *)p[0]; D *o = (D *)p[1]; \
+    int64_t sx = st[0] / (int64_t)sizeof(S), so = st[1] / (int64_t)sizeof(D); \
+    if (sx == 1 && so == 1) { _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { S x = xp[i]; o[i] = (D)(EXPR); } } \
+    else { for (int64_t i = 0; i < n; i++) { S x = xp[i * sx]; o[i * so] = (D)(EXPR); } } \
+} while (0)
+
+/* op = source dtype * 4 + destination dtype */
+static void cast_loop(int op, char **p, const int64_t *st, int64_t n) {
+    switch (op) {
+    case 0: CAST(uint8_t, uint8_t, x); break;
+    case 1: CAST(uint8_t, int64_t, x); break;
+    case 2: CAST(uint8_t, float, x); break;
+    case 3: CAST(uint8_t, double, x); break;
+    case 4: CAST(int64_t, uint8_t, x != 0); break;
+    case 5: CAST(int64_t, int64_t, x); break;
+    case 6: CAST(int64_t, float, x); break;
+    case 7: CAST(int64_t, double, x); break;
+    case 8: CAST(float, uint8_t, x != 0); break;
+    case 9: CAST(float, int64_t, x); break;   /* truncates toward zero; core excludes nan/inf */
+    case 10: CAST(float, float, x); break;
+    case 11: CAST(float, double, x); break;
+    case 12: CAST(double, uint8_t, x != 0); break;
+    case 13: CAST(double, int64_t, x); break;
+    case 14: CAST(double, float, x); break;
+    case 15: CAST(double, double, x); break;
+    default: break;
+    }
+}
+
+int tg_copy(int sdt, int ddt, int nd, const int64_t *geo, const void *src, int64_t soff,
+            void *dst, int64_t doff) {
+    if (sdt < 0 || sdt > 3 || ddt < 0 || ddt > 3) return ERR_OP;
+    if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
+    int64_t ssz = TG_ITEMSIZE[sdt], dsz = TG_ITEMSIZE[ddt], bst[2 * TG_MAXDIM];
+    for (int d = 0; d < nd; d++) {
+        bst[d] = geo[nd + d] * ssz;
+        bst[nd + d] = geo[2 * nd + d] * dsz;
+    }
+    char *s = (char *)src + soff * ssz, *dp = (char *)dst + doff * dsz;
+    if (sdt == ddt && nd == 1 && bst[0] == ssz && bst[1] == dsz) {
+        memcpy(dp, s, (size_t)(geo[0] * ssz));
+        return ERR_OK;
+    }
+    char *base[2] = {s, dp};
+    tg_nditer(sdt * 4 + ddt, 2, nd, geo, bst, base, cast_loop, 0);
+    return ERR_OK;
+}

@@ -1,0 +1,366 @@
+/* Reductions (sum/max/min over the last k dims), argmax/argmin, fused softmax. */
+#include <omp.h>
+#include "tg.h"
+#include "vmath.h"
+
+enum { R_SUM, R_MAX, R_MIN };
+#define LANES 16
+#define SUM_BLOCK 2048  /* float32 partial sums over this many elements, then added in double */
+
+/* An accumulator for any dtype: sums of floats in double, of ints in (wrapping) int64;
+   max/min in the element's own type (double holds a float exactly). */
+typedef struct { double d; int64_t i; int started; } acc_t;
+
+/* NaN-propagating select: once the accumulator is NaN it stays NaN. */
+#define PICK_MAX(a, x) (((x) > (a) || (x) != (x)) ? (x) : (a))
+#define PICK_MIN(a, x) (((x) < (a) || (x) != (x)) ? (x) : (a))
+
+static double sum_f32(const float *x, int64_t s, int64_t n) {
+    double total = 0.0;
+    if (s == 1) {
+        for (int64_t b = 0; b < n; b += SUM_BLOCK) {
+            int64_t e = b + SUM_BLOCK < n ? b + SUM_BLOCK : n;
+            float part = 0.0f;
+            #pragma omp simd reduction(+:part)
+            for (int64_t i = b; i < e; i++) part += x[i];
+            total += part;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) total += x[i * s];
+    }
+    return total;
+}
+
+static double sum_f64(const double *x, int64_t s, int64_t n) {
+    double total = 0.0;
+    if (s == 1) {
+        #pragma omp simd reduction(+:total)
+        for (int64_t i = 0; i < n; i++) total += x[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) total += x[i * s];
+    }
+    return total;
+}
+
+static int64_t sum_i64(const int64_t *x, int64_t s, int64_t n) {
+    uint64_t total = 0;
+    if (s == 1) {
+        #pragma omp simd reduction(+:total)
+        for (int64_t i = 0; i < n; i++) total += (uint64_t)x[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) total += (uint64_t)x[i * s];
+    }
+    return (int64_t)total;
+}
+
+/* max/min of a row into `a` (already holding a value); LANES independent lanes vectorize. */
+#define MINMAX_ROW(T, PICK, a, x, s, n) do { \
+    int64_t i = 0; \
+    if ((s) == 1 && (n) >= 2 * LANES) { \
+        T lane[LANES]; \
+        for (int j = 0; j < LANES; j++) lane[j] = (x)[j]; \
+        for (i = LANES; i + LANES <= (n); i += LANES) \
+            for (int j = 0; j < LANES; j++) lane[j] = PICK(lane[j], (x)[i + j]); \
+        for (int j = 0; j < LANES; j++) a = PICK(a, lane[j]); \
+    } \
+    for (; i < (n); i++) a = PICK(a, (x)[i * (s)]); \
+} while (0)
+
+/* Reduce one row of n elements at p (stride s, elements) into acc. */
+static void row_into(int op, int dt, const char *p, int64_t s, int64_t n, acc_t *acc) {
+    if (op == R_SUM) {
+        if (dt == DT_F32) acc->d += sum_f32((const float *)p, s, n);
+        else if (dt == DT_F64) acc->d += sum_f64((const double *)p, s, n);
+        else acc->i = (int64_t)((uint64_t)acc->i + (uint64_t)sum_i64((const int64_t *)p, s, n));
+        return;
+    }
+    if (dt == DT_F32 || dt == DT_F64) {
+        double a;
+        if (!acc->started) a = dt == DT_F32 ? ((const float *)p)[0] : ((const double *)p)[0];
+        else a = acc->d;
+        if (dt == DT_F32) {
+            float af = (float)a;
+            if (op == R_MAX) MINMAX_ROW(float, PICK_MAX, af, (const float *)p, s, n);
+            else MINMAX_ROW(float, PICK_MIN, af, (const float *)p, s, n);
+            a = af;
+        } else {
+            if (op == R_MAX) MINMAX_ROW(double, PICK_MAX, a, (const double *)p, s, n);
+            else MINMAX_ROW(double, PICK_MIN, a, (const double *)p, s, n);
+        }
+        acc->d = a;
+    } else if (dt == DT_I64) {
+        int64_t a = acc->started ? acc->i : ((const int64_t *)p)[0];
+        if (op == R_MAX) MINMAX_ROW(int64_t, PICK_MAX, a, (const int64_t *)p, s, n);
+        else MINMAX_ROW(int64_t, PICK_MIN, a, (const int64_t *)p, s, n);
+        acc->i = a;
+    } else {
+        uint8_t a = acc->started ? (uint8_t)acc->i : ((const uint8_t *)p)[0];
+        if (op == R_MAX) MINMAX_ROW(uint8_t, PICK_MAX, a, (const uint8_t *)p, s, n);
+        else MINMAX_ROW(uint8_t, PICK_MIN, a, (const uint8_t *)p, s, n);
+        acc->i = a;
+    }
+    acc->started = 1;
+}
+
+static void acc_merge(int op, int dt, acc_t *a, const acc_t *b) {
+    if (!b->started && op != R_SUM) return;
+    if (op == R_SUM) { a->d += b->d; a->i = (int64_t)((uint64_t)a->i + (uint64_t)b->i); return; }
+    if (!a->started) { *a = *b; return; }
+    if (dt == DT_F32 || dt == DT_F64) a->d = op == R_MAX ? PICK_MAX(a->d, b->d) : PICK_MIN(a->d, b->d);
+    else a->i = op == R_MAX ? PICK_MAX(a->i, b->i) : PICK_MIN(a->i, b->i);
+}
+
+static void acc_store(int dt, const acc_t *a, void *out, int64_t j) {
+    switch (dt) {
+    case DT_F32: ((float *)out)[j] = (float)a->d; break;
+    case DT_F64: ((double *)out)[j] = a->d; break;
+    case DT_I64: ((int64_t *)out)[j] = a->i; break;
+    default: ((uint8_t *)out)[j] = (uint8_t)a->i; break;
+    }
+}
+
+typedef struct {
+    int op, dt, nk, k;
+    const int64_t *kshape, *kst, *rshape, *rst;   /* strides in elements */
+    const char *x;
+    void *out;
+    int64_t isz, nred;
+    acc_t *partial;
+} red_t;
+
+/* Elements [lo, hi) (row-major over the reduced dims) of the block at p, into acc. */
+static void reduce_range(const red_t *r, const char *p, int64_t lo, int64_t hi, acc_t *acc) {
+    int k = r->k;
+    int64_t idx[TG_MAXDIM], rem = lo, off = 0, inner = r->rshape[k - 1], s = r->rst[k - 1];
+    for (int d = k - 1; d >= 0; d--) {
+        idx[d] = rem % r->rshape[d];
+        rem /= r->rshape[d];
+        off += idx[d] * r->rst[d];
+    }
+    int64_t pos = lo;
+    while (pos < hi) {
+        int64_t cnt = inner - idx[k - 1];
+        if (cnt > hi - pos) cnt = hi - pos;
+        row_into(r->op, r->dt, p + off * r->isz, s, cnt, acc);
+        pos += cnt;
+        idx[k - 1] += cnt;
+        off += cnt * s;
+        for (int d = k - 1; d > 0 && idx[d] == r->rshape[d]; d--) {
+            idx[d] = 0;
+            idx[d - 1]++;
+            off += r->rst[d - 1] - r->rshape[d] * r->rst[d];
+        }
+    }
+}
+
+static int64_t keep_offset(const red_t *r, int64_t j) {
+    int64_t off = 0;
+    for (int d = r->nk - 1; d >= 0; d--) {
+        off += (j % r->kshape[d]) * r->kst[d];
+        j /= r->kshape[d];
+    }
+    return off;
+}
+
+/* outputs [lo, hi), each reduced whole by one thread */
+static void reduce_outputs(void *ctx, int64_t lo, int64_t hi) {
+    const red_t *r = ctx;
+    for (int64_t j = lo; j < hi; j++) {
+        acc_t acc = {0.0, 0, 0};
+        reduce_range(r, r->x + keep_offset(r, j) * r->isz, 0, r->nred, &acc);
+        acc_store(r->dt, &acc, r->out, j);
+    }
+}
+
+/* ---------------------------------------------------------------- column-style reduction */
+/* The kept innermost dim has stride 1 and the reduced dims stride across it (a sum over dim 0
+   of a row-major matrix): walk memory in order, accumulating a block of columns at once. */
+#define COLS 512
+
+typedef struct { red_t r; int64_t L, nchunk, cb; } col_t;
+
+#define COL_ACCUM(T, AT, INIT, UPDATE) do { \
+    AT a[COLS]; const T *x0 = (const T *)base; \
+    for (int64_t j = 0; j < cnt; j++) a[j] = (AT)(INIT); \
+    for (int64_t q = 0; q < nred; q++) { \
+        const T *xp = x0 + off; \
+        _Pragma("omp simd") for (int64_t j = 0; j < cnt; j++) { AT v = (AT)xp[j]; a[j] = (UPDATE); } \
+        for (int d = k - 1; d >= 0; d--) { \
+            off += rst[d]; \
+            if (++idx[d] < rshape[d]) break; \
+            off -= rshape[d] * rst[d]; idx[d] = 0; \
+        } \
+    } \
+    for (int64_t j = 0; j < cnt; j++) ((T *)r->out)[o0 + j] = (T)a[j]; \
+} while (0)
+
+static void col_units(void *ctx, int64_t lo, int64_t hi) {
+    const col_t *c = ctx;
+    const red_t *r = &c->r;
+    int k = r->k;
+    const int64_t *rshape = r->rshape, *rst = r->rst;
+    int64_t nred = r->nred;
+    for (int64_t u = lo; u < hi; u++) {
+        int64_t outer = u / c->nchunk, j0 = (u % c->nchunk) * c->cb;
+        int64_t cnt = c->L - j0 < c->cb ? c->L - j0 : c->cb;
+        /* kept dims other than the last: their offset; the last kept dim has stride 1 */
+        int64_t kout = 0, rem = outer;
+        for (int d = r->nk - 2; d >= 0; d--) { kout += (rem % r->kshape[d]) * r->kst[d]; rem /= r->kshape[d]; }
+        const char *base = r->x + (kout + j0) * r->isz;
+        int64_t o0 = outer * c->L + j0, off = 0, idx[TG_MAXDIM];
+        for (int d = 0; d < k; d++) idx[d] = 0;
+        /* the first reduced element initializes max/min, so start the walk from it */
+        switch (r->dt * 3 + r->op) {
+        case DT_F32 * 3 + R_SUM: COL_ACCUM(float, double, 0, a[j] + v); break;
+        case DT_F64 * 3 + R_SUM: COL_ACCUM(double, double, 0, a[j] + v); break;
+        case DT_I64 * 3 + R_SUM: COL_ACCUM(int64_t, uint64_t, 0, a[j] + v); break;
+        case DT_F32 * 3 + R_MAX: COL_ACCUM(float, float, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_F32 * 3 + R_MIN: COL_ACCUM(float, float, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_F64 * 3 + R_MAX: COL_ACCUM(double, double, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_F64 * 3 + R_MIN: COL_ACCUM(double, double, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_I64 * 3 + R_MAX: COL_ACCUM(int64_t, int64_t, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_I64 * 3 + R_MIN: COL_ACCUM(int64_t, int64_t, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_BOOL * 3 + R_MAX: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_BOOL * 3 + R_MIN: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MIN(a[j], v)); break;
+        default: break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- one output, split across threads */
+typedef struct { const red_t *r; const char *p; int64_t chunk; acc_t *parts; } split_t;
+
+static void split_part(void *ctx, int64_t lo, int64_t hi) {
+    const split_t *s = ctx;
+    acc_t *a = &s->parts[lo / s->chunk];
+    reduce_range(s->r, s->p, lo, hi, a);
+}
+
+int tg_reduce(int op, int dt, int nd, int k, const int64_t *geo, const void *x, int64_t xoff, void *out) {
+    if (op < R_SUM || op > R_MIN || dt < 0 || dt > 3) return ERR_OP;
+    if (op == R_SUM && dt == DT_BOOL) return ERR_OP;
+    if (nd < 1 || nd > TG_MAXDIM || k < 1 || k > nd) return ERR_DIM;
+    int nk = nd - k;
+    red_t r = {op, dt, nk, k, geo, geo + nd, geo + nk, geo + nd + nk, NULL, out, TG_ITEMSIZE[dt], 1, NULL};
+    r.x = (const char *)x + xoff * r.isz;
+    int64_t nout = 1;
+    for (int d = 0; d < nk; d++) nout *= geo[d];
+    for (int d = nk; d < nd; d++) r.nred *= geo[d];
+    int64_t work = nout * r.nred;
+    int nt = tg_threads_for(work, 0);
+
+    if (nk >= 1 && r.kst[nk - 1] == 1 && r.kshape[nk - 1] >= 8 && r.rst[k - 1] != 1) {
+        col_t c = {r, r.kshape[nk - 1], 0, COLS};
+        int64_t nouter = nout / c.L;
+        if (nouter < nt) {  /* split columns so every thread gets a share */
+            int64_t want = (c.L + nt - 1) / nt;
+            want = (want + 63) / 64 * 64;
+            c.cb = want < COLS ? want : COLS;
+        }
+        c.nchunk = (c.L + c.cb - 1) / c.cb;
+        int64_t units = nouter * c.nchunk;
+        tg_parallel_for(units, nt < units ? nt : (int)units, 1, col_units, &c);
+        return ERR_OK;
+    }
+    if (nt > 1 && nout < nt) {  /* few outputs (a full sum): split each one's elements */
+        for (int64_t j = 0; j < nout; j++) {
+            acc_t parts[64];
+            int64_t chunk = (r.nred + nt - 1) / nt;
+            chunk = (chunk + 63) / 64 * 64;
+            for (int t = 0; t < 64; t++) parts[t] = (acc_t){0.0, 0, 0};
+            split_t s = {&r, r.x + keep_offset(&r, j) * r.isz, chunk, parts};
+            int parts_n = (int)((r.nred + chunk - 1) / chunk);
+            tg_parallel_for(r.nred, nt > 64 ? 64 : nt, 64, split_part, &s);
+            acc_t total = parts[0];
+            for (int t = 1; t < parts_n; t++) acc_merge(op, dt, &total, &parts[t]);
+            acc_store(dt, &total, out, j);
+        }
+        return ERR_OK;
+    }
+    tg_parallel_for(nout, nt, 1, reduce_outputs, &r);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- argmax / argmin */
+typedef struct { int op, dt, nk; const int64_t *shape, *st; const char *x; int64_t *out; int64_t isz; } arg_t;
+
+#define ARG_ROW(T, CMP) do { \
+    const T *xp = (const T *)p; T best = xp[0]; int64_t bi = 0; \
+    if (best != best) { bi = 0; break; } \
+    for (int64_t i = 1; i < n; i++) { \
+        T v = xp[i * s]; \
+        if (v != v) { bi = i; break; } \
+        if (v CMP best) { best = v; bi = i; } \
+    } \
+    res = bi; \
+} while (0)
+
+static void arg_rows(void *ctx, int64_t lo, int64_t hi) {
+    const arg_t *a = ctx;
+    int nk = a->nk;
+    int64_t n = a->shape[nk], s = a->st[nk];
+    for (int64_t j = lo; j < hi; j++) {
+        int64_t off = 0, rem = j, res = 0;
+        for (int d = nk - 1; d >= 0; d--) { off += (rem % a->shape[d]) * a->st[d]; rem /= a->shape[d]; }
+        const char *p = a->x + off * a->isz;
+        switch (a->dt * 2 + a->op) {
+        case DT_F32 * 2 + 0: ARG_ROW(float, >); break;
+        case DT_F32 * 2 + 1: ARG_ROW(float, <); break;
+        case DT_F64 * 2 + 0: ARG_ROW(double, >); break;
+        case DT_F64 * 2 + 1: ARG_ROW(double, <); break;
+        case DT_I64 * 2 + 0: ARG_ROW(int64_t, >); break;
+        case DT_I64 * 2 + 1: ARG_ROW(int64_t, <); break;
+        case DT_BOOL * 2 + 0: ARG_ROW(uint8_t, >); break;
+        default: ARG_ROW(uint8_t, <); break;
+        }
+        a->out[j] = res;
+    }
+}
+
+int tg_arg_reduce(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int64_t *out) {
+    if (op < 0 || op > 1 || dt < 0 || dt > 3) return ERR_OP;
+    if (nd < 1 || nd > TG_MAXDIM) return ERR_DIM;
+    arg_t a = {op, dt, nd - 1, geo, geo + nd, NULL, out, TG_ITEMSIZE[dt]};
+    a.x = (const char *)x + xoff * a.isz;
+    int64_t rows = 1;
+    for (int d = 0; d < nd - 1; d++) rows *= geo[d];
+    int nt = tg_threads_for(rows * geo[nd - 1], 0);
+    tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, arg_rows, &a);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- fused softmax / log-softmax */
+typedef struct { int dt, log; int64_t cols; const char *x; char *out; } sm_t;
+
+#define SOFTMAX_ROWS(T, EXP, LOG) do { \
+    for (int64_t rr = lo; rr < hi; rr++) { \
+        const T *x = (const T *)s->x + rr * cols; T *o = (T *)s->out + rr * cols; \
+        T m = x[0]; \
+        MINMAX_ROW(T, PICK_MAX, m, x, 1, cols); \
+        T sum = 0; \
+        if (s->log) { \
+            _Pragma("omp simd reduction(+:sum)") for (int64_t j = 0; j < cols; j++) sum += EXP(x[j] - m); \
+            T ls = (T)LOG(sum); \
+            _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) o[j] = (x[j] - m) - ls; \
+        } else { \
+            _Pragma("omp simd reduction(+:sum)") for (int64_t j = 0; j < cols; j++) { T e = EXP(x[j] - m); o[j] = e; sum += e; } \
+            T inv = (T)1 / sum; \
+            _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) o[j] *= inv; \
+        } \
+    } \
+} while (0)
+
+static void softmax_rows(void *ctx, int64_t lo, int64_t hi) {
+    const sm_t *s = ctx;
+    int64_t cols = s->cols;
+    if (s->dt == DT_F32) SOFTMAX_ROWS(float, tg_expf_inline, log);
+    else SOFTMAX_ROWS(double, exp, log);
+}
+
+int tg_softmax(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, void *out, int log) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    sm_t s = {dt, log, cols, (const char *)x + xoff * TG_ITEMSIZE[dt], out};
+    int nt = tg_threads_for(rows * cols, 1);
+    tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, softmax_rows, &s);
+    return ERR_OK;
+}

@@ -1,0 +1,31 @@
+/* Shared internals of the C kernels. */
+#ifndef TG_H
+#define TG_H
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <math.h>
+#include "api.h"
+
+#define TG_MAXDIM 64
+enum { DT_BOOL = 0, DT_I64 = 1, DT_F32 = 2, DT_F64 = 3 };
+enum { ERR_OK = 0, ERR_OP = -1, ERR_DIM = -2, ERR_INDEX = -3, ERR_MEM = -4 };
+static const int64_t TG_ITEMSIZE[4] = {1, 8, 4, 8};
+
+/* A loop over n elements of a row: p[i] are the row starts of each operand, st[i] the steps
+   in bytes. Like a numpy ufunc inner loop; `op` selects the operation. */
+typedef void (*loop_fn)(int op, char **p, const int64_t *st, int64_t n);
+
+/* Run `fn` over an nd-dim iteration space; the strides are in bytes, one row of nd per operand.
+   `costly` marks transcendental ops (parallel from a smaller size). */
+void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *bstrides, char **base,
+               loop_fn fn, int costly);
+
+/* Threads to use for `work` elements (1 below the measured threshold). */
+int tg_threads_for(int64_t work, int costly);
+typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi);
+/* Split [0, n) into one contiguous chunk per thread (chunks rounded to `align`). */
+void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx);
+
+float tg_expf(float x);
+#endif
