@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     sizes = [int(float(x)) for x in _split(args.sizes)] or None
     budget = Budget(target=0.03, max_total=0.6, max_samples=10, warm_time=0.01) if args.quick else Budget()
     threads = int(os.environ.get("TG_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
+    import gc
+    gc.collect()
+    gc.freeze()  # numpy/torch/numba objects live forever: keep them out of every later gc.collect()
     t_start = time.perf_counter()
     load_before = machine.load()
     if load_before and load_before[0] > 0.7:

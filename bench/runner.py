@@ -21,7 +21,7 @@ def run_cases(cases: list[Case], cfg: Config) -> list[Row]:
     rows: dict[tuple, Row] = {}
     expected: dict[tuple, Any] = {}
     for impl in all_impls(cases, cfg):
-        time.sleep(SETTLE_S / 2 if cfg.quick else SETTLE_S)
+        time.sleep(SETTLE_S / 4 if cfg.quick else SETTLE_S)
         for case in cases:
             if impl not in (case.impls if case.impls is not None else cfg.impls):
                 continue
@@ -60,9 +60,13 @@ def _run_one(case: Case, impl: str, cfg: Config, expected: dict) -> Row:
         return row
     try:
         fn = case.make(impl)
+        t0 = time.perf_counter()
+        out = fn()  # the first call: includes JIT compilation where there is any
+        first = time.perf_counter() - t0
         if case.check and case.elements <= CHECK_MAX_ELEMENTS:
-            _check(case, impl, fn(), expected, row)
-        st = measure(fn, cfg.budget, one_shot_ok=impl not in JIT_IMPLS)
+            _check(case, impl, out, expected, row)
+        del out
+        st = measure(fn, cfg.budget, one_shot_ok=impl not in JIT_IMPLS and first < cfg.budget.max_total / 2)
     except Skip as e:
         row.status, row.reason = "skipped", str(e)
         return row
@@ -71,7 +75,7 @@ def _run_one(case: Case, impl: str, cfg: Config, expected: dict) -> Row:
         row.extra["traceback"] = traceback.format_exc(limit=6)
         return row
     row.median_s, row.min_s, row.max_s = st.median, st.min, st.max
-    row.samples, row.calls_per_sample, row.first_call_s = st.samples, st.calls_per_sample, st.first_call
+    row.samples, row.calls_per_sample, row.first_call_s = st.samples, st.calls_per_sample, first
     fill_rate(row, case, cfg)
     return row
 

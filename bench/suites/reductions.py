@@ -38,7 +38,7 @@ def _make(op: str, dim: Any, shape: tuple) -> Callable[[str], Callable[[], Any]]
 def cases(cfg: Config) -> list[Case]:
     """sum/max over all/dim 0/dim 1 of n x n matrices, sum of a 1e7 vector, row softmax."""
     out = []
-    sides = cfg.pick([1024, 4096], [1024])
+    sides = cfg.pick([1024, 4096], [512])
     for n in sides:
         n = int(n)
         for op in ("sum", "max"):

@@ -2,6 +2,7 @@
 
 Cold: fresh, empty NUMBA_CACHE_DIR, XDG_CACHE_HOME and TG_CACHE_DIR (JIT and extension
 caches start empty). Warm: the same directories again, after the cold run filled them.
+--quick runs once with the user's own caches ("user caches") to stay fast.
 """
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ FIRST_RESULT = {
 SCRIPT = "import time\nt0 = time.perf_counter()\n{body}print(time.perf_counter() - t0)\n"
 
 
-def _once(impl: str, cache_dir: str) -> tuple[Optional[float], float, str]:
-    """(seconds from import to result inside the child, wall seconds of the child, error)."""
+def _once(impl: str, cache_dir: Optional[str]) -> tuple[Optional[float], float, str]:
+    """(seconds from import to result inside the child, wall seconds of the child, error).
+
+    cache_dir None: the caches this user already has (whatever state they are in)."""
     body = FIRST_RESULT.get(impl, FIRST_RESULT["ours"]).format(impl=impl)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache_dir, "numba"),
-               XDG_CACHE_HOME=os.path.join(cache_dir, "xdg"), TG_CACHE_DIR=os.path.join(cache_dir, "tg"),
-               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cache_dir is not None:
+        env.update(NUMBA_CACHE_DIR=os.path.join(cache_dir, "numba"), XDG_CACHE_HOME=os.path.join(cache_dir, "xdg"),
+                   TG_CACHE_DIR=os.path.join(cache_dir, "tg"))
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", SCRIPT.format(body=body)], env=env, capture_output=True,
                        text=True, timeout=600)
@@ -50,17 +54,17 @@ def _once(impl: str, cache_dir: str) -> tuple[Optional[float], float, str]:
 
 
 def run(cfg: Config) -> list[Row]:
-    """One cold run and (1 quick, 3 full) warm runs per implementation."""
+    """One cold run and 3 warm runs per implementation (--quick: one run with the user's caches)."""
     rows = []
-    warm_runs = 1 if cfg.quick else 3
+    runs = (("user caches", 1),) if cfg.quick else (("cold", 1), ("warm", 3))
     for impl in cfg.impls:
         if cfg.quick and impl == "torch":
             continue  # importing torch twice costs seconds; the full run measures it
         kind = "reference" if impl in ("numpy", "torch") else "ours"
         tmp = tempfile.mkdtemp(prefix="tg-bench-startup-")
         try:
-            for label, n in (("cold", 1), ("warm", warm_runs)):
-                got = [_once(impl, tmp) for _ in range(n)]
+            for label, n in runs:
+                got = [_once(impl, None if cfg.quick else tmp) for _ in range(n)]
                 row = Row(SUITE, "import to first result", label, impl, kind, extra={})
                 errs = [e for _, _, e in got if e]
                 if errs:
