@@ -63,6 +63,8 @@ def note(r: Row) -> str:
     for ref, x in r.ratios.items():
         if ref not in ("numpy", "torch"):
             parts.append(f"{1 / x:.3g}x faster than {ref}" if x < 1 else f"{x:.3g}x slower than {ref}")
+    if r.first_call_s and r.median_s and r.first_call_s > 0.05 and r.first_call_s > 10 * r.median_s:
+        parts.append(f"first call {fmt_time(r.first_call_s)}")
     if r.extra.get("peak_mb") is not None:
         parts.append(f"peak {r.extra['peak_mb']:.1f} MB")
     if "process_s" in r.extra:
