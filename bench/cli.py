@@ -62,11 +62,16 @@ def _split(s: Optional[str]) -> list[str]:
 
 def main(argv: Optional[list] = None) -> int:
     """Run the benchmark; the exit status is 1 when --compare finds a regression, 2 on bad usage."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv
+    if args.against and not args.compare:
+        print("python -m bench: --against NEW.json needs --compare OLD.json", file=sys.stderr)
+        return 2
     set_threads(args.threads)
     if args.no_torch:
         os.environ["TG_BENCH_NO_TORCH"] = "1"  # also reaches the start-up and memory subprocesses
-    from bench import compare as cmp, schema, table
+    from bench import compare as cmp, schema
     if args.compare and args.against:
         old, new = schema.rows_of(schema.read(args.compare)), schema.rows_of(schema.read(args.against))
         regs, changes = cmp.compare(old, new, args.threshold)
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     cfg = Config(backends=backends, references=refs, quick=args.quick, sizes=sizes, budget=budget,
                  peak_gflops=peak.get("gflops"), memory=not (args.quick or args.no_memory))
     meta = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "argv": ["python", "-m", "bench"] + list(sys.argv[1:] if argv_is_cli() else []),
+            "argv": ["python", "-m", "bench"] + list(args.argv),
             "quick": bool(args.quick), "suites": suite_names, "backends": backends, "references": refs}
     print(f"tinygrad_like bench: backends {', '.join(backends)}; references {', '.join(refs)}"
           + ("" if torch is not None else " (PyTorch not installed: torch columns stay empty)"))
@@ -167,11 +172,6 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
         print("\n== main table\n" + head)
     print(f"\ntotal {meta['duration_s']:.1f} s")
     return rows, meta
-
-
-def argv_is_cli() -> bool:
-    """True when running as `python -m bench` (sys.argv holds our options)."""
-    return bool(sys.argv) and sys.argv[0].endswith(("__main__.py", "bench"))
 
 
 def _print_tables(rows: list, meta: dict) -> None:
