@@ -1,7 +1,7 @@
 """The C backend: kernels in csrc/ called through cffi (API mode), matmul through OpenBLAS.
 
-Buffers are `CBuffer`s: a malloc'd block (64-byte aligned, not zero-filled, freed by cffi when
-the buffer is collected), its element count and dtype. Every view is checked against its buffer
+Buffers are `CBuffer`s: a malloc'd block (not zero-filled, freed by cffi when the buffer is
+collected), its element count and dtype. Every view is checked against its buffer
 here, before C runs, so the C code never reads or writes out of bounds.
 
 Threads (one policy for both pools; see README "C backend"):
@@ -75,7 +75,7 @@ PAR_MIN_COSTLY = 8192
 
 
 class CBuffer:
-    """A C allocation of `size` elements of `dtype` (`ptr` is the owning cdata)."""
+    """A C allocation (malloc) of `size` elements of `dtype` (`ptr` is the owning cdata)."""
 
     __slots__ = ("ptr", "size", "dtype", "__weakref__")
 
@@ -88,8 +88,10 @@ class CBuffer:
         return f"CBuffer({self.size} x {self.dtype.name})"
 
 
-# 64-byte aligned, never zero-filled (empty() buffers are always overwritten)
-_alloc = ffi.new_allocator(alloc=lib.tg_alloc, free=lib.tg_free, should_clear_after_alloc=False)
+# malloc'd, never zero-filled (empty() buffers are always overwritten), freed with the cdata.
+# cffi's own malloc path: a custom alloc/free pair (ffi.gc or new_allocator(alloc=...)) cost
+# about 4x more per buffer here, and per-op overhead matters more than 64-byte alignment.
+_alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def _new(n: int, dtype: DType) -> CBuffer:

@@ -1,0 +1,253 @@
+"""C-backend specifics: load errors, the staleness guard, bounds checks before C, threads."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import tinygrad_like as tg
+from tinygrad_like.dtypes import bool_, float32, float64, int64
+from tinygrad_like.errors import BackendError, DTypeError, TensorIndexError
+from tinygrad_like.view import View
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def cbe(backend):
+    """The C backend object; these tests run once, in the c parametrization only."""
+    if backend != "c":
+        pytest.skip("C-backend test")
+    return tg.backends.load("c")
+
+
+def _run(code: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=full_env, cwd=ROOT, timeout=timeout)
+
+
+# ---------------------------------------------------------------- loading
+
+def test_missing_extension_gives_clear_backend_error(cbe):
+    r = _run("""
+        import sys
+        sys.modules["tinygrad_like.backends._c_ext"] = None  # as if it was never built
+        import tinygrad_like as tg
+        try:
+            tg.backends.load("c")
+        except tg.BackendError as e:
+            print("ERR", e)
+    """)
+    assert "ERR" in r.stdout, r.stderr
+    assert "not built" in r.stdout and "pip install -e ." in r.stdout
+
+
+def test_missing_extension_default_falls_back_with_warning(cbe):
+    r = _run("""
+        import sys, warnings
+        sys.modules["tinygrad_like.backends._c_ext"] = None
+        import tinygrad_like as tg
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            name = tg.get_backend()
+        print(name, len(w), w[0].message if w else "")
+    """, env={"TG_BACKEND": ""})
+    name = r.stdout.split()[0]
+    assert name in ("numba", "python"), r.stdout + r.stderr
+    assert "c: the C backend's extension is not built" in r.stdout and "pip install -e ." in r.stdout
+
+
+def test_stale_extension_refused(cbe, monkeypatch):
+    from tinygrad_like.backends import c_backend
+    monkeypatch.setattr(c_backend, "source_hash", lambda *a: "0" * 64)
+    with pytest.raises(BackendError, match=r"stale.*pip install -e \."):
+        c_backend.check_fresh()
+
+
+def test_source_hash_follows_csrc_edits(cbe, tmp_path):
+    from tinygrad_like.backends import c_build
+    src = os.path.join(ROOT, "csrc")
+    for name in os.listdir(src):
+        if name.endswith((".c", ".h")):
+            with open(os.path.join(src, name), "rb") as f:
+                (tmp_path / name).write_bytes(f.read())
+    assert c_build.source_hash(str(tmp_path)) == c_build.source_hash()
+    with open(tmp_path / "core.c", "ab") as f:
+        f.write(b"\n/* edit */\n")
+    assert c_build.source_hash(str(tmp_path)) != c_build.source_hash()
+
+
+def test_built_hash_matches_sources(cbe):
+    from tinygrad_like.backends import c_backend, c_build
+    built = c_backend.ffi.string(c_backend.lib.tg_source_hash()).decode()
+    assert built == c_build.source_hash()
+
+
+# ---------------------------------------------------------------- checks before C runs
+
+def test_views_outside_the_buffer_are_rejected(cbe):
+    a = cbe.full(10, 1.0, float32)
+    ok = View((10,), (1,), 0)
+    for bad in (View((11,), (1,), 0), View((5,), (2,), 2), View((3,), (-1,), 1), View((2, 3), (8, 1), 0),
+                View((10,), (1,), -1)):
+        with pytest.raises(TensorIndexError, match="outside its buffer"):
+            cbe.binary("add", a, bad, a, bad, float32)
+        with pytest.raises(TensorIndexError):
+            cbe.unary("exp", a, bad, float32)
+        with pytest.raises(TensorIndexError):
+            cbe.copy(a, bad, float32, float64)
+        with pytest.raises(TensorIndexError):
+            cbe.reduce("sum", a, bad, 1, float32)
+    assert cbe.to_list(cbe.binary("add", a, ok, a, ok, float32), ok, float32) == [2.0] * 10
+
+
+def test_out_buffer_too_small_or_wrong_dtype(cbe):
+    a = cbe.full(8, 1.0, float32)
+    v = View((8,), (1,), 0)
+    with pytest.raises(BackendError):
+        cbe.binary("add", a, v, a, v, float32, out=cbe.empty(4, float32))
+    with pytest.raises(BackendError):
+        cbe.binary("lt", a, v, a, v, float32, out=cbe.empty(8, float32))  # compare writes bool
+
+
+def test_dtype_mismatch_is_rejected(cbe):
+    a = cbe.full(4, 1.0, float32)
+    v = View((4,), (1,), 0)
+    with pytest.raises(DTypeError):
+        cbe.unary("exp", a, v, float64)
+    with pytest.raises(DTypeError):
+        cbe.matmul(a, View((2, 2), (2, 1), 0), a, View((2, 2), (2, 1), 0), float64)
+
+
+def test_gather_index_out_of_range_caught_in_c(cbe):
+    x = cbe.from_list([1.0, 2.0, 3.0], float32)
+    idx = cbe.from_list([0, 5], int64)
+    with pytest.raises(TensorIndexError, match="index out of range"):
+        cbe.gather(x, View((3,), (1,), 0), idx, View((2,), (1,), 0), 0, float32)
+    with pytest.raises(TensorIndexError):
+        cbe.scatter_add(x, View((3,), (1,), 0), cbe.from_list([-1], int64), View((1,), (1,), 0),
+                        x, View((1,), (1,), 0), 0, float32)
+
+
+def test_unsupported_op_dtype_pairs_raise(cbe):
+    b = cbe.full(4, True, bool_)
+    v = View((4,), (1,), 0)
+    with pytest.raises(BackendError):
+        cbe.unary("exp", b, v, bool_)
+    with pytest.raises(BackendError):
+        cbe.binary("div", cbe.full(4, 1, int64), v, cbe.full(4, 1, int64), v, int64)
+
+
+# ---------------------------------------------------------------- memory
+
+def test_empty_is_writable_and_memoryview_shares_memory(cbe):
+    np = pytest.importorskip("numpy")
+    t = tg.zeros(5)
+    a = t.numpy()
+    a[2] = 7.0
+    assert t.tolist() == [0.0, 0.0, 7.0, 0.0, 0.0]
+    mv = cbe.memoryview(t._buf, float32)
+    del t, a
+    import gc
+    gc.collect()
+    assert mv.tolist() == [0.0, 0.0, 7.0, 0.0, 0.0]  # the view keeps the C buffer alive
+    assert np.frombuffer(mv, dtype=np.float32)[2] == 7.0
+
+
+def test_from_buffer_copies(cbe):
+    from array import array
+    src = array("d", [1.0, 2.0, 3.0])
+    buf = cbe.from_buffer(memoryview(src), float64)
+    src[0] = 9.0
+    assert cbe.to_list(buf, View((3,), (1,), 0), float64) == [1.0, 2.0, 3.0]
+
+
+# ---------------------------------------------------------------- threads
+
+def test_tg_num_threads_caps_both_pools(cbe):
+    r = _run("""
+        import tinygrad_like as tg
+        from tinygrad_like.backends import c_backend
+        be = tg.backends.load("c")
+        print(be.get_num_threads(), c_backend.lib.scipy_openblas_get_num_threads())
+    """, env={"TG_NUM_THREADS": "1"})
+    assert r.stdout.split() == ["1", "1"], r.stderr
+
+
+def test_set_num_threads_gives_same_results(cbe):
+    x = tg.rand(300_000)
+    prev = cbe.get_num_threads()
+    try:
+        cbe.set_num_threads(1)
+        s1, e1 = x.sum().item(), x.exp().tolist()[:5]
+        cbe.set_num_threads(2)
+        s2, e2 = x.sum().item(), x.exp().tolist()[:5]
+    finally:
+        cbe.set_num_threads(prev)
+    assert s1 == pytest.approx(s2, rel=1e-6) and e1 == e2
+
+
+def _child_sum(q) -> None:
+    import tinygrad_like as tg
+    tg.set_backend("c")
+    x = tg.ones(1_000_000)
+    q.put((x.sum().item(), (tg.ones(64, 64) @ tg.ones(64, 64)).sum().item()))
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_multiprocessing_children_run_kernels(cbe, method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"{method} not available")
+    tg.ones(1_000_000).exp().sum()  # the parent's OpenMP pool is up before the fork
+    ctx = mp.get_context(method)
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_sum, args=(q,))
+    p.start()
+    p.join(120)
+    if p.is_alive():
+        p.kill()
+        pytest.fail(f"{method} child hung")
+    assert q.get(timeout=10) == (1_000_000.0, 64.0 * 64 * 64)
+
+
+# ---------------------------------------------------------------- kernels beyond the generic suite
+
+def test_fused_softmax_matches_composition(cbe):
+    x = tg.randn(7, 33, dtype=float64)
+    ref = (x - x.max(1, keepdim=True)).exp()
+    ref = ref / ref.sum(1, keepdim=True)
+    got = x.softmax(1)
+    assert max(abs(a - b) for a, b in zip(sum(got.tolist(), []), sum(ref.tolist(), []))) < 1e-12
+
+
+def test_random_bit_identical_to_python(cbe):
+    py = tg.backends.load("python")
+    for dist in ("uniform", "normal"):
+        for dt in (float32, float64):
+            a = cbe.to_list(cbe.random(dist, 257, 12345, 7, dt), View((257,), (1,), 0), dt)
+            b = py.to_list(py.random(dist, 257, 12345, 7, dt), View((257,), (1,), 0), dt)
+            assert a == b, (dist, dt)
+
+
+def test_matmul_transposed_and_copied_layouts(cbe):
+    a = tg.randn(5, 3, dtype=float64)
+    b = tg.randn(3, 4, dtype=float64)
+    ref = [[sum(a.tolist()[i][k] * b.tolist()[k][j] for k in range(3)) for j in range(4)] for i in range(5)]
+    for x, y in ((a, b), (a.T.contiguous().T, b), (a, b.T.contiguous().T), (a[:, ::1], b[:, ::1])):
+        out = (x @ y).tolist()
+        assert all(abs(out[i][j] - ref[i][j]) < 1e-12 for i in range(5) for j in range(4))
+    s = tg.randn(6, 8, dtype=float64)[::2, ::2]  # neither stride is 1: copied first
+    out = (s @ s.T).tolist()
+    sl = s.tolist()
+    assert abs(out[1][2] - sum(u * v for u, v in zip(sl[1], sl[2]))) < 1e-12
+
+
+def test_float32_sum_of_1e7_is_accurate(cbe):
+    x = tg.full((10_000_000,), 0.1)
+    assert x.sum().item() == pytest.approx(1e6 * 1.0000000149011612, rel=1e-6)
+    assert x.reshape(1000, 10_000).sum(0).tolist()[0] == pytest.approx(1000 * 0.10000000149011612, rel=1e-6)
