@@ -221,6 +221,19 @@ def test_max_min_ties_split_evenly():
     assert a.grad.tolist() == [0.5, 0.0] and b.grad.tolist() == [0.5, 1.0]
 
 
+def test_pow_gradient_with_zero_exponent_at_zero_base():
+    x = leaf([0.0, 2.0])
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]  # PyTorch: 0, not 0 * 0**-1 = nan
+    x.grad = None
+    y = leaf([0.0, 0.0])
+    (x ** y).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]
+    x.grad = None
+    (x ** 3).sum().backward()
+    assert x.grad.tolist() == [0.0, 12.0]
+
+
 def test_relu_clamp_gradient_at_boundaries_like_pytorch():
     x = leaf([-1.0, 0.0, 2.0])
     x.relu().sum().backward()

@@ -97,6 +97,15 @@ def test_int_results_stay_exact():
     assert (tg.tensor([2]) ** 0.5).dtype is F32
 
 
+def test_where_with_a_scalar_of_a_higher_category():
+    c = tg.tensor([True, False])
+    out = tg.where(c, tg.tensor([1, 2]), 2.5)
+    assert out.dtype is F32 and out.tolist() == [1.0, 2.5]  # not truncated to int64
+    assert tg.where(c, 0.5, tg.tensor([1, 2])).tolist() == [0.5, 2.0]
+    assert tg.where(c, tg.tensor([1.0, 2.0], dtype=F64), 7).dtype is F64
+    assert tg.where(c, tg.tensor([1, 2]), 7).dtype is I64
+
+
 def test_comparisons_return_bool():
     for dt in (F32, F64, I64, B):
         t = make(dt)

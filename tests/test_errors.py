@@ -65,6 +65,8 @@ def test_movement_errors():
         tg.cat([t, tg.ones(2, 4)], 0)
     with raises(ValueError, "(2, 3)", "(3, 2)"):
         tg.stack([t, t.T])
+    with raises(ValueError, "zero-dimensional", "position 1"):
+        tg.cat([tg.ones(1), tg.tensor(1.0)])
     with raises(ValueError):
         t.flatten(1, 0)
     with raises(TypeError):

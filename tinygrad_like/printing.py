@@ -55,10 +55,12 @@ def tensor_repr(t: Any) -> str:
         summarize = t.numel() > THRESHOLD
         picked = _collect(nested, shape, summarize)
         fmt = _formatter([v for v in picked if v is not None], t.dtype)
-        # PyTorch sizes columns by the finite values only, so nan/inf may stick out
+        # PyTorch sizes float columns by the nonzero finite values only, so nan, inf and -0. may stick out
         shown = [v for v in picked if v is not None]
-        finite = [v for v in shown if not (isinstance(v, float) and not math.isfinite(v))]
-        width = max(len(fmt(v)) for v in (finite or shown))
+        if t.dtype.is_float:
+            width = max([1] + [len(fmt(v)) for v in shown if v != 0 and math.isfinite(v)])
+        else:
+            width = max(len(fmt(v)) for v in shown)
         body = _render(nested, shape, summarize, fmt, width, len(prefix))
     if t.dtype not in (float32, int64, bool_):
         suffix.append(f"dtype=tg.{t.dtype.name}")

@@ -1174,7 +1174,9 @@ def _div_backward(a: Tensor, b: Tensor, out: Tensor) -> Any:
 
 def _pow_backward(a: Tensor, b: Tensor, out: Tensor) -> Any:
     def backward(g: Tensor) -> tuple:
-        ga = (g * b * a ** (b - 1)).sum_to(a.shape) if a.requires_grad else None
+        ga = None
+        if a.requires_grad:  # d(a**0)/da is 0 even at a == 0, where b * a**(b-1) would be 0 * inf
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1)).sum_to(a.shape)
         gb = None
         if b.requires_grad:
             gb = (g * out * where(a > 0, a, 1.0).log()).sum_to(b.shape)
@@ -1359,7 +1361,12 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         ta, tb = _scalar(a, dt, cond._be), _scalar(b, dt, cond._be)
     if not (ta._be is tb._be is cond._be):
         raise BackendError(f"where: tensors on backends {cond.backend!r}, {ta.backend!r}, {tb.backend!r}")
-    dt = _result_dtype(ta, tb) if isinstance(a, Tensor) and isinstance(b, Tensor) else (ta.dtype if isinstance(a, Tensor) else tb.dtype)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        dt = _result_dtype(ta, tb)
+    elif isinstance(a, Tensor) or isinstance(b, Tensor):  # a Python scalar may lift the category (int -> float)
+        dt = _dt.promote_with_scalar(ta.dtype if isinstance(a, Tensor) else tb.dtype, _as_number(b if isinstance(a, Tensor) else a))
+    else:
+        dt = ta.dtype
     ta, tb = ta.to(dt), tb.to(dt)
     c = cond if cond.dtype is bool_ else cond.bool()
     shape = broadcast_shapes(broadcast_shapes(c.shape, ta.shape), tb.shape)
@@ -1402,6 +1409,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour)
     parts = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or [first]
     ref = parts[0]
+    for i, t in enumerate(parts):
+        if t.ndim == 0:
+            raise ShapeError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack or unsqueeze")
     d = normalize_dim(dim, ref.ndim)
     dt = ref.dtype
     for i, t in enumerate(parts):
