@@ -142,6 +142,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_
     if not 0.0 <= label_smoothing <= 1.0:
         raise InvalidValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     cdim = 1 if input.ndim >= 2 else 0
+    if isinstance(target, Tensor) and target.dtype.is_float and target.shape != input.shape:
+        _check_class_target(input, target, "cross_entropy")  # raises: wrong dtype for class indices
     if isinstance(target, Tensor) and target.dtype.is_float:
         if target.shape != input.shape:
             raise ShapeError(f"cross_entropy: float (probability) targets must have the input's shape {input.shape}, "
