@@ -38,9 +38,9 @@ def test_sine_fit_reduced(fastest):
 
 
 def test_mnist_mlp_reduced(fastest):
-    res = _load("mnist_mlp").main(epochs=1, train_limit=2000, backend=fastest, verbose=False)
-    assert res["backend"] == fastest and len(res["epoch_times"]) == 1
-    assert res["accuracy"] >= 0.80  # the full 10-epoch run on 4,000 images reaches >= 92%
+    res = _load("mnist_mlp").main(epochs=2, train_limit=2000, backend=fastest, verbose=False)
+    assert res["backend"] == fastest and len(res["epoch_times"]) == 2
+    assert res["accuracy"] >= 0.83  # measured 0.865; the full 10-epoch run on 4,000 images reaches >= 92%
 
 
 def test_scalar_and_tensor_engines_agree(backend):
