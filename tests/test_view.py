@@ -108,39 +108,27 @@ def test_broadcast_shapes_error_names_both_and_dim():
 @st.composite
 def index_keys(draw, shape: tuple) -> tuple:
     """A basic-indexing key: ints (maybe negative), slices with any step, None and one Ellipsis."""
-    key: list = []
-    dims = list(shape)
-    use_ellipsis = draw(st.booleans())
-    ell_at = draw(st.integers(0, len(dims))) if use_ellipsis else -1
-    i = 0
-    while i < len(dims):
-        if i == ell_at:
-            key.append(Ellipsis)
-            skip = draw(st.integers(0, len(dims) - i))
-            i += skip
-            ell_at = -1
-            continue
-        if draw(st.integers(0, 5)) == 0:
-            key.append(None)
-        n = dims[i]
+    items: list = []
+    for n in shape:
         kind = draw(st.sampled_from(["int", "slice", "slice", "full"]))
         if kind == "int":
-            key.append(draw(st.integers(-n, n - 1)))
+            items.append(draw(st.integers(-n, n - 1)))
         elif kind == "slice":
             start = draw(st.one_of(st.none(), st.integers(-n - 1, n + 1)))
             stop = draw(st.one_of(st.none(), st.integers(-n - 1, n + 1)))
             step = draw(st.sampled_from([None, 1, 2, 3, -1, -2]))
-            key.append(slice(start, stop, step))
+            items.append(slice(start, stop, step))
         else:
-            key.append(slice(None))
-        i += 1
-        if draw(st.booleans()):
-            break  # trailing dims left out
-    if ell_at >= 0:
-        key.append(Ellipsis)
-    if draw(st.integers(0, 4)) == 0:
-        key.append(None)
-    return tuple(key)
+            items.append(slice(None))
+    if draw(st.booleans()):  # an Ellipsis stands for a run of dims taken whole
+        p = draw(st.integers(0, len(items)))
+        r = draw(st.integers(0, len(items) - p))
+        items = items[:p] + [Ellipsis] + items[p + r:]
+    else:  # trailing dims left out
+        items = items[:draw(st.integers(0, len(items)))]
+    for _ in range(draw(st.integers(0, 2))):
+        items.insert(draw(st.integers(0, len(items))), None)
+    return tuple(items)
 
 
 @given(shape=shapes(0, 4, 1, 5), data=st.data())
