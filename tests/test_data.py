@@ -125,3 +125,26 @@ def test_idx_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_mnist(str(tmp_path))
     assert issubclass(IDXFormatError, tg.TensorError)
+
+
+# ---------------------------------------------------------------------- progress bar
+
+def test_progress_bar_quiet_off_a_terminal_and_drawn_on_one():
+    import io
+
+    from tinygrad_like.progress import Progress
+
+    quiet = io.StringIO()
+    assert list(Progress(range(5), desc="epoch 1", file=quiet)) == [0, 1, 2, 3, 4]
+    assert quiet.getvalue() == ""  # StringIO is not a terminal
+
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = FakeTTY()
+    bar = Progress(range(4), desc="epoch 1", file=tty, min_interval=0.0)
+    for _ in bar:
+        bar.set_postfix(loss=0.5)
+    out = tty.getvalue()
+    assert "\r" in out and "epoch 1 4/4" in out and "100%" in out and "loss=0.5" in out and out.endswith("\n")
