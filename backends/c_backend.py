@@ -94,8 +94,17 @@ class CBuffer:
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
+_BIG = 1 << 20  # bytes; from here on buffers come from the C side's huge-page cache (csrc/core.c)
+
+
 def _new(n: int, dtype: DType) -> CBuffer:
-    return CBuffer(_alloc("char[]", n * dtype.itemsize or 1), n, dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes < _BIG:
+        return CBuffer(_alloc("char[]", nbytes or 1), n, dtype)
+    p = lib.tg_big_alloc(nbytes)
+    if p == ffi.NULL:
+        raise MemoryError(f"c backend: cannot allocate {nbytes} bytes")
+    return CBuffer(ffi.gc(p, lib.tg_big_free, nbytes), n, dtype)
 
 
 def _fail(what: str, rc: int) -> None:

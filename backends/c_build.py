@@ -21,7 +21,7 @@ import hashlib
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # realpath: asan.sh symlinks backends/
 CSRC = os.path.join(ROOT, "csrc")
 MODULE = "tinygrad_like.backends._c_ext"
 

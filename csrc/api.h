@@ -6,6 +6,11 @@
 const char *tg_source_hash(void);
 void *tg_alloc(int64_t nbytes);
 void tg_free(void *p);
+/* buffers >= 1 MiB: huge-page advised, recycled through a small cache of freed blocks */
+void *tg_big_alloc(int64_t nbytes);
+void tg_big_free(void *p);
+void tg_cache_clear(void);
+void tg_set_cache_limit(int64_t nbytes);
 
 /* threads */
 void tg_set_threads(int n);

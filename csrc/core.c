@@ -1,5 +1,7 @@
 /* Threads, memory, fills and the N-d iterator every elementwise kernel runs on. */
 #include <stdlib.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <omp.h>
 #include "tg.h"
 
@@ -37,12 +39,82 @@ void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
 const char *tg_source_hash(void) { return TG_SOURCE_HASH; }
 
 void *tg_alloc(int64_t nbytes) {
-    /* 64-byte aligned so AVX-512 loads of a fresh buffer never split cache lines */
+    /* 64-byte aligned so AVX loads of a fresh buffer never split cache lines */
     void *p = NULL;
     if (posix_memalign(&p, 64, (size_t)(nbytes > 0 ? nbytes : 1)) != 0) return NULL;
     return p;
 }
 void tg_free(void *p) { free(p); }
+
+/* Big buffers (>= 1 MiB, the Python side decides) come from here: fresh memory costs a page
+   fault per 4 KiB page plus the kernel's zeroing (a 1e7-element add spent most of its time so),
+   so blocks are 2 MiB aligned, advised as transparent huge pages, and freed blocks are kept in a
+   small cache (at most CACHE_SLOTS blocks, g_cache_limit bytes) for the next allocation of a
+   similar size. A 64-byte header in front of the data holds the block's size. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HEADER 64
+#define CACHE_SLOTS 16
+static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;  /* cffi calls drop the GIL */
+static struct { char *base; size_t size; } g_cache[CACHE_SLOTS];
+static int g_ncache = 0;
+static size_t g_cached = 0, g_cache_limit = (size_t)1 << 30;
+
+void tg_set_cache_limit(int64_t nbytes) {
+    g_cache_limit = nbytes > 0 ? (size_t)nbytes : 0;
+    tg_cache_clear();
+}
+
+void tg_cache_clear(void) {
+    pthread_mutex_lock(&g_cache_mu);
+    for (int i = 0; i < g_ncache; i++) free(g_cache[i].base);
+    g_ncache = 0;
+    g_cached = 0;
+    pthread_mutex_unlock(&g_cache_mu);
+}
+
+void *tg_big_alloc(int64_t nbytes) {
+    size_t need = ((size_t)(nbytes > 0 ? nbytes : 1) + HEADER + HUGE_ALIGN - 1) / HUGE_ALIGN * HUGE_ALIGN;
+    char *base = NULL;
+    pthread_mutex_lock(&g_cache_mu);
+    int best = -1;
+    for (int i = 0; i < g_ncache; i++)  /* best fit, at most 2x the request */
+        if (g_cache[i].size >= need && g_cache[i].size <= 2 * need &&
+            (best < 0 || g_cache[i].size < g_cache[best].size)) best = i;
+    if (best >= 0) {
+        base = g_cache[best].base;
+        need = g_cache[best].size;
+        g_cached -= need;
+        g_cache[best] = g_cache[--g_ncache];
+    }
+    pthread_mutex_unlock(&g_cache_mu);
+    if (!base) {
+        void *p = NULL;
+        if (posix_memalign(&p, HUGE_ALIGN, need) != 0) return NULL;
+        base = p;
+#ifdef MADV_HUGEPAGE
+        madvise(base, need, MADV_HUGEPAGE);
+#endif
+    }
+    *(size_t *)base = need;
+    return base + HEADER;
+}
+
+void tg_big_free(void *p) {
+    if (!p) return;
+    char *base = (char *)p - HEADER;
+    size_t size = *(size_t *)base;
+    pthread_mutex_lock(&g_cache_mu);
+    if (g_ncache < CACHE_SLOTS && g_cached + size <= g_cache_limit) {
+        g_cache[g_ncache].base = base;
+        g_cache[g_ncache].size = size;
+        g_ncache++;
+        g_cached += size;
+        base = NULL;
+    }
+    pthread_mutex_unlock(&g_cache_mu);
+    if (base) free(base);
+}
+
 void tg_memcpy(void *dst, const void *src, int64_t nbytes) { memmove(dst, src, (size_t)nbytes); }
 
 void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival) {

@@ -170,7 +170,7 @@ static void reduce_outputs(void *ctx, int64_t lo, int64_t hi) {
 /* ---------------------------------------------------------------- column-style reduction */
 /* The kept innermost dim has stride 1 and the reduced dims stride across it (a sum over dim 0
    of a row-major matrix): walk memory in order, accumulating a block of columns at once. */
-#define COLS 512
+#define COLS 4096
 
 typedef struct { red_t r; int64_t L, nchunk, cb; } col_t;
 
