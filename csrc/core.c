@@ -131,7 +131,7 @@ void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival) {
 
 typedef struct {
     int op, nargs, nd, tiled;
-    const int64_t *shape, *st;
+    const int64_t *shape, *st, *isz;
     char **base;
     loop_fn fn;
 } iter_t;
@@ -166,21 +166,48 @@ static void iter_range(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-/* 2-d, rows [lo, hi): TILE x TILE blocks so an operand walked across its rows (a transposed
-   view) reuses each cache line for TILE consecutive rows instead of missing on every element. */
+/* 2-d, rows [lo, hi), in TILE x TILE blocks. An input walked across its rows along the last dim
+   (a transposed view) is first copied tile by tile, in its own memory order, into a small
+   row-major buffer: reading it element by element would touch TILE lines 4 KiB apart per row,
+   which all land in the same cache sets and evict each other (measured no faster than untiled). */
+static void gather_tile(char *dst, const char *src, int64_t s0, int64_t s1, int64_t rows, int64_t cols, int64_t isz) {
+    for (int64_t c = 0; c < cols; c++) {
+        const char *sp = src + c * s1;
+        switch (isz) {
+        case 4: for (int64_t r = 0; r < rows; r++) ((uint32_t *)dst)[r * TILE + c] = *(const uint32_t *)(sp + r * s0); break;
+        case 8: for (int64_t r = 0; r < rows; r++) ((uint64_t *)dst)[r * TILE + c] = *(const uint64_t *)(sp + r * s0); break;
+        default: for (int64_t r = 0; r < rows; r++) dst[r * TILE + c] = sp[r * s0]; break;
+        }
+    }
+}
+
 static void iter_tiles(void *ctx, int64_t lo, int64_t hi) {
     const iter_t *it = ctx;
     int na = it->nargs;
-    int64_t cols = it->shape[1], last[8];
+    int64_t cols = it->shape[1], last[8], step[8];
     char *p[8];
-    for (int a = 0; a < na; a++) last[a] = it->st[a * 2 + 1];
+    uint64_t buf[3][TILE * TILE];  /* staging for up to 3 transposed inputs (8-byte elements) */
+    int staged[8];
+    for (int a = 0; a < na; a++) {
+        last[a] = it->st[a * 2 + 1];
+        staged[a] = a < na - 1 && a < 3 && it->isz[a] > 0 &&
+                    (it->st[a * 2 + 1] < 0 ? -it->st[a * 2 + 1] : it->st[a * 2 + 1]) > 64 &&
+                    (it->st[a * 2] < 0 ? -it->st[a * 2] : it->st[a * 2]) <= it->isz[a];
+        step[a] = staged[a] ? it->isz[a] : last[a];
+    }
     for (int64_t r0 = lo; r0 < hi; r0 += TILE) {
         int64_t r1 = r0 + TILE < hi ? r0 + TILE : hi;
         for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
             int64_t cnt = cols - c0 < TILE ? cols - c0 : TILE;
+            for (int a = 0; a < na; a++)
+                if (staged[a])
+                    gather_tile((char *)buf[a], it->base[a] + r0 * it->st[a * 2] + c0 * last[a],
+                                it->st[a * 2], last[a], r1 - r0, cnt, it->isz[a]);
             for (int64_t r = r0; r < r1; r++) {
-                for (int a = 0; a < na; a++) p[a] = it->base[a] + r * it->st[a * 2] + c0 * last[a];
-                it->fn(it->op, p, last, cnt);
+                for (int a = 0; a < na; a++)
+                    p[a] = staged[a] ? (char *)buf[a] + (r - r0) * TILE * it->isz[a]
+                                     : it->base[a] + r * it->st[a * 2] + c0 * last[a];
+                it->fn(it->op, p, step, cnt);
             }
         }
     }
@@ -189,7 +216,7 @@ static void iter_tiles(void *ctx, int64_t lo, int64_t hi) {
 static int64_t iabs64(int64_t x) { return x < 0 ? -x : x; }
 
 void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *bstrides, char **base,
-               loop_fn fn, int costly) {
+               loop_fn fn, int costly, const int64_t *isz) {
     if (nd == 0) {  /* a single element */
         int64_t z[8] = {0};
         fn(op, base, z, 1);
@@ -197,7 +224,7 @@ void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *b
     }
     int64_t n = 1;
     for (int d = 0; d < nd; d++) n *= shape[d];
-    iter_t it = {op, nargs, nd, 0, shape, bstrides, base, fn};
+    iter_t it = {op, nargs, nd, 0, shape, bstrides, isz, base, fn};
     if (nd == 2 && shape[0] >= 8 && shape[1] >= 2 * TILE) {
         for (int a = 0; a < nargs; a++) {
             int64_t s0 = iabs64(bstrides[a * 2]), s1 = iabs64(bstrides[a * 2 + 1]);

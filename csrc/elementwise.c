@@ -108,7 +108,8 @@ int tg_unary(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t 
         acc *= geo[d];
     }
     char *base[2] = {(char *)x + xoff * isz, (char *)out};
-    tg_nditer(op, 2, nd, geo, bst, base, UNARY_LOOPS[dt], unary_costly(op));
+    int64_t iszs[2] = {isz, isz};
+    tg_nditer(op, 2, nd, geo, bst, base, UNARY_LOOPS[dt], unary_costly(op), iszs);
     return ERR_OK;
 }
 
@@ -218,7 +219,8 @@ int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t
         acc *= geo[d];
     }
     char *base[3] = {(char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
-    tg_nditer(op, 3, nd, geo, bst, base, BINARY_LOOPS[dt], op == B_POW);
+    int64_t iszs[3] = {isz, isz, osz};
+    tg_nditer(op, 3, nd, geo, bst, base, BINARY_LOOPS[dt], op == B_POW, iszs);
     return ERR_OK;
 }
 
@@ -233,7 +235,8 @@ int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t a
         BINARY_LOOPS[dt](op, base, bst, n);
         return ERR_OK;
     }
-    tg_nditer(op, 3, 1, &n, bst, base, BINARY_LOOPS[dt], op == B_POW);
+    int64_t iszs[3] = {isz, isz, osz};
+    tg_nditer(op, 3, 1, &n, bst, base, BINARY_LOOPS[dt], op == B_POW, iszs);
     return ERR_OK;
 }
 
@@ -262,7 +265,8 @@ int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, co
         acc *= geo[d];
     }
     char *base[4] = {(char *)c + coff, (char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
-    tg_nditer(0, 4, nd, geo, bst, base, isz == 1 ? where1 : isz == 4 ? where4 : where8, 0);
+    int64_t iszs[4] = {1, isz, isz, isz};
+    tg_nditer(0, 4, nd, geo, bst, base, isz == 1 ? where1 : isz == 4 ? where4 : where8, 0, iszs);
     return ERR_OK;
 }
 
@@ -312,6 +316,7 @@ int tg_copy(int sdt, int ddt, int nd, const int64_t *geo, const void *src, int64
         return ERR_OK;
     }
     char *base[2] = {s, dp};
-    tg_nditer(sdt * 4 + ddt, 2, nd, geo, bst, base, cast_loop, 0);
+    int64_t iszs[2] = {ssz, dsz};
+    tg_nditer(sdt * 4 + ddt, 2, nd, geo, bst, base, cast_loop, 0, iszs);
     return ERR_OK;
 }

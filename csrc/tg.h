@@ -17,9 +17,10 @@ static const int64_t TG_ITEMSIZE[4] = {1, 8, 4, 8};
 typedef void (*loop_fn)(int op, char **p, const int64_t *st, int64_t n);
 
 /* Run `fn` over an nd-dim iteration space; the strides are in bytes, one row of nd per operand.
-   `costly` marks transcendental ops (parallel from a smaller size). */
+   `costly` marks transcendental ops (parallel from a smaller size); isz[i] is operand i's item
+   size (2-d tiling stages transposed inputs through a buffer). */
 void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *bstrides, char **base,
-               loop_fn fn, int costly);
+               loop_fn fn, int costly, const int64_t *isz);
 
 /* Threads to use for `work` elements (1 below the measured threshold). */
 int tg_threads_for(int64_t work, int costly);
