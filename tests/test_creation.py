@@ -217,3 +217,27 @@ def test_repr_of_view_shows_view_values():
     t = tg.arange(6).reshape(2, 3)
     assert repr(t.T) == "tensor([[0, 3],\n        [1, 4],\n        [2, 5]])"
     assert repr(t[:, ::-2]) == "tensor([[2, 0],\n        [5, 3]])"
+
+
+def test_backend_selection(backend):
+    assert tg.get_backend() == backend and backend in tg.backends.available()
+    assert tg.ones(1).backend == backend
+    t = tg.arange(4).to(backend)
+    assert t.backend == backend and t.to("cpu") is t
+    with pytest.raises(ValueError, match="python"):
+        tg.set_backend("bogus")
+    assert tg.get_backend() == backend  # a failed switch changes nothing
+
+
+def test_tg_backend_environment_variable(backend):
+    import os
+    import subprocess
+    import sys
+    code = "import tinygrad_like as tg; print(tg.get_backend(), tg.ones(1).backend)"
+    env = dict(os.environ, TG_BACKEND=backend)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [backend, backend]
+    env["TG_BACKEND"] = "bogus"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "bogus" in bad.stderr and "python" in bad.stderr

@@ -253,3 +253,55 @@ def test_views_share_storage_and_see_writes():
     assert views[7][4].item() == 5.0
     views[2][0, 3] = -1.0  # write through the transposed view
     assert base[3, 0].item() == -1.0
+
+
+INPLACE = {"add_": np.add, "sub_": np.subtract, "mul_": np.multiply, "div_": np.divide}
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+@given(data=st.data())
+@SETTINGS
+def test_inplace_ops_on_views_incl_overlapping_sources(name, data):
+    """x.op_(src) on a (maybe non-contiguous) view writes through to the base, like numpy's
+    in-place ufuncs, also when src reads the same memory (a flipped or transposed alias)."""
+    shape = data.draw(shapes(1, 3, 1, 4))
+    base_np = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).uniform(1, 2, shape)
+    base = from_np(base_np)
+    view_kind = data.draw(st.sampled_from(["whole", "flip", "T", "row"]))
+    pick = {"whole": lambda x: x, "flip": lambda x: x[::-1], "T": lambda x: x.T,
+            "row": lambda x: x[-1] if x.ndim > 1 else x[1:]}[view_kind]
+    vn, vt = pick(base_np), pick(base)
+    src_kind = data.draw(st.sampled_from(["scalar", "tensor", "alias_flip", "alias_T", "alias_same"]))
+    if src_kind == "scalar":
+        sn = st_ = 1.5
+    elif src_kind == "tensor":
+        sn = np.random.default_rng(1).uniform(1, 2, vn.shape[-1:])
+        st_ = from_np(sn)
+    else:
+        alias = {"alias_flip": lambda x: x[::-1], "alias_T": lambda x: x.T, "alias_same": lambda x: x}[src_kind]
+        sn, st_ = alias(vn), alias(vt)
+        if sn.shape != vn.shape:
+            sn, st_ = vn[::-1], vt[::-1]
+    INPLACE[name](vn, sn, out=vn)  # numpy handles the overlap with a temporary
+    with tg.no_grad():
+        out = getattr(vt, name)(st_)
+    assert out is vt
+    assert_close(base, base_np, "float64")
+
+
+def test_inplace_dtype_rules():
+    i = tg.tensor([1, 2])
+    with pytest.raises(TypeError, match="int64"):
+        i.mul_(2.5)  # PyTorch refuses to truncate the float result
+    with pytest.raises(TypeError):
+        i.div_(2)
+    with pytest.raises(TypeError):
+        i.add_(tg.tensor([0.5, 0.5]))
+    i.add_(3)
+    assert i.tolist() == [4, 5]
+    f = tg.tensor([1.0, 2.0])
+    f.mul_(tg.tensor([2, 3]))  # int source into a float tensor is fine
+    f.add_(tg.tensor([1.0, 1.0], dtype=tg.float64))  # so is a wider float (rounded to float32)
+    assert f.tolist() == [3.0, 7.0] and f.dtype is tg.float32
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3, 2\)"):
+        f.add_(tg.ones(3, 2))

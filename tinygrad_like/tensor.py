@@ -1091,8 +1091,15 @@ class Tensor:
         src = other if isinstance(other, Tensor) else _scalar(_as_number(other), self.dtype, self._be)
         if src._be is not self._be:
             raise BackendError(f"in-place {op}: tensors on backends {self.backend!r} and {src.backend!r}")
+        res_dt = _result_dtype(self, src) if isinstance(other, Tensor) else _dt.promote_with_scalar(self.dtype, _as_number(other))
+        if res_dt.category > self.dtype.category or (op == "div" and not self.dtype.is_float):
+            # as in PyTorch: never silently truncate, e.g. int64_tensor.mul_(2.5)
+            raise DTypeError(f"in-place {op}: result type {'float' if op == 'div' else res_dt.name} can't be cast "
+                             f"to the tensor's dtype {self.dtype.name}")
         if src.dtype is not self.dtype:
             src = src.to(self.dtype)
+        if src._buf is self._buf:
+            src = src.clone()  # the kernel writes into self._buf while reading src: never let them overlap
         shape = broadcast_shapes(self.shape, src.shape)
         if shape != self.shape:
             raise ShapeError(f"in-place {op}: output shape {self.shape} does not match the broadcast shape {shape}")
