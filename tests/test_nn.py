@@ -227,6 +227,8 @@ def test_flatten():
     x = tg.zeros(2, 3, 4, 5)
     assert nn.Flatten()(x).shape == (2, 60)
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
+    xt = from_np(rng().standard_normal((2, 2, 3)), requires_grad=True)
+    assert tg.gradcheck(lambda t: nn.Flatten()(t.permute(0, 2, 1)), [xt])  # a non-contiguous input copies
 
 
 def test_embedding_values_shape_grad_and_errors():
