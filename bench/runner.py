@@ -8,7 +8,7 @@ from typing import Any, Optional
 from bench import impls as I
 from bench.config import Config
 from bench.model import Case, Row, Skip
-from bench.timer import measure
+from bench.timer import Stats, measure
 
 SETTLE_S = 0.2  # pause when switching implementation so idle thread pools stop spinning
 # (OpenBLAS workers spin for about 2**28 cycles after a call, ~0.1 s, unless told otherwise)
@@ -66,7 +66,10 @@ def _run_one(case: Case, impl: str, cfg: Config, expected: dict) -> Row:
         if case.check and case.elements <= CHECK_MAX_ELEMENTS:
             _check(case, impl, out, expected, row)
         del out
-        st = measure(fn, cfg.budget, one_shot_ok=impl not in JIT_IMPLS and first < cfg.budget.max_total / 2)
+        if impl not in JIT_IMPLS and first > cfg.budget.max_total / 2:
+            st = Stats(first, first, first, 1, 1, first)  # very slow, no JIT: the first call is the sample
+        else:
+            st = measure(fn, cfg.budget)
     except Skip as e:
         row.status, row.reason = "skipped", str(e)
         return row

@@ -32,12 +32,11 @@ class Budget:
     warm_time: float = 0.05     # keep warming up this long (thread pools settle, caches fill)
 
 
-def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2, one_shot_ok: bool = False) -> Stats:
+def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2) -> Stats:
     """Time fn(): warm-up calls (the first also triggers JIT compilation), then median of samples.
 
     The garbage collector is off while fn runs (as in timeit); it runs between long samples so
-    that cyclic garbage (e.g. a scalar autograd graph) does not pile up. With one_shot_ok (code
-    without a JIT), a first call longer than half the budget is the only sample.
+    that cyclic garbage (e.g. a scalar autograd graph) does not pile up.
     """
     was_enabled = gc.isenabled()
     gc.collect()
@@ -46,8 +45,6 @@ def measure(fn: Callable[[], Any], budget: Budget, warmup: int = 2, one_shot_ok:
         t0 = time.perf_counter()
         fn()
         first = est = time.perf_counter() - t0
-        if one_shot_ok and first > budget.max_total / 2:  # very slow (e.g. scalar autograd at N=10,000): one call is the sample
-            return Stats(first, first, first, 1, 1, first)
         warm_start, calls = time.perf_counter(), 1
         while calls < warmup or time.perf_counter() - warm_start < budget.warm_time:
             if est * 2 > budget.max_total:
