@@ -92,6 +92,7 @@ if __name__ == "__main__":
     import shutil
     for old in glob.glob(os.path.join(target_dir, "_c_ext.*so")):  # one build only, no shadowing
         os.remove(old)
-    dst = os.path.join(target_dir, os.path.basename(so))
+    # the name pip's build gives it, so a later `pip install -e .` replaces this file
+    dst = os.path.join(target_dir, "_c_ext.abi3.so")
     shutil.copy(so, dst)
     print(dst)
