@@ -27,6 +27,7 @@ def fmt_time(s: Optional[float]) -> str:
     """Seconds with a readable unit and 3 significant digits."""
     if s is None:
         return "-"
+    s = float(f"{s:.3g}")  # round first, so 999.96 µs reads 1 ms, not 1e+03 µs
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
