@@ -1,6 +1,7 @@
 """Run cases on every implementation: skip rules, timing, value checks, ratios and rates."""
 from __future__ import annotations
 
+import gc
 import time
 import traceback
 from typing import Any, Optional
@@ -60,9 +61,15 @@ def _run_one(case: Case, impl: str, cfg: Config, expected: dict) -> Row:
         return row
     try:
         fn = case.make(impl)
-        t0 = time.perf_counter()
-        out = fn()  # the first call: includes JIT compilation where there is any
-        first = time.perf_counter() - t0
+        gc_was_on = gc.isenabled()
+        gc.disable()  # as in every timed call (timeit's rule)
+        try:
+            t0 = time.perf_counter()
+            out = fn()  # the first call: includes JIT compilation where there is any
+            first = time.perf_counter() - t0
+        finally:
+            if gc_was_on:
+                gc.enable()
         if case.check and case.elements <= CHECK_MAX_ELEMENTS:
             _check(case, impl, out, expected, row)
         del out
