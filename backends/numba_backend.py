@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+import warnings
+
 import numba
 import numpy as np
+from numba.core.errors import NumbaIRAssumptionWarning
 
 from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_like.view import View
@@ -24,6 +27,10 @@ from . import numba_misc as misc
 from . import numba_reduce as red
 from .protocol import MASK64, mix64
 from .threads import num_threads
+
+# numba's own SSA self-check flags conditional expressions inlined from our scalar-op overloads;
+# the compiled code is right (the suite checks every op), the warning is noise to a user.
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.uint8}
 COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
@@ -263,10 +270,10 @@ class NumbaBackend:
                 last_b = bo
             o = bi * m * n
             if direct:
-                gemm(ap, bt, out[o:o + m * n].reshape(m, n))
+                gemm(ap, bt, out[o:o + m * n].reshape(m, n), t(0))
             else:
                 c = np.zeros((mp, np_), t)
-                gemm(ap, bt, c)
+                gemm(ap, bt, c, t(0))
                 mm.copy_out(c, m, n, out, o)
         return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import njit, prange, types
 from numba.extending import overload
 
 UNARY_CODES = {name: i for i, name in enumerate((
@@ -28,6 +28,9 @@ BINARY_CODES = {name: i for i, name in enumerate((
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"))}
 
 TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
+# Elements per parallel task of the 1-D kernels. A fixed task size, not numba.get_num_threads()
+# inside the kernel: that call embeds a pointer to the thread pool, which numba cannot cache.
+PAR_CHUNK = 1 << 15
 
 
 def unop(op, x):  # pragma: no cover - replaced by the overload inside numba
@@ -58,9 +61,7 @@ def _tobool(op, x): return x != 0
 
 
 def _sign_float(op, x):
-    if x != x:
-        return x
-    return (x > 0) - (x < 0)
+    return x if x != x else (x > 0) - (x < 0)
 
 
 def _sign_int(op, x):
@@ -68,18 +69,20 @@ def _sign_int(op, x):
 
 
 def _sigmoid(op, x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)  # exp of a negative number never overflows
-    return e / (1.0 + e)
+    e = math.exp(-abs(x))  # never overflows; one return keeps numba's inliner quiet
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
-def _relu(op, x):
-    return x * 0 if x <= 0 else x  # same form as the reference: keeps NaN and -0.0
+def _relu_float(op, x):
+    return 0.0 if x <= 0 else x  # NaN fails the test and is kept; -inf and -0.0 give +0.0
+
+
+def _relu_int(op, x):
+    return 0 if x <= 0 else x
 
 
 _UNARY_IMPLS = {"neg": _neg, "abs": _abs, "exp": _exp, "log": _log, "sqrt": _sqrt, "sin": _sin,
-                "cos": _cos, "tanh": _tanh, "sigmoid": _sigmoid, "relu": _relu, "erf": _erf,
+                "cos": _cos, "tanh": _tanh, "sigmoid": _sigmoid, "erf": _erf,
                 "reciprocal": _recip, "floor": _floor, "ceil": _ceil, "logical_not": _lnot,
                 "copy": _copy, "tobool": _tobool}
 _UNARY_BY_CODE = {code: name for name, code in UNARY_CODES.items()}
@@ -92,6 +95,8 @@ def _ov_unop(op, x):
     name = _UNARY_BY_CODE[op.literal_value]
     if name == "sign":
         return _sign_float if isinstance(x, types.Float) else _sign_int
+    if name == "relu":
+        return _relu_float if isinstance(x, types.Float) else _relu_int
     return _UNARY_IMPLS[name]
 
 
@@ -123,19 +128,11 @@ def _powi(op, x, y):
 
 
 def _maxf(op, x, y):
-    if x != x:
-        return x
-    if y != y:
-        return y
-    return x if x >= y else y
+    return x if (x >= y or x != x) else y  # NaN in y: the test fails and y (NaN) is returned
 
 
 def _minf(op, x, y):
-    if x != x:
-        return x
-    if y != y:
-        return y
-    return x if x <= y else y
+    return x if (x <= y or x != x) else y
 
 
 def _maxi(op, x, y): return x if x >= y else y
@@ -258,7 +255,7 @@ def make_unary1(opc: int, par: bool):
     """out[i] = op(x[ox + i*sx]) for i < n."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(x, ox, sx, out, n):
-        nch = get_num_threads() if par else 1
+        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
         for c in prange(nch):
             lo, hi = _chunk(n, nch, c)
             _un_row(opc, x, ox + lo * sx, sx, out[lo:hi])
@@ -299,7 +296,7 @@ def make_binary1(opc: int, par: bool):
     """out[i] = a[oa + i*sa] op b[ob + i*sb] for i < n."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, n):
-        nch = get_num_threads() if par else 1
+        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
         for c in prange(nch):
             lo, hi = _chunk(n, nch, c)
             _bin_row(opc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])
@@ -345,7 +342,7 @@ def make_where1(par: bool):
     """out[i] = a[..] if c[..] else b[..] over 1-D views."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(c, oc, sc, a, oa, sa, b, ob, sb, out, n):
-        nch = get_num_threads() if par else 1
+        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
         for ch in prange(nch):
             lo, hi = _chunk(n, nch, ch)
             _where_row(c, oc + lo * sc, sc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])

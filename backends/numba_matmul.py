@@ -25,7 +25,7 @@ MG = 32   # rows of A per parallel task
 
 
 @njit(inline="always")
-def _micro(ap, i, bt, j, k0, k1, c, ci, cj):
+def _micro(ap, i, bt, j, k0, k1, c, ci, cj, z):
     """c[ci:ci+4, cj:cj+4] += ap[i:i+4, k0:k1] @ bt[j:j+4, k0:k1].T."""
     a0 = ap[i, k0:k1]
     a1 = ap[i + 1, k0:k1]
@@ -35,7 +35,6 @@ def _micro(ap, i, bt, j, k0, k1, c, ci, cj):
     b1 = bt[j + 1, k0:k1]
     b2 = bt[j + 2, k0:k1]
     b3 = bt[j + 3, k0:k1]
-    z = a0[0] * 0
     c00 = c01 = c02 = c03 = z
     c10 = c11 = c12 = c13 = z
     c20 = c21 = c22 = c23 = z
@@ -84,9 +83,9 @@ def _micro(ap, i, bt, j, k0, k1, c, ci, cj):
 
 
 def make_gemm(par: bool):
-    """c (Mp, Np), zeroed, += ap (Mp, K) @ bt (Np, K).T; Mp, Np multiples of 4."""
+    """c (Mp, Np), zeroed, += ap (Mp, K) @ bt (Np, K).T; Mp, Np multiples of 4; zero typed like c."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
-    def k(ap, bt, c):
+    def k(ap, bt, c, zero):
         mp, kk = ap.shape
         np_ = bt.shape[0]
         groups = (mp + MG - 1) // MG
@@ -99,7 +98,7 @@ def make_gemm(par: bool):
                     j1 = min(np_, j0 + NC)
                     for i in range(i0, i1, MR):
                         for j in range(j0, j1, NR):
-                            _micro(ap, i, bt, j, k0, k1, c, i, j)
+                            _micro(ap, i, bt, j, k0, k1, c, i, j, zero)
     return k
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 FM = {"reassoc", "contract", "nsz"}
 BLOCK = 2048
+ROW_CHUNK = 1 << 16  # elements per parallel task of a full reduction
+COL_BLOCK = 256  # output columns per parallel task of a column reduction (sum over dim 0)
 SUM, MAX, MIN = 0, 1, 2
 REDUCE_CODES = {"sum": SUM, "max": MAX, "min": MIN}
 
@@ -26,10 +28,12 @@ REDUCE_CODES = {"sum": SUM, "max": MAX, "min": MIN}
 def _combine(opc, acc, x):
     """acc op x; max/min propagate NaN (a NaN acc stays: comparisons with NaN are false)."""
     if opc == SUM:
-        return acc + x
-    if opc == MAX:
-        return x if (x > acc or x != x) else acc
-    return x if (x < acc or x != x) else acc
+        r = acc + x
+    elif opc == MAX:
+        r = x if (x > acc or x != x) else acc
+    else:
+        r = x if (x < acc or x != x) else acc
+    return r
 
 
 @njit(inline="always")
@@ -40,30 +44,34 @@ def _reduce_contig(opc, v, acc0):
         total = acc0
         for b0 in range(0, n, BLOCK):
             b1 = min(n, b0 + BLOCK)
-            s = v[b0] * 0
-            for i in range(b0, b1):
+            s = v[b0]  # not v[b0] * 0: that is NaN when v[b0] is inf
+            for i in range(b0 + 1, b1):
                 s += v[i]
             total += s
-        return total
-    acc = v[0]
-    for i in range(1, n):
-        acc = _combine(opc, acc, v[i])
-    return acc
+        r = total
+    else:
+        acc = v[0]
+        for i in range(1, n):
+            acc = _combine(opc, acc, v[i])
+        r = acc
+    return r
 
 
 @njit(inline="always")
 def _reduce_strided(opc, x, p, n, s, acc0):
     if s == 1:
-        return _reduce_contig(opc, x[p:p + n], acc0)
-    if opc == SUM:
+        r = _reduce_contig(opc, x[p:p + n], acc0)
+    elif opc == SUM:
         acc = acc0
         for i in range(n):
             acc += x[p + i * s]
-        return acc
-    acc2 = x[p]
-    for i in range(1, n):
-        acc2 = _combine(opc, acc2, x[p + i * s])
-    return acc2
+        r = acc
+    else:
+        acc2 = x[p]
+        for i in range(1, n):
+            acc2 = _combine(opc, acc2, x[p + i * s])
+        r = acc2
+    return r
 
 
 def make_reduce_rows(opc: int, par: bool):
@@ -71,7 +79,9 @@ def make_reduce_rows(opc: int, par: bool):
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(x, ox, m, sm, n, sn, out, acc0):
         if m == 1 and par:  # one long row: split it among the threads, then combine
-            nch = min(get_num_threads(), n)
+            # fixed-size tasks (get_num_threads() in a kernel defeats numba's disk cache), and
+            # a sum that does not depend on the thread count
+            nch = (n + ROW_CHUNK - 1) // ROW_CHUNK
             step = (n + nch - 1) // nch
             nch = (n + step - 1) // step  # every chunk non-empty
             parts = np.full(nch, _reduce_strided(opc, x, ox, 1, sn, acc0))
@@ -101,8 +111,8 @@ def make_reduce_cols(opc: int, par: bool):
     acc is a scratch vector of m accumulators (float64 for float sums, else out itself)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(x, ox, m, sm, n, sn, out, acc):
-        nch = get_num_threads() if par else 1
-        step = (m + nch - 1) // nch
+        step = COL_BLOCK if par else m
+        nch = (m + step - 1) // step
         for c in prange(nch):
             lo = min(m, c * step)
             hi = min(m, lo + step)
