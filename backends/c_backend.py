@@ -130,6 +130,25 @@ def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
                                f"outside its buffer of {buf.size}")
 
 
+def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """Element count of a flat (n,) stride-1 view inside `buf` (the fused kernels' operands)."""
+    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
+        raise ShapeError(f"c backend: {what} needs a flat (n,) view with stride 1, got {view}")
+    _check(buf, view, dtype, what)
+    return view.shape[0]
+
+
+def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
+    """(rows, cols) of a row-major 2-d view inside `buf` (strides (cols, 1))."""
+    if len(view.shape) != 2:
+        raise ShapeError(f"c backend: {what} needs a 2-d (rows, cols) view, got {view}")
+    rows, cols = view.shape
+    if view.strides != (cols, 1) or rows < 1 or cols < 1:
+        raise ShapeError(f"c backend: {what} needs a row-major (rows, cols) view with strides (cols, 1), got {view}")
+    _check(buf, view, dtype, what)
+    return rows, cols
+
+
 def _geo(*parts: Sequence[int]) -> Any:
     """shape and strides packed into one int64 array for C."""
     flat: list[int] = []
@@ -350,6 +369,58 @@ class CBackend:
         if rc:
             _fail(f"softmax on {dtype.name}", rc)
         return out
+
+    # optional fused kernels (protocol.py) -------------------------------------------
+    def relu_backward(self, g: CBuffer, g_view: View, y: CBuffer, y_view: View, dtype: DType) -> CBuffer:
+        """g where y > 0, else 0 (y = relu(x)); both views flat (n,) with stride 1."""
+        n = _flat(g, g_view, dtype, "relu_backward")
+        if _flat(y, y_view, dtype, "relu_backward") != n:
+            raise ShapeError(f"c backend: relu_backward: views {g_view} and {y_view} differ in size")
+        out = _new(n, dtype)
+        rc = lib.tg_relu_backward(_DT[dtype.name], n, g.ptr, g_view.offset, y.ptr, y_view.offset, out.ptr)
+        if rc:
+            _fail(f"relu_backward on {dtype.name}", rc)
+        return out
+
+    def softmax_backward(self, g: CBuffer, g_view: View, y: CBuffer, y_view: View, dtype: DType,
+                         log: bool) -> CBuffer:
+        """The input gradient of (log-)softmax over the last dim of row-major (rows, cols) views."""
+        rows, cols = _rows(g, g_view, dtype, "softmax_backward")
+        if _rows(y, y_view, dtype, "softmax_backward") != (rows, cols):
+            raise ShapeError(f"c backend: softmax_backward: views {g_view} and {y_view} differ in shape")
+        out = _new(rows * cols, dtype)
+        rc = lib.tg_softmax_backward(_DT[dtype.name], rows, cols, g.ptr, g_view.offset, y.ptr, y_view.offset,
+                                     out.ptr, 1 if log else 0)
+        if rc:
+            _fail(f"softmax_backward on {dtype.name}", rc)
+        return out
+
+    def axpy(self, y: CBuffer, y_view: View, x: CBuffer, x_view: View, alpha: float, dtype: DType) -> None:
+        """In place: y += alpha * x over flat (n,) stride-1 views of distinct buffers."""
+        n = _flat(y, y_view, dtype, "axpy")
+        if _flat(x, x_view, dtype, "axpy") != n:
+            raise ShapeError(f"c backend: axpy: views {y_view} and {x_view} differ in size")
+        if x is y and x_view.offset != y_view.offset:
+            raise BackendError("c backend: axpy: x and y overlap in one buffer at different offsets")
+        rc = lib.tg_axpy(_DT[dtype.name], n, float(alpha), x.ptr, x_view.offset, y.ptr, y_view.offset)
+        if rc:
+            _fail(f"axpy on {dtype.name}", rc)
+
+    def cross_entropy(self, x: CBuffer, x_view: View, target: CBuffer, target_view: View, dtype: DType,
+                      grad: bool) -> tuple:
+        """Per-row -log_softmax(x)[r, target[r]] of a row-major (rows, cols) view, and with `grad`
+        also softmax(x) - one_hot(target) (rows, cols); targets are int64 in [0, cols)."""
+        rows, cols = _rows(x, x_view, dtype, "cross_entropy")
+        if _flat(target, target_view, _INT64, "cross_entropy target") != rows:
+            raise ShapeError(f"c backend: cross_entropy: {target_view.shape} targets for {rows} rows")
+        loss = _new(rows, dtype)
+        gbuf = _new(rows * cols, dtype) if grad else None
+        rc = lib.tg_cross_entropy(_DT[dtype.name], rows, cols, x.ptr, x_view.offset,
+                                  ffi.cast("int64_t *", target.ptr), target_view.offset, loss.ptr,
+                                  gbuf.ptr if grad else ffi.NULL)
+        if rc:
+            _fail(f"cross_entropy on {dtype.name}", rc)
+        return loss, gbuf
 
     # linear algebra ---------------------------------------------------------------
     def matmul(self, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> CBuffer:

@@ -61,6 +61,22 @@ falls back to composing primitives otherwise, so they are never required:
 - `softmax(x, view, dtype, log) -> Buffer`: softmax (or log-softmax when `log` is true) over
   the last dim of a 2-D row-major view `(rows, cols)` with strides `(cols, 1)`; numerically
   stable (subtract the row max); result contiguous `(rows, cols)`.
+- `softmax_backward(g, g_view, y, y_view, dtype, log) -> Buffer`: the input gradient of that
+  softmax, given the output gradient `g` and the forward's output `y`, both row-major
+  `(rows, cols)` views with strides `(cols, 1)`; per row `g - exp(y) * sum(g)` when `log`, else
+  `y * (g - sum(g * y))`. Result contiguous `(rows, cols)`.
+- `relu_backward(g, g_view, y, y_view, dtype) -> Buffer`: `g[i] if y[i] > 0 else 0` where
+  `y = relu(x)` (NaN in `y` gives 0); both views flat `(n,)` with stride 1; float dtypes only.
+- `axpy(y, y_view, x, x_view, alpha, dtype) -> None`: in place `y[i] += alpha * x[i]`, with
+  `alpha * x[i]` rounded to dtype before the add (so the result equals `y + (x * alpha)` done as
+  two ops); both views flat `(n,)` with stride 1; `x` and `y` are distinct buffers or the same
+  view. Used by `tg.optim.SGD` for `p -= lr * d` without a temporary.
+- `cross_entropy(x, x_view, target, target_view, dtype, grad) -> (loss, grad_buf)`: for logits in
+  a row-major `(rows, cols)` view and int64 class indices in a flat `(rows,)` view (every value
+  in `[0, cols)`; the core checks), `loss[r] = -log_softmax(x)[r, target[r]]` as a contiguous
+  `(rows,)` buffer and, when `grad` is true, `grad_buf = softmax(x) - one_hot(target)` as a
+  contiguous `(rows, cols)` buffer (else `None`): the gradient of `loss[r]` wrt row `r`.
+All of them are float32/float64 only; the core calls them only with at least one element.
 """
 from __future__ import annotations
 

@@ -56,3 +56,11 @@ int tg_random(int dist, int dt, int64_t n, uint64_t seed, uint64_t counter, void
 /* from OpenBLAS (cblas.h), so Python can apply the one thread policy to both pools */
 void scipy_openblas_set_num_threads(int num_threads);
 int scipy_openblas_get_num_threads(void);
+
+/* optional fused kernels (fused.c); every operand is a contiguous run checked in Python */
+int tg_relu_backward(int dt, int64_t n, const void *g, int64_t goff, const void *y, int64_t yoff, void *out);
+int tg_softmax_backward(int dt, int64_t rows, int64_t cols, const void *g, int64_t goff, const void *y,
+                        int64_t yoff, void *out, int log);
+int tg_axpy(int dt, int64_t n, double alpha, const void *x, int64_t xoff, void *y, int64_t yoff);
+int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const int64_t *target,
+                     int64_t toff, void *loss, void *grad);

@@ -245,6 +245,8 @@ int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t a
     const uint8_t *c = (const uint8_t *)p[0]; const T *ap = (const T *)p[1], *bp = (const T *)p[2]; T *o = (T *)p[3]; \
     int64_t sc = st[0], sa = st[1] / (int64_t)sizeof(T), sb = st[2] / (int64_t)sizeof(T), so = st[3] / (int64_t)sizeof(T); \
     if (sc == 1 && sa == 1 && sb == 1 && so == 1) { _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = c[i] ? ap[i] : bp[i]; } \
+    else if (sc == 1 && sa == 1 && sb == 0 && so == 1) { const T y = bp[0]; _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = c[i] ? ap[i] : y; } \
+    else if (sc == 1 && sa == 0 && sb == 1 && so == 1) { const T x = ap[0]; _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = c[i] ? x : bp[i]; } \
     else { for (int64_t i = 0; i < n; i++) o[i * so] = c[i * sc] ? ap[i * sa] : bp[i * sb]; } \
 } while (0)
 

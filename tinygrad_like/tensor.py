@@ -727,7 +727,14 @@ class Tensor:
         return self._unary("sigmoid", "Sigmoid", lambda x, out: lambda g: (g * out * (1 - out),))
 
     def relu(self) -> "Tensor":
-        return self._unary("relu", "Relu", lambda x, out: lambda g: (where(out > 0, g, 0.0),), dtype=self.dtype if self.dtype is not bool_ else int64)
+        def backward_of(x: Tensor, out: Tensor) -> Any:
+            # the gradient passes where the input was positive: one fused kernel when the
+            # backend has it, else where(out > 0, g, 0) from primitives
+            def backward(g: Tensor) -> tuple:
+                fused = _fused_relu_backward(g, out)
+                return (where(out > 0, g, 0.0) if fused is None else fused,)
+            return backward
+        return self._unary("relu", "Relu", backward_of, dtype=self.dtype if self.dtype is not bool_ else int64)
 
     def erf(self) -> "Tensor":
         c = 2.0 / math.sqrt(math.pi)
@@ -975,7 +982,8 @@ class Tensor:
                 out = e / e._reduce("sum", d, True)
 
         def backward(g: Tensor) -> tuple:
-            return (out * (g - (g * out).sum(d, keepdim=True)),)
+            fused = _fused_softmax_backward(g, out, d, log=False)
+            return (out * (g - (g * out).sum(d, keepdim=True)) if fused is None else fused,)
         return _record(out, "Softmax", (x,), backward)
 
     def log_softmax(self, dim: int) -> "Tensor":
@@ -988,7 +996,8 @@ class Tensor:
                 out = shifted - shifted.exp()._reduce("sum", d, True).log()
 
         def backward(g: Tensor) -> tuple:
-            return (g - out.exp() * g.sum(d, keepdim=True),)
+            fused = _fused_softmax_backward(g, out, d, log=True)
+            return (g - out.exp() * g.sum(d, keepdim=True) if fused is None else fused,)
         return _record(out, "LogSoftmax", (x,), backward)
 
     def sum_to(self, shape: Sequence[int]) -> "Tensor":
@@ -1262,10 +1271,23 @@ def _matmul(a: Tensor, b: Tensor, dt: DType, sa0: tuple, sb0: tuple) -> Tensor:
         out = _wrap(buf, _contig(out_shape), dt, be)
 
     def backward(g: Tensor) -> tuple:
-        ga = (g @ b.mT).sum_to(a.shape) if a.requires_grad else None
-        gb = (a.mT @ g).sum_to(b.shape) if b.requires_grad else None
+        # ga = g @ b.T and gb = a.T @ g. When an input is a transposed view (w.T in a Linear
+        # layer), build its gradient transposed too, (b @ g.T).T or (g.T @ a).T: the same numbers,
+        # but laid out like the input's own storage, so the gradient that reaches `w` through the
+        # transpose is contiguous (a transposed .grad made every later update a strided walk).
+        ga = gb = None
+        if a.requires_grad:
+            ga = ((b @ g.mT).mT if _col_major(a) else g @ b.mT).sum_to(a.shape)
+        if b.requires_grad:
+            gb = ((g.mT @ a).mT if _col_major(b) else a.mT @ g).sum_to(b.shape)
         return ga, gb
     return _record(out, "MatMul", (a, b), backward)
+
+
+def _col_major(t: Tensor) -> bool:
+    """True when the last two dims of t are stored column by column (a transposed matrix)."""
+    st, sh = t._view.strides, t._view.shape
+    return sh[-1] > 1 and sh[-2] > 1 and st[-2] == 1 and st[-1] != 1
 
 
 def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
@@ -1277,6 +1299,29 @@ def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
     cols = x.shape[-1]
     buf = kernel(xc._buf, View((x.numel() // cols, cols), (cols, 1), 0), x.dtype, log)
     return _wrap(buf, _contig(x.shape), x.dtype, x._be)
+
+
+def _fused_softmax_backward(g: Tensor, out: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
+    """The backend's optional one-pass (log-)softmax gradient over the last dim (else None)."""
+    kernel = getattr(out._be, "softmax_backward", None)
+    if kernel is None or d is None or d != out.ndim - 1 or out.numel() == 0 or g.dtype is not out.dtype:
+        return None
+    gc = g.contiguous()  # out is the forward's own contiguous result
+    cols = out.shape[-1]
+    v = View((out.numel() // cols, cols), (cols, 1), 0)
+    buf = kernel(gc._buf, View(v.shape, v.strides, gc._view.offset), out._buf, v, out.dtype, log)
+    return _wrap(buf, _contig(out.shape), out.dtype, out._be)
+
+
+def _fused_relu_backward(g: Tensor, out: Tensor) -> Optional[Tensor]:
+    """The backend's optional relu gradient `g where out > 0 else 0` in one pass (else None)."""
+    kernel = getattr(out._be, "relu_backward", None)
+    n = out.numel()
+    if kernel is None or n == 0 or not out.dtype.is_float or g.dtype is not out.dtype or g.shape != out.shape:
+        return None
+    gc = g.contiguous()
+    buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), out._buf, View((n,), (1,), 0), out.dtype)
+    return _wrap(buf, _contig(out.shape), out.dtype, out._be)
 
 
 def _zeros(shape: tuple, dtype: DType, be: Any) -> Tensor:
