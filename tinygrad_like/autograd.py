@@ -74,6 +74,10 @@ class Node:
         self.inputs = inputs
         self.backward = backward
 
+    def __repr__(self) -> str:
+        # PyTorch's spelling, so printed graphs read the same: <SumBackward0 object at 0x...>
+        return f"<{self.name}Backward0 object at {id(self):#x}>"
+
     def free(self) -> None:
         self.backward = None
         self.inputs = ()

@@ -67,7 +67,7 @@ def tensor_repr(t: Any) -> str:
     if t.backend != _default_name():
         suffix.append(f"backend='{t.backend}'")
     if t._node is not None:
-        suffix.append(f"grad_fn=<{t._node.name}Backward>")
+        suffix.append(f"grad_fn=<{t._node.name}Backward0>")
     elif t.requires_grad:
         suffix.append("requires_grad=True")
     return prefix + body + "".join(", " + s for s in suffix) + ")"
