@@ -74,7 +74,6 @@ _ARG = _Kernels(lambda op, par: red.make_arg_reduce(op == "argmax", par))
 _SOFTMAX = _Kernels(red.make_softmax)
 _RANDOM = _Kernels(misc.make_random)
 _GEMM = _Kernels(mm.make_gemm)
-_PACK = _Kernels(mm.make_pack)
 
 
 def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
@@ -246,35 +245,17 @@ class NumbaBackend:
         n = b_view.shape[-1]
         sam, sak = a_view.strides[-2:]
         sbk, sbn = b_view.strides[-2:]
-        t = NP_TYPES[dtype]
-        mp, np_ = -(-m // mm.MR) * mm.MR, -(-n // mm.NR) * mm.NR
-        par = m * n * kk >= PAR_MATMUL
-        gemm, pack = _GEMM[par], _PACK[par]
-        a_bases = _bases(batch, a_view.strides[:-2], a_view.offset)
-        b_bases = _bases(batch, b_view.strides[:-2], b_view.offset)
-        out = np.zeros(len(a_bases) * m * n, t)
-        direct = mp == m and np_ == n
-        last_b, bt = None, None
-        for bi, (ao, bo) in enumerate(zip(a_bases, b_bases)):
-            if sak == 1 and (sam == kk or m == 1) and mp == m:  # row-major A: use in place
-                ap = a[ao:ao + m * kk].reshape(m, kk)
-            else:
-                ap = np.empty((mp, kk), t)
-                pack(a, ao, sam, sak, m, kk, ap)
-            if bo != last_b:  # a broadcast B (stride-0 batch) is packed once
-                if sbk == 1 and (sbn == kk or n == 1) and np_ == n:  # b.T of a row-major matrix
-                    bt = b[bo:bo + n * kk].reshape(n, kk)
-                else:
-                    bt = np.empty((np_, kk), t)
-                    pack(b, bo, sbn, sbk, n, kk, bt)
-                last_b = bo
-            o = bi * m * n
-            if direct:
-                gemm(ap, bt, out[o:o + m * n].reshape(m, n), t(0))
-            else:
-                c = np.zeros((mp, np_), t)
-                gemm(ap, bt, c, t(0))
-                mm.copy_out(c, m, n, out, o)
+        if batch:
+            a_offs = np.array(_bases(batch, a_view.strides[:-2], a_view.offset), np.int64)
+            b_offs = np.array(_bases(batch, b_view.strides[:-2], b_view.offset), np.int64)
+        else:
+            a_offs = np.full(1, a_view.offset, np.int64)
+            b_offs = np.full(1, b_view.offset, np.int64)
+        out = np.empty(a_offs.size * m * n, NP_TYPES[dtype])
+        if a_offs.size * m * n * kk >= PAR_MATMUL:
+            _GEMM[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 2 * numba.get_num_threads())
+        else:
+            _GEMM[False](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 1)
         return out
 
     # ---- indexing -------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Explicit SIMD for numba kernels: a 256-bit vector type and a few intrinsics.
+
+LLVM's auto-vectorizer cannot keep a matmul micro-tile in registers: it either vectorizes
+the k loop (a dot-product form that ends in horizontal sums) or gives up. These intrinsics let
+a kernel say what it means: `vload` reads LANES consecutive elements of a 1-D array, `vsplat`
+broadcasts a scalar, `vfma` is acc + a*b (llvm.fmuladd: one vfmadd where the CPU has FMA),
+`vaccum` does arr[i:i+LANES] += v. Each vector is an LLVM <8 x float> or <4 x double>
+(one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double> (one zmm
+register), so a tile of vectors held in local variables stays in registers across the k loop.
+
+No NaN/inf shortcuts: plain IEEE vector arithmetic. The intrinsics compile into the caller, so
+the kernels that use them keep `cache=True`.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
+
+
+
+def _has_avx512() -> bool:
+    """Whether numba compiles for a CPU with AVX-512F (NUMBA_CPU_FEATURES/NAME respected)."""
+    import os
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+    if os.environ.get("TG_NUMBA_NO_AVX512"):
+        return False
+    if config.CPU_FEATURES is not None:
+        return "+avx512f" in config.CPU_FEATURES.split(",")
+    if config.CPU_NAME is not None:  # a named (portable) target: assume no AVX-512
+        return False
+    return "+avx512f" in get_host_cpu_features().split(",")
+
+
+# 512-bit vectors where the CPU has AVX-512 (LLVM's own vectorizer prefers 256 bits there,
+# but explicit <16 x float> operations compile to zmm registers), 256-bit (AVX2) elsewhere.
+AVX512 = _has_avx512()
+LANES = {types.float32: 16, types.float64: 8} if AVX512 else {types.float32: 8, types.float64: 4}
+
+
+class Vec(types.Type):
+    """A SIMD vector of `lanes` elements of a float dtype (a value, held in registers)."""
+
+    def __init__(self, dtype: types.Float, lanes: int):
+        self.dtype = dtype
+        self.lanes = lanes
+        super().__init__(name=f"Vec({dtype}x{lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        be_type = ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes)
+        super().__init__(dmm, fe_type, be_type)
+
+
+def _vec_of(dtype) -> Vec:
+    return Vec(dtype, LANES[dtype])
+
+
+def _elem_ptr(context, builder, arrty, arr, idx):
+    ary = context.make_array(arrty)(context, builder, arr)
+    return builder.gep(ary.data, [idx])
+
+
+def lanes(arr):  # pragma: no cover - replaced by the overload inside numba
+    """Number of lanes of the vector type for arr's dtype (a compile-time constant)."""
+
+
+@overload(lanes, inline="always")
+def _ov_lanes(arr):
+    n = LANES[arr.dtype]
+    return lambda arr: n
+
+
+@intrinsic
+def vload(typingctx, arr, idx):
+    """arr[idx:idx+LANES] as a vector (1-D array, unaligned load)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype in LANES):
+        return None
+    vt = _vec_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        vty = context.get_value_type(vt)
+        vptr = builder.bitcast(ptr, vty.as_pointer())
+        return builder.load(vptr, align=context.get_abi_sizeof(context.get_value_type(arr.dtype)))
+
+    return vt(arr, idx), codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """A vector with every lane equal to the scalar x."""
+    if x not in LANES:
+        return None
+    vt = _vec_of(x)
+
+    def codegen(context, builder, sig, args):
+        vty = context.get_value_type(vt)
+        v = builder.insert_element(ir.Constant(vty, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
+        return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+
+    return vt(x), codegen
+
+
+@intrinsic
+def vzeros(typingctx, arr):
+    """A vector of zeros of arr's dtype."""
+    if not (isinstance(arr, types.Array) and arr.dtype in LANES):
+        return None
+    vt = _vec_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vt), None)
+
+    return vt(arr), codegen
+
+
+@intrinsic
+def vbcast(typingctx, arr, idx):
+    """A vector with every lane equal to arr[idx] (no negative-index wraparound: idx >= 0)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype in LANES):
+        return None
+    vt = _vec_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        x = builder.load(ptr)
+        vty = context.get_value_type(vt)
+        v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
+        return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+
+    return vt(arr, idx), codegen
+
+
+@intrinsic
+def vfma(typingctx, acc, a, b):
+    """acc + a * b lane by lane (llvm.fmuladd: fused where the CPU has FMA)."""
+    if not (isinstance(acc, Vec) and acc == a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vty = context.get_value_type(acc)
+        name = f"llvm.fmuladd.v{acc.lanes}f{acc.dtype.bitwidth}"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), name)
+        return builder.call(fn, [args[1], args[2], args[0]])
+
+    return acc(acc, a, b), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """a + b lane by lane."""
+    if not (isinstance(a, Vec) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, idx, v):
+    """arr[idx:idx+LANES] = v."""
+    if not (isinstance(arr, types.Array) and isinstance(v, Vec) and arr.dtype == v.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        vptr = builder.bitcast(ptr, args[2].type.as_pointer())
+        builder.store(args[2], vptr, align=context.get_abi_sizeof(context.get_value_type(arr.dtype)))
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, v), codegen
+
+
+@intrinsic
+def vaccum(typingctx, arr, idx, v):
+    """arr[idx:idx+LANES] += v."""
+    if not (isinstance(arr, types.Array) and isinstance(v, Vec) and arr.dtype == v.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        vptr = builder.bitcast(ptr, args[2].type.as_pointer())
+        align = context.get_abi_sizeof(context.get_value_type(arr.dtype))
+        old = builder.load(vptr, align=align)
+        builder.store(builder.fadd(old, args[2]), vptr, align=align)
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, v), codegen
+
+
+__all__ = ["AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
