@@ -161,6 +161,9 @@ class CBackend:
     """C kernels through cffi + OpenBLAS (see backends/protocol.py for the contract)."""
 
     name = "c"
+    # gather/scatter_add check every index against the dim's size in C (before any access
+    # outside the view) and raise TensorIndexError, so the core skips its own range check
+    checks_indices = True
 
     def __init__(self) -> None:
         self.set_num_threads(num_threads())

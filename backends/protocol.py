@@ -77,6 +77,12 @@ falls back to composing primitives otherwise, so they are never required:
   `(rows,)` buffer and, when `grad` is true, `grad_buf = softmax(x) - one_hot(target)` as a
   contiguous `(rows, cols)` buffer (else `None`): the gradient of `loss[r]` wrt row `r`.
 All of them are float32/float64 only; the core calls them only with at least one element.
+
+A backend may also set the attribute `checks_indices = True` when its `gather` and
+`scatter_add` check every index against `[0, size of dim)` themselves and raise
+`tinygrad_like.errors.TensorIndexError` (without any access outside the views) on a bad one; the
+core then skips its own range check (two reductions) before `gather` and re-runs it only to word
+the error.
 """
 from __future__ import annotations
 

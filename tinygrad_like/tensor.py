@@ -1050,11 +1050,20 @@ class Tensor:
         for i, (ni, nx) in enumerate(zip(index.shape, x.shape)):
             if i != d and ni > nx:
                 raise ShapeError(f"gather: index shape {index.shape} exceeds input shape {x.shape} at dim {i} ({ni} > {nx})")
-        _check_range(index, x.shape[d], "gather", d)
+        # a backend that range-checks indices in its kernel (`checks_indices`) saves the two
+        # reductions of the check here; its error is re-diagnosed below for a clear message
+        checked = getattr(x._be, "checks_indices", False)
+        if not checked:
+            _check_range(index, x.shape[d], "gather", d)
         if index.numel() == 0:
             out = _wrap(x._be.empty(0, x.dtype), _contig(index.shape), x.dtype, x._be)
         else:
-            buf = x._be.gather(x._buf, x._view, index._buf, index._view, d, x.dtype)
+            try:
+                buf = x._be.gather(x._buf, x._view, index._buf, index._view, d, x.dtype)
+            except TensorIndexError:
+                if checked:
+                    _check_range(index, x.shape[d], "gather", d)
+                raise
             out = _wrap(buf, _contig(index.shape), x.dtype, x._be)
         shape = x.shape
 
@@ -1275,11 +1284,12 @@ def _matmul(a: Tensor, b: Tensor, dt: DType, sa0: tuple, sb0: tuple) -> Tensor:
         # layer), build its gradient transposed too, (b @ g.T).T or (g.T @ a).T: the same numbers,
         # but laid out like the input's own storage, so the gradient that reaches `w` through the
         # transpose is contiguous (a transposed .grad made every later update a strided walk).
+        # (_mT: backward runs under no_grad, so a bare transposed view is enough.)
         ga = gb = None
         if a.requires_grad:
-            ga = ((b @ g.mT).mT if _col_major(a) else g @ b.mT).sum_to(a.shape)
+            ga = (_mT(b @ _mT(g)) if _col_major(a) else g @ _mT(b)).sum_to(a.shape)
         if b.requires_grad:
-            gb = ((g.mT @ a).mT if _col_major(b) else a.mT @ g).sum_to(b.shape)
+            gb = (_mT(_mT(g) @ a) if _col_major(b) else _mT(a) @ g).sum_to(b.shape)
         return ga, gb
     return _record(out, "MatMul", (a, b), backward)
 
@@ -1288,6 +1298,13 @@ def _col_major(t: Tensor) -> bool:
     """True when the last two dims of t are stored column by column (a transposed matrix)."""
     st, sh = t._view.strides, t._view.shape
     return sh[-1] > 1 and sh[-2] > 1 and st[-2] == 1 and st[-1] != 1
+
+
+def _mT(t: Tensor) -> Tensor:
+    """t with its last two dims swapped, as a view with no graph node."""
+    nd = len(t._view.shape)
+    order = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return _wrap(t._buf, t._view.permute(order), t.dtype, t._be)
 
 
 def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
@@ -1322,6 +1339,20 @@ def _fused_relu_backward(g: Tensor, out: Tensor) -> Optional[Tensor]:
     gc = g.contiguous()
     buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), out._buf, View((n,), (1,), 0), out.dtype)
     return _wrap(buf, _contig(out.shape), out.dtype, out._be)
+
+
+def _axpy_(y: Tensor, x: Tensor, alpha: float) -> None:
+    """In place y += alpha * x (an optimizer's update): the backend's optional fused `axpy` when
+    both are dense tensors of one float dtype, else y.add_(x * alpha) with a temporary."""
+    kernel = getattr(y._be, "axpy", None)
+    n = y.numel()
+    if (kernel is not None and n and x._be is y._be and x.dtype is y.dtype and y.dtype.is_float
+            and x.shape == y.shape and x._buf is not y._buf and y._view.is_contiguous()
+            and x._view.is_contiguous()):
+        v = View((n,), (1,), 0)
+        kernel(y._buf, v, x._buf, v, alpha, y.dtype)
+        return
+    y.add_(x * alpha)
 
 
 def _zeros(shape: tuple, dtype: DType, be: Any) -> Tensor:

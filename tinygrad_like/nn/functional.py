@@ -7,7 +7,9 @@ from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..random import rand
-from ..tensor import Tensor, where
+from ..autograd import is_grad_enabled
+from ..tensor import Tensor, _contig, _record, _wrap, where
+from ..view import View
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -154,6 +156,10 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_
             target = target * (1.0 - label_smoothing) + label_smoothing / c
         return _reduce(-(logp * target).sum(cdim), reduction)
     _check_class_target(input, target, "cross_entropy")
+    if not label_smoothing:
+        fused = _fused_cross_entropy(input, target)
+        if fused is not None:
+            return _reduce(fused, reduction)
     logp = input.log_softmax(cdim)
     loss = nll_loss(logp, target, reduction="none")
     if label_smoothing:
@@ -161,6 +167,25 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_
         smooth = -logp.sum(cdim) / c
         loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
     return _reduce(loss, reduction)
+
+
+def _fused_cross_entropy(input: Tensor, target: Tensor) -> Optional[Tensor]:
+    """Per-row losses -log_softmax(input)[r, target[r]] of (N, C) logits from the backend's
+    optional one-pass `cross_entropy` kernel (None when it has none: the caller composes)."""
+    be = input._be
+    kernel = getattr(be, "cross_entropy", None)
+    if kernel is None or input.ndim != 2 or not input.dtype.is_float or input.numel() == 0 or target._be is not be:
+        return None
+    x, t = input.contiguous(), target.contiguous()
+    rows, cols = x.shape
+    want_grad = x.requires_grad and is_grad_enabled()
+    loss, grad = kernel(x._buf, View((rows, cols), (cols, 1), 0), t._buf, View((rows,), (1,), 0), x.dtype, want_grad)
+    out = _wrap(loss, _contig((rows,)), x.dtype, be)
+    if grad is None:
+        return out
+    # the kernel also saved d(loss[r])/d(x[r]) = softmax(x[r]) - one_hot(target[r]): backward scales its rows
+    dx = _wrap(grad, _contig((rows, cols)), x.dtype, be)
+    return _record(out, "CrossEntropy", (x,), lambda g: (dx * g.unsqueeze(1),))
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean",
