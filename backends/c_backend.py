@@ -4,12 +4,16 @@ Buffers are `CBuffer`s: a malloc'd block (not zero-filled, freed by cffi when th
 collected), its element count and dtype. Every view is checked against its buffer
 here, before C runs, so the C code never reads or writes out of bounds.
 
-Threads (one policy for both pools; see README "C backend"):
-- TG_NUM_THREADS (default: all CPUs) caps the OpenMP kernels and OpenBLAS alike.
+Threads (one pool for everything; see README "C backend"):
+- TG_NUM_THREADS (default: all CPUs) sets the OpenMP kernels' thread count. OpenBLAS itself runs
+  serial: csrc/blas.c splits a big product into one block per OpenMP thread, so matmuls and
+  elementwise kernels share libgomp's pool (with OpenBLAS's own pool as well, every switch between
+  the two woke sleeping threads: 200k-element adds after a matmul took 0.5 ms instead of 30 us
+  in the MLP step on a busy 2-core machine).
 - libgomp and OpenBLAS read their wait settings when they load, so they are set here, before
   either loads (`setdefault`: a user's own setting wins). GOMP_SPINCOUNT bounds how long idle
-  OpenMP workers spin, OPENBLAS_THREAD_TIMEOUT how long OpenBLAS's do, so neither pool burns the
-  two cores while the other works (unbounded, alternating sgemm and OpenMP calls ran 160x slower).
+  OpenMP workers spin, so they do not burn the cores other libraries' pools (numpy's OpenBLAS)
+  want (unbounded, alternating sgemm and OpenMP calls ran 160x slower).
 - Kernels below a measured size run serial (csrc/core.c, tg_set_par_min).
 - After `fork`, the child runs serial kernels (libgomp's pool does not survive a fork; OpenBLAS
   re-creates its own). `spawn`/`forkserver` children get the full policy.
@@ -173,10 +177,12 @@ class CBackend:
 
     # threads ----------------------------------------------------------------------
     def set_num_threads(self, n: int) -> None:
-        """Use n threads in the OpenMP kernels and in OpenBLAS alike."""
+        """Use n threads in every kernel (matmul included: its blocks run on the OpenMP threads)."""
         n = max(1, int(n))
         lib.tg_set_threads(n)
-        lib.scipy_openblas_set_num_threads(n)
+        # OpenBLAS stays serial: csrc/blas.c splits big products over the OpenMP threads itself,
+        # so one pool serves every kernel (two pools woke each other's threads on every switch)
+        lib.scipy_openblas_set_num_threads(1)
 
     def get_num_threads(self) -> int:
         return lib.tg_get_threads()
