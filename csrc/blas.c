@@ -65,6 +65,22 @@ int tg_matmul(int dt, int nb, const int64_t *bgeo, const void *a, int64_t aoff, 
     int64_t aoffb = 0, boffb = 0;
     int nt = tg_get_threads();
     if (m * n * k < MM_PAR_MIN) nt = 1;
+    if (nt == 1 && nbatch > 1 && tg_get_threads() > 1 && nbatch * m * n * k >= MM_PAR_MIN) {
+        /* many small products: one serial GEMM per batch entry, the entries spread over threads */
+        int nth = tg_get_threads();
+        #pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t q = 0; q < nbatch; q++) {
+            int64_t rest = q, ao = 0, bo = 0;
+            for (int d = nb - 1; d >= 0; d--) {
+                int64_t i = rest % bgeo[d];
+                rest /= bgeo[d];
+                ao += i * bgeo[nb + d];
+                bo += i * bgeo[2 * nb + d];
+            }
+            gemm_par(dt, ta, tb, m, n, k, ap + ao * isz, lda, bp + bo * isz, ldb, op + q * m * n * isz, 1);
+        }
+        return ERR_OK;
+    }
     for (int64_t q = 0; q < nbatch; q++) {
         gemm_par(dt, ta, tb, m, n, k, ap + aoffb * isz, lda, bp + boffb * isz, ldb, op + q * m * n * isz, nt);
         for (int d = nb - 1; d >= 0; d--) {  /* next batch index */
