@@ -126,9 +126,17 @@ def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
         raise BackendError(f"c backend: {what}: expected a CBuffer, got {type(buf).__name__}")
     if buf.dtype is not dtype:
         raise DTypeError(f"c backend: {what}: buffer holds {buf.dtype.name}, the call says {dtype.name}")
-    if len(view.shape) > _MAXDIM:
-        raise ShapeError(f"c backend: {what}: {len(view.shape)} dims, at most {_MAXDIM} are supported")
-    lo, hi = view.span()
+    shape = view.shape
+    if len(shape) > _MAXDIM:
+        raise ShapeError(f"c backend: {what}: {len(shape)} dims, at most {_MAXDIM} are supported")
+    lo = hi = view.offset  # view.span(), inlined: this runs for every operand of every call
+    for n, st in zip(shape, view.strides):
+        if n == 0:
+            return  # no element is touched
+        if st > 0:
+            hi += (n - 1) * st
+        else:
+            lo += (n - 1) * st
     if lo < 0 or hi >= buf.size:
         raise TensorIndexError(f"c backend: {what}: view {view} reaches elements {lo}..{hi} "
                                f"outside its buffer of {buf.size}")
@@ -153,12 +161,13 @@ def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
     return rows, cols
 
 
-def _geo(*parts: Sequence[int]) -> Any:
-    """shape and strides packed into one int64 array for C."""
+def _geo(*parts: Sequence[int]) -> list:
+    """shape and strides packed into one list, which cffi passes to C as a temporary int64 array
+    (cheaper than an ffi.new per call)."""
     flat: list[int] = []
     for p in parts:
         flat.extend(p)
-    return ffi.new("int64_t[]", flat or [0])
+    return flat or [0]
 
 
 class CBackend:
@@ -192,6 +201,8 @@ class CBackend:
         return _new(n, dtype)
 
     def full(self, n: int, value: Any, dtype: DType) -> CBuffer:
+        if n == 1 and dtype.is_float:  # the scalar operand of x * 0.5: one initialised allocation
+            return CBuffer(_alloc(_CTYPE[dtype.name], (value,)), 1, dtype)
         buf = _new(n, dtype)
         if n:
             if dtype.is_float:
@@ -518,6 +529,7 @@ class CBackend:
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
 
 _PTR = {"bool": "_Bool *", "int64": "int64_t *", "float32": "float *", "float64": "double *"}
+_CTYPE = {"float32": "float[]", "float64": "double[]"}
 
 
 def _prod(xs: Sequence[int]) -> int:
