@@ -19,9 +19,11 @@ import numpy as np
 from numba.core.errors import NumbaIRAssumptionWarning
 
 from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
+from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View
 
 from . import numba_elementwise as ew
+from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
@@ -74,6 +76,11 @@ _ARG = _Kernels(lambda op, par: red.make_arg_reduce(op == "argmax", par))
 _SOFTMAX = _Kernels(red.make_softmax)
 _RANDOM = _Kernels(misc.make_random)
 _GEMM = _Kernels(mm.make_gemm)
+_RELU_BW = _Kernels(fu.make_relu_backward)
+_AXPY = _Kernels(fu.make_axpy)
+_SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
+_XENT = _Kernels(fu.make_cross_entropy)
+NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
 def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
@@ -88,6 +95,8 @@ class NumbaBackend:
     """JIT-compiled kernels over numpy buffers (see backends/protocol.py for the contract)."""
 
     name = "numba"
+    # gather/scatter_add check every index in the kernel (the core then skips its own check)
+    checks_indices = True
 
     def __init__(self) -> None:
         numba.set_num_threads(max(1, min(num_threads(), numba.config.NUMBA_NUM_THREADS)))
@@ -239,6 +248,48 @@ class NumbaBackend:
         _SOFTMAX[bool(log), rows * cols >= PAR_REDUCE](x, view.offset, rows, cols, out)
         return out
 
+    # ---- optional fused kernels -----------------------------------------------------
+    def relu_backward(self, g: np.ndarray, g_view: View, y: np.ndarray, y_view: View, dtype: DType) -> np.ndarray:
+        """g where y > 0, else 0 (y = relu(x)); both views flat (n,) with stride 1."""
+        n = _flat(g, g_view, dtype, "relu_backward")
+        if _flat(y, y_view, dtype, "relu_backward") != n:
+            raise ShapeError(f"numba backend: relu_backward: views {g_view} and {y_view} differ in size")
+        out = np.empty(n, g.dtype)
+        _RELU_BW[n >= PAR_ELEMWISE](g, g_view.offset, y, y_view.offset, out, n, g.dtype.type(0))
+        return out
+
+    def softmax_backward(self, g: np.ndarray, g_view: View, y: np.ndarray, y_view: View, dtype: DType,
+                         log: bool) -> np.ndarray:
+        """The input gradient of (log-)softmax over the last dim of row-major (rows, cols) views."""
+        rows, cols = _rows(g, g_view, dtype, "softmax_backward")
+        if _rows(y, y_view, dtype, "softmax_backward") != (rows, cols):
+            raise ShapeError(f"numba backend: softmax_backward: views {g_view} and {y_view} differ in shape")
+        out = np.empty(rows * cols, g.dtype)
+        _SOFTMAX_BW[bool(log), rows * cols >= PAR_REDUCE](g, g_view.offset, y, y_view.offset, rows, cols, out)
+        return out
+
+    def axpy(self, y: np.ndarray, y_view: View, x: np.ndarray, x_view: View, alpha: float, dtype: DType) -> None:
+        """In place: y += alpha * x over flat (n,) stride-1 views (alpha * x rounded to dtype first)."""
+        n = _flat(y, y_view, dtype, "axpy")
+        if _flat(x, x_view, dtype, "axpy") != n:
+            raise ShapeError(f"numba backend: axpy: views {y_view} and {x_view} differ in size")
+        if x is y and x_view.offset != y_view.offset:
+            raise BackendError("numba backend: axpy: x and y overlap in one buffer at different offsets")
+        _AXPY[n >= PAR_ELEMWISE](y, y_view.offset, x, x_view.offset, y.dtype.type(alpha), n)
+
+    def cross_entropy(self, x: np.ndarray, x_view: View, target: np.ndarray, target_view: View, dtype: DType,
+                      grad: bool) -> tuple:
+        """Per-row -log_softmax(x)[r, target[r]] of a row-major (rows, cols) view, and with `grad`
+        also softmax(x) - one_hot(target) (rows, cols); targets are int64 in [0, cols)."""
+        rows, cols = _rows(x, x_view, dtype, "cross_entropy")
+        if _flat(target, target_view, int64, "cross_entropy target") != rows:
+            raise ShapeError(f"numba backend: cross_entropy: {target_view.shape} targets for {rows} rows")
+        loss = np.empty(rows, x.dtype)
+        gbuf = np.empty(rows * cols if grad else 1, x.dtype)
+        _XENT[bool(grad), rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, target, target_view.offset,
+                                                     loss, gbuf)
+        return loss, (gbuf if grad else None)
+
     # ---- linear algebra -------------------------------------------------------------
     def matmul(self, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
         *batch, m, kk = a_view.shape
@@ -262,6 +313,7 @@ class NumbaBackend:
     def gather(self, x: np.ndarray, x_view: View, index: np.ndarray, index_view: View, dim: int,
                dtype: DType) -> np.ndarray:
         shape = index_view.shape
+        _check_indices(index, index_view, x_view.shape[dim], dim, "gather")
         out = np.empty(_prod(shape), NP_TYPES[dtype])
         misc.gather(x, x_view.offset, x_view.strides, index, index_view.offset, index_view.strides,
                     shape, dim, out)
@@ -269,6 +321,7 @@ class NumbaBackend:
 
     def scatter_add(self, dst: np.ndarray, dst_view: View, index: np.ndarray, index_view: View,
                     src: np.ndarray, src_view: View, dim: int, dtype: DType) -> None:
+        _check_indices(index, index_view, dst_view.shape[dim], dim, "scatter_add")
         misc.scatter_add(dst, dst_view.offset, dst_view.strides, index, index_view.offset,
                          index_view.strides, src, src_view.offset, src_view.strides, index_view.shape, dim)
 
@@ -278,6 +331,53 @@ class NumbaBackend:
         kernel = _RANDOM[dist == "normal", dtype is float32, n >= PAR_ELEMWISE]
         kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
         return out
+
+
+def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:
+    """Raise TensorIndexError unless every index of the view is in [0, size) (before any write)."""
+    shape, strides = (view.shape, view.strides) if view.shape else ((1,), (0,))
+    if _prod(shape) and fu.first_bad_index(index, view.offset, strides, shape, size) >= 0:
+        raise TensorIndexError(f"numba backend: {what}: an index is out of bounds for dim {dim} with size {size}")
+
+
+def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
+    """buf is a numba-backend buffer of dtype and the view lies inside it (fused kernels only:
+    the core's primitives come with that guarantee, these are also called directly)."""
+    if type(buf) is not np.ndarray or buf.ndim != 1:
+        raise BackendError(f"numba backend: {what}: expected a 1-D numpy buffer, got {type(buf).__name__}")
+    if buf.dtype != NP_DTYPES[dtype]:
+        raise DTypeError(f"numba backend: {what}: buffer holds {buf.dtype}, the call says {dtype.name}")
+    lo = hi = view.offset
+    for n, st in zip(view.shape, view.strides):
+        if n == 0:
+            return
+        if st > 0:
+            hi += (n - 1) * st
+        else:
+            lo += (n - 1) * st
+    if lo < 0 or hi >= buf.size:
+        raise TensorIndexError(f"numba backend: {what}: view {view} reaches [{lo}, {hi}] outside a buffer of "
+                               f"{buf.size} elements")
+
+
+def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """Element count of a flat (n,) stride-1 view inside buf."""
+    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
+        raise ShapeError(f"numba backend: {what} needs a flat (n,) view with stride 1, got {view}")
+    _check(buf, view, dtype, what)
+    return view.shape[0]
+
+
+def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
+    """(rows, cols) of a row-major 2-d view inside buf (strides (cols, 1))."""
+    if len(view.shape) != 2:
+        raise ShapeError(f"numba backend: {what} needs a 2-d (rows, cols) view, got {view}")
+    rows, cols = view.shape
+    if view.strides != (cols, 1) or rows < 1 or cols < 1:
+        raise ShapeError(f"numba backend: {what} needs a row-major (rows, cols) view with strides (cols, 1), "
+                         f"got {view}")
+    _check(buf, view, dtype, what)
+    return rows, cols
 
 
 def _prod(xs: Sequence[int]) -> int:

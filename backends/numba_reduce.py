@@ -16,7 +16,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .numba_elementwise import vexp
+
 FM = {"reassoc", "contract", "nsz"}
+FM_NOREASSOC = {"contract", "nsz"}
 BLOCK = 2048
 ROW_CHUNK = 1 << 16  # elements per parallel task of a full reduction
 COL_BLOCK = 256  # output columns per parallel task of a column reduction (sum over dim 0)
@@ -212,8 +215,10 @@ def make_arg_reduce(is_max: bool, par: bool):
 
 
 def make_softmax(log: bool, par: bool):
-    """Softmax (or log-softmax) over each row of a contiguous (rows, cols) block."""
-    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    """Softmax (or log-softmax) over each row of a contiguous (rows, cols) block.
+
+    No `reassoc` here: the vectorized exp relies on its two-part argument reduction."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_NOREASSOC)
     def k(x, ox, rows, cols, out):
         for r in prange(rows):
             xv = x[ox + r * cols:ox + (r + 1) * cols]
@@ -227,7 +232,7 @@ def make_softmax(log: bool, par: bool):
                 m2 = m
             s = 0.0
             for j in range(cols):
-                e = math.exp(xv[j] - m2)
+                e = vexp(xv[j] - m2)
                 o[j] = e
                 s += e
             if log:

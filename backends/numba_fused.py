@@ -1,0 +1,134 @@
+"""Optional fused kernels of the numba backend (see backends/protocol.py, "Optional fused kernels").
+
+relu_backward, softmax_backward, axpy and cross_entropy, each one pass over memory instead of
+the two to five primitives the core would compose. Serial and parallel builds like every other
+kernel (fixed-size tasks, nothing that defeats the disk cache). No `reassoc` anywhere here: the
+vectorized exp (numba_elementwise.vexp) relies on its two-part argument reduction, and axpy
+must round `alpha * x` before the add (so no `contract` there either).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .numba_elementwise import vexp
+
+FLAT_CHUNK = 1 << 15  # elements per parallel task of the flat kernels
+FM = {"contract", "nsz"}
+
+
+@njit(inline="always")
+def _chunks(n, par):
+    return (n + FLAT_CHUNK - 1) // FLAT_CHUNK if par else 1
+
+
+def make_relu_backward(par: bool):
+    """out[i] = g[go + i] if y[yo + i] > 0 else 0 (a NaN in y gives 0)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(g, go, y, yo, out, n, zero):
+        nch = _chunks(n, par)
+        for c in prange(nch):
+            lo = c * n // nch
+            hi = (c + 1) * n // nch
+            gv = g[go + lo:go + hi]
+            yv = y[yo + lo:yo + hi]
+            o = out[lo:hi]
+            for i in range(hi - lo):
+                o[i] = gv[i] if yv[i] > 0 else zero
+    return k
+
+
+def make_axpy(par: bool):
+    """y[yo + i] += alpha * x[xo + i], the product rounded to the dtype first (no FMA)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(y, yo, x, xo, alpha, n):
+        nch = _chunks(n, par)
+        for c in prange(nch):
+            lo = c * n // nch
+            hi = (c + 1) * n // nch
+            yv = y[yo + lo:yo + hi]
+            xv = x[xo + lo:xo + hi]
+            for i in range(hi - lo):
+                yv[i] = yv[i] + xv[i] * alpha
+    return k
+
+
+@njit(inline="always")
+def _row_shift(xv, cols):
+    """The row max used to shift before exp: 0 for an all -inf row or a row with a NaN."""
+    m = xv[0]
+    for j in range(1, cols):
+        v = xv[j]
+        m = v if (v > m or v != v) else m
+    if m == -math.inf or m != m:
+        m = xv[0] * 0
+    return m
+
+
+def make_softmax_backward(log: bool, par: bool):
+    """Per row: log: g - exp(y) * sum(g); else y * (g - sum(g * y)). Rows of `cols`, contiguous."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(g, go, y, yo, rows, cols, out):
+        for r in prange(rows):
+            gv = g[go + r * cols:go + (r + 1) * cols]
+            yv = y[yo + r * cols:yo + (r + 1) * cols]
+            o = out[r * cols:(r + 1) * cols]
+            s = 0.0
+            if log:
+                for j in range(cols):
+                    s += gv[j]
+                for j in range(cols):
+                    o[j] = gv[j] - vexp(yv[j]) * s
+            else:
+                for j in range(cols):
+                    s += gv[j] * yv[j]
+                for j in range(cols):
+                    o[j] = yv[j] * (gv[j] - s)
+    return k
+
+
+def make_cross_entropy(want_grad: bool, par: bool):
+    """loss[r] = logsumexp(x[r]) - x[r, t[r]]; with want_grad grad[r] = softmax(x[r]) - onehot."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
+    def k(x, xo, rows, cols, t, to, loss, grad):
+        for r in prange(rows):
+            xv = x[xo + r * cols:xo + (r + 1) * cols]
+            m = _row_shift(xv, cols)
+            s = 0.0
+            if want_grad:
+                gv = grad[r * cols:(r + 1) * cols]
+                for j in range(cols):
+                    e = vexp(xv[j] - m)
+                    gv[j] = e
+                    s += e
+            else:
+                for j in range(cols):
+                    s += vexp(xv[j] - m)
+            tj = t[to + r]
+            loss[r] = (m + math.log(s)) - xv[tj]
+            if want_grad:
+                inv = 1.0 / s
+                for j in range(cols):
+                    gv[j] = gv[j] * inv
+                gv[tj] -= 1
+    return k
+
+
+@njit(cache=True)
+def first_bad_index(index, ioff, istrides, shape, size):
+    """Position (flat, row-major) of the first index outside [0, size) in the view, or -1."""
+    n = 1
+    for d in range(len(shape)):
+        n *= shape[d]
+    for t in range(n):
+        p = ioff
+        rem = t
+        for d in range(len(shape) - 1, -1, -1):
+            p += (rem % shape[d]) * istrides[d]
+            rem //= shape[d]
+        v = index[p]
+        if v < 0 or v >= size:
+            return t
+    return -1
