@@ -65,10 +65,12 @@ int tg_matmul(int dt, int nb, const int64_t *bgeo, const void *a, int64_t aoff, 
     int64_t aoffb = 0, boffb = 0;
     int nt = tg_get_threads();
     if (m * n * k < MM_PAR_MIN) nt = 1;
-    if (nt == 1 && nbatch > 1 && tg_get_threads() > 1 && nbatch * m * n * k >= MM_PAR_MIN) {
-        /* many small products: one serial GEMM per batch entry, the entries spread over threads */
+    if (nbatch >= 2 * tg_get_threads() && tg_get_threads() > 1 && nbatch * m * n * k >= MM_PAR_MIN) {
+        /* a batch of products: one serial GEMM per batch entry, the entries handed out to the
+           threads one by one in a single parallel region (a thread the OS keeps waiting on a
+           busy machine then holds up no one: the others take its share) */
         int nth = tg_get_threads();
-        #pragma omp parallel for num_threads(nth) schedule(static)
+        #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
         for (int64_t q = 0; q < nbatch; q++) {
             int64_t rest = q, ao = 0, bo = 0;
             for (int d = nb - 1; d >= 0; d--) {
