@@ -205,3 +205,27 @@ def test_no_bare_builtin_errors_escape():
     for f in misuse:
         with pytest.raises(tg.TensorError):
             f()
+
+
+def test_where_needs_a_bool_condition():
+    a, b = tg.ones(3), tg.zeros(3)
+    with pytest.raises(tg.DTypeError, match="boolean tensor.*float32"):
+        tg.where(tg.tensor([1.0, 0.0, 0.5]), a, b)
+    with pytest.raises(TypeError, match="int64"):
+        tg.where(tg.tensor([1, 0, 1]), a, b)
+    assert tg.where(tg.tensor([1.0, 0.0, 0.5]) != 0, a, b).tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("write", [
+    lambda t: t.add_(1), lambda t: t.mul_(2.0), lambda t: t.fill_(3.0), lambda t: t.zero_(),
+    lambda t: t.copy_(tg.ones(2, 3)), lambda t: t.__setitem__((slice(None), slice(0, 2)), 5.0),
+])
+def test_writing_through_an_expanded_view_is_refused(write):
+    base = tg.zeros(3)
+    e = base.expand(2, 3)
+    with pytest.raises(tg.TensorError, match=r"strides \(0, 1\)\) refers to a single memory location.*clone\(\)"):
+        write(e)
+    assert base.tolist() == [0.0, 0.0, 0.0]  # nothing was written
+    c = e.clone()
+    write(c)  # a clone owns its memory: fine
+    tg.zeros(1, 3).expand(1, 3).add_(1)  # a size-1 dim with stride 0 shares nothing

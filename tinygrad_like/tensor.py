@@ -489,6 +489,7 @@ class Tensor:
             raise AutogradError("in-place assignment to a tensor that requires grad is not supported; "
                                 "use tg.where or tg.cat to build a new tensor, or assign under tg.no_grad()")
         dst = self._view.index(key)
+        _check_no_internal_overlap(dst, "assignment")
         src = value if isinstance(value, Tensor) else _scalar(_as_number(value), self.dtype, self._be)
         if src._be is not self._be:
             raise BackendError(f"cannot assign a tensor on backend {src.backend!r} into one on {self.backend!r}")
@@ -1103,6 +1104,7 @@ class Tensor:
     def _check_inplace(self) -> None:
         if _GradMode.enabled and self.requires_grad and self._node is None:
             raise AutogradError("a leaf Variable that requires grad is being used in an in-place operation; wrap it in tg.no_grad()")
+        _check_no_internal_overlap(self._view, "in-place operation")
 
     def _inplace(self, op: str, other: Any) -> "Tensor":
         self._check_inplace()
@@ -1242,6 +1244,16 @@ def _elementwise(op: str, a: Tensor, b: Tensor, dtype: DType, out_dtype: DType) 
     cs, (s1, s2) = coalesce(shape, va.strides, vb.strides)
     buf = be.binary(op, a._buf, View(cs, s1, va.offset), b._buf, View(cs, s2, vb.offset), dtype)
     return _wrap(buf, _contig(shape), out_dtype, be)
+
+
+def _check_no_internal_overlap(view: View, what: str) -> None:
+    """Refuse to write through a view whose elements share memory (an expand()ed tensor), as PyTorch does:
+    the result would depend on the order the kernel happens to write in."""
+    for n, s in zip(view.shape, view.strides):
+        if s == 0 and n > 1:
+            raise InvalidValueError(
+                f"unsupported {what}: more than one element of the written-to tensor (shape {view.shape}, "
+                f"strides {view.strides}) refers to a single memory location; clone() the tensor first")
 
 
 def _assign(dst_buf: Any, dst_view: View, src: Tensor) -> None:
@@ -1451,7 +1463,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     else:
         dt = ta.dtype
     ta, tb = ta.to(dt), tb.to(dt)
-    c = cond if cond.dtype is bool_ else cond.bool()
+    if cond.dtype is not bool_:  # PyTorch refuses too: a float mask is usually a bug (0.5 would count as True)
+        raise DTypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype.name}")
+    c = cond
     shape = broadcast_shapes(broadcast_shapes(c.shape, ta.shape), tb.shape)
     be = c._be
     if prod(shape) == 0:
