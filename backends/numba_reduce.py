@@ -14,13 +14,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .numba_elementwise import vexp
+from .numba_simd import LANES, lanes, vaccum_f64, vadd, vhsum, vload, vzeros
 
 FM = {"reassoc", "contract", "nsz"}
 FM_NOREASSOC = {"contract", "nsz"}
-BLOCK = 2048
+BLOCK = 2048  # elements per float64 partial of a float sum (a multiple of 4 x 16 lanes)
+ROWS_PER_PASS = 8  # rows a column sum adds in registers before touching its accumulator row
 ROW_CHUNK = 1 << 16  # elements per parallel task of a full reduction
 COL_BLOCK = 256  # output columns per parallel task of a column reduction (sum over dim 0)
 SUM, MAX, MIN = 0, 1, 2
@@ -39,19 +42,99 @@ def _combine(opc, acc, x):
     return r
 
 
+def _sum_contig(x, p, n, acc0):  # pragma: no cover - replaced by the overload inside numba
+    """acc0 + sum of x[p:p+n] (x contiguous)."""
+
+
+def _sum_contig_simd(x, p, n, acc0):
+    # four SIMD accumulators in the dtype over blocks of BLOCK elements (BLOCK / (4 * lanes)
+    # additions per lane), each block's sum added in float64: float32 stays accurate over 1e7
+    L = lanes(x)
+    W = 4 * L
+    total = acc0 + 0.0
+    end = p + n
+    i = p
+    while i + BLOCK <= end:
+        a0 = a1 = a2 = a3 = vzeros(x)
+        for q in range(i, i + BLOCK, W):
+            a0 = vadd(a0, vload(x, q))
+            a1 = vadd(a1, vload(x, q + L))
+            a2 = vadd(a2, vload(x, q + 2 * L))
+            a3 = vadd(a3, vload(x, q + 3 * L))
+        total += vhsum(vadd(vadd(a0, a1), vadd(a2, a3)))
+        i += BLOCK
+    a0 = a1 = vzeros(x)
+    while i + 2 * L <= end:
+        a0 = vadd(a0, vload(x, i))
+        a1 = vadd(a1, vload(x, i + L))
+        i += 2 * L
+    total += vhsum(vadd(a0, a1))
+    while i < end:
+        total += x[i]
+        i += 1
+    return total
+
+
+def _sum_contig_scalar(x, p, n, acc0):
+    total = acc0
+    for i in range(p, p + n):
+        total += x[i]
+    return total
+
+
+@overload(_sum_contig, inline="always")
+def _ov_sum_contig(x, p, n, acc0):
+    return _sum_contig_simd if x.dtype in LANES else _sum_contig_scalar
+
+
+def _colsum(x, p0, w, n, sn, a):  # pragma: no cover - replaced by the overload inside numba
+    """a[c] = sum over j < n of x[p0 + j*sn + c] for c < w (x's columns contiguous)."""
+
+
+def _colsum_simd(x, p0, w, n, sn, a):
+    # ROWS_PER_PASS rows are summed in SIMD registers (in the dtype), then added to the float64
+    # accumulator row a: memory is read row by row, in order, once
+    L = lanes(x)
+    for c in range(w):
+        a[c] = 0.0
+    wv = w - w % L
+    for j0 in range(0, n, ROWS_PER_PASS):
+        j1 = min(n, j0 + ROWS_PER_PASS)
+        q0 = p0 + j0 * sn
+        for c0 in range(0, wv, L):
+            v = vload(x, q0 + c0)
+            for j in range(1, j1 - j0):
+                v = vadd(v, vload(x, q0 + j * sn + c0))
+            vaccum_f64(a, c0, v)
+        for c in range(wv, w):
+            t = 0.0
+            for j in range(j1 - j0):
+                t += x[q0 + j * sn + c]
+            a[c] += t
+
+
+def _colsum_scalar(x, p0, w, n, sn, a):
+    for c in range(w):
+        a[c] = x[p0 + c]
+    for j in range(1, n):
+        q = p0 + j * sn
+        for c in range(w):
+            a[c] += x[q + c]
+
+
+@overload(_colsum, inline="always")
+def _ov_colsum(x, p0, w, n, sn, a):
+    if x.dtype in LANES and a.dtype == types.float64:
+        return _colsum_simd
+    return _colsum_scalar
+
+
 @njit(inline="always")
 def _reduce_contig(opc, v, acc0):
-    """op over a contiguous 1-D array; sums in blocks (dtype inside, acc0's type across)."""
+    """op over a contiguous 1-D array; float sums in SIMD blocks added in float64."""
     n = v.size
     if opc == SUM:
-        total = acc0
-        for b0 in range(0, n, BLOCK):
-            b1 = min(n, b0 + BLOCK)
-            s = v[b0]  # not v[b0] * 0: that is NaN when v[b0] is inf
-            for i in range(b0 + 1, b1):
-                s += v[i]
-            total += s
-        r = total
+        r = _sum_contig(v, 0, n, acc0)
     else:
         acc = v[0]
         for i in range(1, n):
@@ -122,7 +205,9 @@ def make_reduce_cols(opc: int, par: bool):
             w = hi - lo
             a = acc[lo:hi]
             p0 = ox + lo * sm
-            if sm == 1:
+            if sm == 1 and opc == SUM:
+                _colsum(x, p0, w, n, sn, a)
+            elif sm == 1:
                 first = x[p0:p0 + w]
                 for i in range(w):
                     a[i] = first[i]

@@ -197,4 +197,40 @@ def vaccum(typingctx, arr, idx, v):
     return types.none(arr, idx, v), codegen
 
 
-__all__ = ["AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
+@intrinsic
+def vhsum(typingctx, v):
+    """The sum of v's lanes as a float64 (each lane widened first; a pairwise tree)."""
+    if not isinstance(v, Vec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        dbl = ir.DoubleType()
+        lanes_ = [builder.extract_element(args[0], ir.Constant(ir.IntType(32), i)) for i in range(v.lanes)]
+        if v.dtype.bitwidth != 64:
+            lanes_ = [builder.fpext(x, dbl) for x in lanes_]
+        while len(lanes_) > 1:
+            lanes_ = [builder.fadd(lanes_[i], lanes_[i + 1]) for i in range(0, len(lanes_), 2)]
+        return lanes_[0]
+
+    return types.float64(v), codegen
+
+
+@intrinsic
+def vaccum_f64(typingctx, acc, idx, v):
+    """acc[idx:idx+LANES] += v with acc a float64 array (v widened first when float32)."""
+    if not (isinstance(acc, types.Array) and acc.dtype == types.float64 and isinstance(v, Vec)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        wide = ir.VectorType(ir.DoubleType(), v.lanes)
+        x = args[2] if v.dtype.bitwidth == 64 else builder.fpext(args[2], wide)
+        vptr = builder.bitcast(ptr, wide.as_pointer())
+        old = builder.load(vptr, align=8)
+        builder.store(builder.fadd(old, x), vptr, align=8)
+        return context.get_dummy_value()
+
+    return types.none(acc, idx, v), codegen
+
+
+__all__ = ["vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
