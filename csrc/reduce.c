@@ -51,17 +51,27 @@ static int64_t sum_i64(const int64_t *x, int64_t s, int64_t n) {
     return (int64_t)total;
 }
 
-/* max/min of a row into `a` (already holding a value); LANES independent lanes vectorize. */
-#define MINMAX_ROW(T, PICK, a, x, s, n) do { \
-    int64_t i = 0; \
+/* max/min of a row into `a` (already holding a value); LANES independent lanes vectorize.
+   Float rows use a plain compare (an `omp simd` max/min reduction) and a separate NaN flag:
+   PICK's `|| x != x` kept gcc from vectorizing, which made a float max (and softmax, which
+   starts with one) run at one element per cycle. A NaN in the row makes the result the row's
+   first NaN, as PICK would. */
+#define FAST_MAX(a, x) ((x) > (a) ? (x) : (a))
+#define FAST_MIN(a, x) ((x) < (a) ? (x) : (a))
+#define TG_STR(x) #x
+#define SIMD_MINMAX(RED) _Pragma(TG_STR(omp simd reduction(RED:m_) reduction(|:nan_)))
+#define MINMAX_ROW_F(T, RED, PICK, FAST, a, x, s, n) do { \
     if ((s) == 1 && (n) >= 2 * LANES) { \
-        T lane[LANES]; \
-        for (int j = 0; j < LANES; j++) lane[j] = (x)[j]; \
-        for (i = LANES; i + LANES <= (n); i += LANES) \
-            for (int j = 0; j < LANES; j++) lane[j] = PICK(lane[j], (x)[i + j]); \
-        for (int j = 0; j < LANES; j++) a = PICK(a, lane[j]); \
+        T m_ = (x)[0]; \
+        int nan_ = 0; \
+        SIMD_MINMAX(RED) \
+        for (int64_t i_ = 0; i_ < (n); i_++) { T v_ = (x)[i_]; m_ = FAST(m_, v_); nan_ |= (v_ != v_); } \
+        a = PICK(a, m_); \
+        if (nan_ && a == a) \
+            for (int64_t q_ = 0; q_ < (n); q_++) if ((x)[q_] != (x)[q_]) { a = (x)[q_]; break; } \
+    } else { \
+        for (int64_t i_ = 0; i_ < (n); i_++) a = PICK(a, (x)[i_ * (s)]); \
     } \
-    for (; i < (n); i++) a = PICK(a, (x)[i * (s)]); \
 } while (0)
 
 /* Reduce one row of n elements at p (stride s, elements) into acc. */
@@ -78,23 +88,23 @@ static void row_into(int op, int dt, const char *p, int64_t s, int64_t n, acc_t 
         else a = acc->d;
         if (dt == DT_F32) {
             float af = (float)a;
-            if (op == R_MAX) MINMAX_ROW(float, PICK_MAX, af, (const float *)p, s, n);
-            else MINMAX_ROW(float, PICK_MIN, af, (const float *)p, s, n);
+            if (op == R_MAX) MINMAX_ROW_F(float, max, PICK_MAX, FAST_MAX, af, (const float *)p, s, n);
+            else MINMAX_ROW_F(float, min, PICK_MIN, FAST_MIN, af, (const float *)p, s, n);
             a = af;
         } else {
-            if (op == R_MAX) MINMAX_ROW(double, PICK_MAX, a, (const double *)p, s, n);
-            else MINMAX_ROW(double, PICK_MIN, a, (const double *)p, s, n);
+            if (op == R_MAX) MINMAX_ROW_F(double, max, PICK_MAX, FAST_MAX, a, (const double *)p, s, n);
+            else MINMAX_ROW_F(double, min, PICK_MIN, FAST_MIN, a, (const double *)p, s, n);
         }
         acc->d = a;
     } else if (dt == DT_I64) {
         int64_t a = acc->started ? acc->i : ((const int64_t *)p)[0];
-        if (op == R_MAX) MINMAX_ROW(int64_t, PICK_MAX, a, (const int64_t *)p, s, n);
-        else MINMAX_ROW(int64_t, PICK_MIN, a, (const int64_t *)p, s, n);
+        if (op == R_MAX) MINMAX_ROW_F(int64_t, max, PICK_MAX, FAST_MAX, a, (const int64_t *)p, s, n);
+        else MINMAX_ROW_F(int64_t, min, PICK_MIN, FAST_MIN, a, (const int64_t *)p, s, n);
         acc->i = a;
     } else {
         uint8_t a = acc->started ? (uint8_t)acc->i : ((const uint8_t *)p)[0];
-        if (op == R_MAX) MINMAX_ROW(uint8_t, PICK_MAX, a, (const uint8_t *)p, s, n);
-        else MINMAX_ROW(uint8_t, PICK_MIN, a, (const uint8_t *)p, s, n);
+        if (op == R_MAX) MINMAX_ROW_F(uint8_t, max, PICK_MAX, FAST_MAX, a, (const uint8_t *)p, s, n);
+        else MINMAX_ROW_F(uint8_t, min, PICK_MIN, FAST_MIN, a, (const uint8_t *)p, s, n);
         acc->i = a;
     }
     acc->started = 1;
@@ -334,7 +344,7 @@ typedef struct { int dt, log; int64_t cols; const char *x; char *out; } sm_t;
     for (int64_t rr = lo; rr < hi; rr++) { \
         const T *x = (const T *)s->x + rr * cols; T *o = (T *)s->out + rr * cols; \
         T m = x[0]; \
-        MINMAX_ROW(T, PICK_MAX, m, x, 1, cols); \
+        MINMAX_ROW_F(T, max, PICK_MAX, FAST_MAX, m, x, 1, cols); \
         T sum = 0; \
         if (s->log) { \
             _Pragma("omp simd reduction(+:sum)") for (int64_t j = 0; j < cols; j++) sum += EXP(x[j] - m); \
