@@ -5,18 +5,22 @@ collected), its element count and dtype. Every view is checked against its buffe
 here, before C runs, so the C code never reads or writes out of bounds.
 
 Threads (one pool for everything; see README "C backend"):
-- TG_NUM_THREADS (default: all CPUs) sets the OpenMP kernels' thread count. OpenBLAS itself runs
-  serial: csrc/blas.c splits a big product into one block per OpenMP thread, so matmuls and
-  elementwise kernels share libgomp's pool (with OpenBLAS's own pool as well, every switch between
-  the two woke sleeping threads: 200k-element adds after a matmul took 0.5 ms instead of 30 us
-  in the MLP step on a busy 2-core machine).
-- libgomp and OpenBLAS read their wait settings when they load, so they are set here, before
-  either loads (`setdefault`: a user's own setting wins). GOMP_SPINCOUNT bounds how long idle
-  OpenMP workers spin, so they do not burn the cores other libraries' pools (numpy's OpenBLAS)
-  want (unbounded, alternating sgemm and OpenMP calls ran 160x slower).
+- TG_NUM_THREADS (default: all CPUs) sets the size of the backend's own thread pool (csrc/core.c),
+  which runs every parallel kernel. OpenBLAS itself runs serial: csrc/blas.c splits a big product
+  into one block per thread of the pool, so matmuls and elementwise kernels never wake a second
+  pool (with OpenBLAS's own pool as well, every switch between the two woke sleeping threads:
+  200k-element adds after a matmul took 0.5 ms instead of 30 us in the MLP step on a busy 2-core
+  machine).
+- The pool is not OpenMP's: a job's chunks are claimed by whichever thread is running, so the
+  caller never waits for a worker the OS has not scheduled yet (an OpenMP region waits for its
+  whole team, which on a loaded machine cost a scheduler slice per kernel). Idle workers spin
+  TG_SPIN_US microseconds (default 50), then sleep.
+- GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT are still set (`setdefault`: a user's own setting
+  wins) before libgomp and OpenBLAS load, for other users of those pools in the process (numba's
+  OpenMP layer): unbounded spinning there made alternating calls 160x slower.
 - Kernels below a measured size run serial (csrc/core.c, tg_set_par_min).
-- After `fork`, the child runs serial kernels (libgomp's pool does not survive a fork; OpenBLAS
-  re-creates its own). `spawn`/`forkserver` children get the full policy.
+- After `fork`, the child starts with an empty pool and runs serial kernels (the pool's threads
+  stay in the parent); `spawn`/`forkserver` children get the full policy.
 """
 from __future__ import annotations
 
@@ -180,6 +184,9 @@ class CBackend:
 
     def __init__(self) -> None:
         self.set_num_threads(num_threads())
+        spin = os.environ.get("TG_SPIN_US", "").strip()
+        if spin.isdigit():
+            lib.tg_set_spin_us(int(spin))
         lib.tg_set_par_min(PAR_MIN_CHEAP, PAR_MIN_COSTLY)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork)
@@ -189,7 +196,7 @@ class CBackend:
         """Use n threads in every kernel (matmul included: its blocks run on the OpenMP threads)."""
         n = max(1, int(n))
         lib.tg_set_threads(n)
-        # OpenBLAS stays serial: csrc/blas.c splits big products over the OpenMP threads itself,
+        # OpenBLAS stays serial: csrc/blas.c splits big products over the pool's threads itself,
         # so one pool serves every kernel (two pools woke each other's threads on every switch)
         lib.scipy_openblas_set_num_threads(1)
 
@@ -560,5 +567,6 @@ def _blas_layout(rows: int, cols: int, s_r: int, s_c: int) -> tuple[int, int]:
 
 
 def _after_fork() -> None:
-    # libgomp's pool does not survive fork(); serial kernels keep a forked child safe
+    # the pool's threads do not survive fork(): reset it, and run serial kernels in the child
+    lib.tg_after_fork()
     lib.tg_set_threads(1)

@@ -16,6 +16,10 @@ void tg_set_cache_limit(int64_t nbytes);
 void tg_set_threads(int n);
 int tg_get_threads(void);
 void tg_set_par_min(int64_t cheap, int64_t costly);
+/* how long idle pool workers spin before they sleep (microseconds) */
+void tg_set_spin_us(int64_t us);
+/* reset the pool in a forked child (its workers stayed in the parent) */
+void tg_after_fork(void);
 
 /* fill / flat copy (memcpy with an element offset) */
 void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival);

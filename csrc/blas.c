@@ -1,11 +1,10 @@
 /* Batched matmul through OpenBLAS's CBLAS (scipy-openblas32: symbols carry a scipy_ prefix). */
 #include <cblas.h>
-#include <omp.h>
 #include "tg.h"
 
 /* Threads: OpenBLAS runs single-threaded (c_backend.py sets it so) and a big product is split
-   here into one block of rows (or of columns) per OpenMP thread, each its own serial GEMM. Then
-   every parallel kernel of the backend runs on one pool, libgomp's: with OpenBLAS's own pool
+   here into one block of rows (or of columns) per thread of the backend's own pool (core.c),
+   each its own serial GEMM. Then every parallel kernel runs on one pool: with OpenBLAS's pool
    too, each switch between a matmul and an elementwise op woke the other pool's sleeping threads
    (a 2-core MLP step spent more time waking pools than computing, worst on a busy machine). */
 static void gemm1(int dt, enum CBLAS_TRANSPOSE TA, enum CBLAS_TRANSPOSE TB, int64_t m, int64_t n, int64_t k,
@@ -25,26 +24,54 @@ static void gemm1(int dt, enum CBLAS_TRANSPOSE TA, enum CBLAS_TRANSPOSE TB, int6
 
 /* out (m, n, row stride n) = op(A) op(B), split over nt threads along the longer of m and n
    (blocks a multiple of 16 rows/columns, the GEMM kernels' register tile). */
+typedef struct {
+    int dt, ta, tb, split_m;
+    int64_t m, n, k, lda, ldb, isz;
+    const char *ap, *bp;
+    char *op;
+} mm_t;
+
+static void gemm_block(void *ctx, int64_t lo, int64_t hi) {
+    const mm_t *g = ctx;
+    enum CBLAS_TRANSPOSE TA = g->ta ? CblasTrans : CblasNoTrans, TB = g->tb ? CblasTrans : CblasNoTrans;
+    if (g->split_m)  /* rows lo..hi of A (row i starts at i*lda, or at i when transposed) */
+        gemm1(g->dt, TA, TB, hi - lo, g->n, g->k, g->ap + (g->ta ? lo : lo * g->lda) * g->isz, g->lda,
+              g->bp, g->ldb, g->op + lo * g->n * g->isz, g->n);
+    else             /* columns lo..hi of B and of out */
+        gemm1(g->dt, TA, TB, g->m, hi - lo, g->k, g->ap, g->lda, g->bp + (g->tb ? lo * g->ldb : lo) * g->isz,
+              g->ldb, g->op + lo * g->isz, g->n);
+}
+
 static void gemm_par(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const char *ap, int64_t lda,
                      const char *bp, int64_t ldb, char *op, int nt) {
-    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    int64_t isz = TG_ITEMSIZE[dt];
     int split_m = m >= n;
+    mm_t g = {dt, ta, tb, split_m, m, n, k, lda, ldb, TG_ITEMSIZE[dt], ap, bp, op};
     int64_t len = split_m ? m : n;
-    if (nt <= 1 || len < 32) { gemm1(dt, TA, TB, m, n, k, ap, lda, bp, ldb, op, n); return; }
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t chunk = ((len + T - 1) / T + 15) / 16 * 16;
-        int64_t lo = chunk * t, hi = lo + chunk < len ? lo + chunk : len;
-        if (lo < hi) {
-            if (split_m)  /* rows lo..hi of A (row i starts at i*lda, or at i when transposed) */
-                gemm1(dt, TA, TB, hi - lo, n, k, ap + (ta ? lo : lo * lda) * isz, lda, bp, ldb,
-                      op + lo * n * isz, n);
-            else          /* columns lo..hi of B and of out */
-                gemm1(dt, TA, TB, m, hi - lo, k, ap, lda, bp + (tb ? lo * ldb : lo) * isz, ldb,
-                      op + lo * isz, n);
+    if (nt <= 1 || len < 32) { gemm_block(&g, 0, len); return; }
+    tg_parallel_for(len, nt, 16, gemm_block, &g);
+}
+
+typedef struct {
+    int dt, ta, tb, nb;
+    int64_t m, n, k, lda, ldb, isz;
+    const int64_t *bgeo;
+    const char *ap, *bp;
+    char *op;
+} bmm_t;
+
+/* batch entries lo..hi, each one serial GEMM */
+static void gemm_batch(void *ctx, int64_t lo, int64_t hi) {
+    const bmm_t *b = ctx;
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t rest = q, ao = 0, bo = 0;
+        for (int d = b->nb - 1; d >= 0; d--) {
+            int64_t i = rest % b->bgeo[d];
+            rest /= b->bgeo[d];
+            ao += i * b->bgeo[b->nb + d];
+            bo += i * b->bgeo[2 * b->nb + d];
         }
+        gemm_par(b->dt, b->ta, b->tb, b->m, b->n, b->k, b->ap + ao * b->isz, b->lda, b->bp + bo * b->isz, b->ldb,
+                 b->op + q * b->m * b->n * b->isz, 1);
     }
 }
 
@@ -66,21 +93,9 @@ int tg_matmul(int dt, int nb, const int64_t *bgeo, const void *a, int64_t aoff, 
     int nt = tg_get_threads();
     if (m * n * k < MM_PAR_MIN) nt = 1;
     if (nbatch >= 2 * tg_get_threads() && tg_get_threads() > 1 && nbatch * m * n * k >= MM_PAR_MIN) {
-        /* a batch of products: one serial GEMM per batch entry, the entries handed out to the
-           threads one by one in a single parallel region (a thread the OS keeps waiting on a
-           busy machine then holds up no one: the others take its share) */
-        int nth = tg_get_threads();
-        #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-        for (int64_t q = 0; q < nbatch; q++) {
-            int64_t rest = q, ao = 0, bo = 0;
-            for (int d = nb - 1; d >= 0; d--) {
-                int64_t i = rest % bgeo[d];
-                rest /= bgeo[d];
-                ao += i * bgeo[nb + d];
-                bo += i * bgeo[2 * nb + d];
-            }
-            gemm_par(dt, ta, tb, m, n, k, ap + ao * isz, lda, bp + bo * isz, ldb, op + q * m * n * isz, 1);
-        }
+        /* a batch of products: one serial GEMM per batch entry, the entries split over threads */
+        bmm_t b = {dt, ta, tb, nb, m, n, k, lda, ldb, isz, bgeo, ap, bp, op};
+        tg_parallel_for(nbatch, tg_get_threads(), 1, gemm_batch, &b);
         return ERR_OK;
     }
     for (int64_t q = 0; q < nbatch; q++) {

@@ -2,14 +2,15 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <omp.h>
+#include <stdatomic.h>
+#include <time.h>
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
 #include "tg.h"
 
-/* One policy for all pools: OpenMP (these kernels) and OpenBLAS (matmul) use the same count,
-   set from TG_NUM_THREADS by c_backend.py; libgomp waits passively (set before it loads). */
+/* Threads: one small pool of our own for every parallel kernel (matmul blocks included, see
+   blas.c), with TG_NUM_THREADS (c_backend.py) setting its size. */
 static int g_threads = 1;
 /* Below these element counts a kernel runs serial: waking a pool costs ~1-2 us here, and a
    2-thread add only wins from ~5e4 elements (measured with /tmp scripts, see c_backend.py). */
@@ -26,16 +27,133 @@ int tg_threads_for(int64_t work, int costly) {
     return nt < g_threads ? (int)(nt < 1 ? 1 : nt) : g_threads;
 }
 
-void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
-    if (nt <= 1 || n <= align) { fn(ctx, 0, n); return; }
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), k = omp_get_num_threads();
-        int64_t chunk = (n + k - 1) / k;
-        chunk = (chunk + align - 1) / align * align;
-        int64_t lo = chunk * t, hi = lo + chunk < n ? lo + chunk : n;
-        if (lo < hi) fn(ctx, lo, hi);
+/* Why not OpenMP: at the end of a parallel region the caller waits for every thread of the
+   team, also for one the OS has not woken yet. On a busy machine (2 cores, other processes)
+   that wait was often a whole scheduler slice: a 1024x1024 add took 0.6-1 ms on 2 threads
+   against 0.34 ms serial. Here a job is nt chunks that whoever is running claims one by one
+   (an atomic counter): the caller works through chunks too, and waits only for chunks a worker
+   has actually started. A late worker finds nothing left and goes back to waiting.
+   Chunk t is always [t * chunk, ...) whoever runs it, so results do not depend on timing.
+   Idle workers spin for g_spin_ns (the gap between two kernels of a training step is
+   ~10-50 us), then sleep on a condition variable. */
+#define MAX_WORKERS 63
+typedef struct {
+    range_fn fn;
+    void *ctx;
+    int64_t n, chunk, nchunks;
+    atomic_llong next, done;
+    atomic_int open, active;
+} job_t;
+
+static job_t g_job;
+static atomic_ullong g_gen;          /* bumped for every job: workers wait for it to change */
+static atomic_int g_sleepers;
+static int g_nworkers;               /* started so far (only grows; guarded by g_master) */
+static int64_t g_spin_ns = 50000;
+static pthread_mutex_t g_master = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
+static pthread_mutex_t g_sleep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_sleep_cv = PTHREAD_COND_INITIALIZER;
+
+void tg_set_spin_us(int64_t us) { g_spin_ns = us < 0 ? 0 : us * 1000; }
+
+/* In a forked child: the workers did not come along, and the parent may have been inside a job
+   (or holding a lock) at the fork. Start from an empty pool; new workers start on demand. */
+void tg_after_fork(void) {
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER, sm = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    g_master = m;
+    g_sleep_mu = sm;
+    g_sleep_cv = cv;
+    g_nworkers = 0;
+    atomic_store(&g_job.active, 0);
+    atomic_store(&g_job.open, 0);
+    atomic_store(&g_sleepers, 0);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void run_chunks(job_t *j) {
+    for (;;) {
+        long long c = atomic_fetch_add(&j->next, 1);
+        if (c >= j->nchunks) return;
+        int64_t lo = c * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+        if (lo < hi) j->fn(j->ctx, lo, hi);
+        atomic_fetch_add(&j->done, 1);
     }
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    unsigned long long seen = atomic_load(&g_gen);
+    for (;;) {
+        if (atomic_load(&g_gen) == seen) {  /* spin a while, then sleep */
+            int64_t until = now_ns() + g_spin_ns;
+            int k = 0;
+            while (atomic_load(&g_gen) == seen) {
+                cpu_relax();
+                if (++k % 64 == 0 && now_ns() > until) break;
+            }
+            if (atomic_load(&g_gen) == seen) {
+                pthread_mutex_lock(&g_sleep_mu);
+                atomic_fetch_add(&g_sleepers, 1);
+                while (atomic_load(&g_gen) == seen) pthread_cond_wait(&g_sleep_cv, &g_sleep_mu);
+                atomic_fetch_sub(&g_sleepers, 1);
+                pthread_mutex_unlock(&g_sleep_mu);
+            }
+        }
+        seen = atomic_load(&g_gen);
+        /* enter the current job (if still open); the caller does not reuse g_job while active */
+        atomic_fetch_add(&g_job.active, 1);
+        if (atomic_load(&g_job.open)) run_chunks(&g_job);
+        atomic_fetch_sub(&g_job.active, 1);
+    }
+    return NULL;
+}
+
+void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
+    if (nt <= 1 || n <= align || pthread_mutex_trylock(&g_master) != 0) {
+        /* serial: small work, or another thread (cffi drops the GIL) or an outer job holds the pool */
+        fn(ctx, 0, n);
+        return;
+    }
+    if (nt > MAX_WORKERS + 1) nt = MAX_WORKERS + 1;
+    while (g_nworkers < nt - 1) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, worker_main, NULL) != 0) break;
+        pthread_detach(th);
+        g_nworkers++;
+    }
+    int64_t chunk = (n + nt - 1) / nt;
+    chunk = (chunk + align - 1) / align * align;
+    while (atomic_load(&g_job.active) != 0) cpu_relax();  /* stragglers of the last job leave */
+    g_job.fn = fn;
+    g_job.ctx = ctx;
+    g_job.n = n;
+    g_job.chunk = chunk;
+    g_job.nchunks = (n + chunk - 1) / chunk;
+    atomic_store(&g_job.next, 0);
+    atomic_store(&g_job.done, 0);
+    atomic_store(&g_job.open, 1);
+    atomic_fetch_add(&g_gen, 1);
+    if (atomic_load(&g_sleepers) > 0) {
+        pthread_mutex_lock(&g_sleep_mu);
+        pthread_cond_broadcast(&g_sleep_cv);
+        pthread_mutex_unlock(&g_sleep_mu);
+    }
+    run_chunks(&g_job);
+    atomic_store(&g_job.open, 0);
+    while (atomic_load(&g_job.done) < g_job.nchunks) cpu_relax();  /* chunks workers started */
+    pthread_mutex_unlock(&g_master);
 }
 
 /* ---------------------------------------------------------------- memory */

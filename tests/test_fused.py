@@ -279,3 +279,34 @@ def test_softmax_backward_and_cross_entropy_refuse_bad_views():
         ce(a, View((3, 4), (4, 1), 1), idx, View((3,), (1,), 0), f32, True)  # past the end
     with pytest.raises(tg.TensorError):
         ce(a, View((3, 4), (4, 1), 0), a, View((3,), (1,), 0), f32, True)  # float targets
+
+
+# ---------------------------------------------------------------- matmul split over the backend's threads
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shapes", [((128, 784), (784, 256)), ((300, 40), (40, 7)), ((5, 600), (600, 900)),
+                                    ((64, 128, 128), (64, 128, 128)), ((3, 4, 40, 50), (4, 50, 60))])
+def test_matmul_same_with_one_and_two_threads(dtype, shapes):
+    be = backend_obj()
+    if not hasattr(be, "set_num_threads"):
+        pytest.skip(f"backend {be.name} has no thread setting")
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(shapes[0]).astype(dtype)
+    b = rng.standard_normal(shapes[1]).astype(dtype)
+    prev = be.get_num_threads()
+    try:
+        out = {}
+        for nt in (1, 2):
+            be.set_num_threads(nt)
+            ta, tb = from_np(a), from_np(b)
+            # the same product with both operands as transposed views (BLAS transpose flags)
+            at = from_np(np.ascontiguousarray(a.swapaxes(-1, -2))).mT
+            bt = from_np(np.ascontiguousarray(b.swapaxes(-1, -2))).mT
+            out[nt] = (to_np(ta @ tb), to_np(at @ bt))
+    finally:
+        be.set_num_threads(prev)
+    tol = {"rtol": 1e-4, "atol": 1e-3} if dtype == "float32" else {}
+    np.testing.assert_allclose(out[1][0], a @ b, **tol)
+    np.testing.assert_allclose(out[1][1], a @ b, **tol)
+    np.testing.assert_array_equal(out[1][0], out[2][0])
+    np.testing.assert_array_equal(out[1][1], out[2][1])
