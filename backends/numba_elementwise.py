@@ -22,6 +22,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from .numba_simd import tblock, transpose_block
+
 UNARY_CODES = {name: i for i, name in enumerate((
     "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
     "erf", "reciprocal", "floor", "ceil", "logical_not", "copy", "tobool"))}
@@ -361,6 +363,44 @@ def _unit(s):
     return s == 1 or s == 0
 
 
+def _stage(x, px, s0, s1, r0, r1, j0, j1, buf):  # pragma: no cover - overloaded below
+    """buf[(i - r0)*TILE + (j - j0)] = x[px + i*s0 + j*s1] for r0 <= i < r1, j0 <= j < j1."""
+
+
+@njit(inline="always")
+def _stage_scalar(x, px, s0, s1, r0, r1, j0, j1, buf):
+    for i in range(r0, r1):
+        q = px + i * s0
+        d = (i - r0) * TILE - j0
+        for j in range(j0, j1):
+            buf[d + j] = x[q + j * s1]
+
+
+def _stage_simd(x, px, s0, s1, r0, r1, j0, j1, buf):
+    # a transposed read (s0 == 1): B x B blocks through SIMD registers (B vector loads along
+    # memory rows, a shuffle network, B vector stores), the ragged edges element by element
+    if s0 != 1:
+        _stage_scalar(x, px, s0, s1, r0, r1, j0, j1, buf)
+        return
+    B = tblock(x)
+    ni = (r1 - r0) - (r1 - r0) % B
+    nj = (j1 - j0) - (j1 - j0) % B
+    for jb in range(0, nj, B):
+        for ib in range(0, ni, B):
+            transpose_block(x, px + r0 + ib + (j0 + jb) * s1, s1, buf, ib * TILE + jb, TILE)
+    if ni < r1 - r0:
+        _stage_scalar(x, px, s0, s1, r0 + ni, r1, j0, j1, buf[ni * TILE:])
+    if nj < j1 - j0:
+        _stage_scalar(x, px, s0, s1, r0, r0 + ni, j0 + nj, j1, buf[nj:])
+
+
+@overload(_stage, inline="always")
+def _ov_stage(x, px, s0, s1, r0, r1, j0, j1, buf):
+    if x.dtype.bitwidth in (32, 64):
+        return _stage_simd
+    return lambda x, px, s0, s1, r0, r1, j0, j1, buf: _stage_scalar(x, px, s0, s1, r0, r1, j0, j1, buf)
+
+
 # ---------------------------------------------------------------- kernel factories
 
 def make_unary1(opc: int, par: bool):
@@ -393,7 +433,14 @@ def make_unaryN(opc: int, par: bool):
             if _unit(s1):
                 for i in range(r0, r1):
                     _un_row(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
-            else:  # strided inner dim (a transposed read): tile the columns
+            elif s0 == 1:  # a transposed read: stage TILE x TILE tiles through SIMD transposes
+                buf = np.empty(TILE * TILE, x.dtype)
+                for j0 in range(0, n1, TILE):
+                    j1 = min(n1, j0 + TILE)
+                    _stage(x, px, s0, s1, r0, r1, j0, j1, buf)
+                    for i in range(r0, r1):
+                        _un_row(opc, buf, (i - r0) * TILE, 1, out[po + i * n1 + j0:po + i * n1 + j1])
+            else:  # another strided inner dim: tile the columns
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
                     for i in range(r0, r1):
@@ -438,7 +485,27 @@ def make_binaryN(opc: int, par: bool):
                 for i in range(r0, r1):
                     _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
                              out[po + i * n1:po + (i + 1) * n1])
-            else:  # a strided inner dim (x.T + v): tile the columns so reads stay in cache
+            elif (_unit(sa1) or sa0 == 1) and (_unit(sb1) or sb0 == 1):
+                # a transposed operand (x.T + v): stage its TILE x TILE tiles through SIMD
+                # transposes, then run the unit-stride row loop on the staged rows
+                ta = np.empty(TILE * TILE, a.dtype)
+                tb = np.empty(TILE * TILE, b.dtype)
+                for j0 in range(0, n1, TILE):
+                    j1 = min(n1, j0 + TILE)
+                    if _unit(sa1):
+                        xa, ba, ra, ca = a, pa + j0 * sa1, sa0, sa1
+                    else:
+                        _stage(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
+                        xa, ba, ra, ca = ta, -r0 * TILE, TILE, 1
+                    if _unit(sb1):
+                        xb, bb, rb, cb = b, pb + j0 * sb1, sb0, sb1
+                    else:
+                        _stage(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
+                        xb, bb, rb, cb = tb, -r0 * TILE, TILE, 1
+                    for i in range(r0, r1):
+                        _bin_row(opc, xa, ba + i * ra, ca, xb, bb + i * rb, cb,
+                                 out[po + i * n1 + j0:po + i * n1 + j1])
+            else:  # another strided inner dim: tile the columns so reads stay in cache
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
                     for i in range(r0, r1):

@@ -233,4 +233,67 @@ def vaccum_f64(typingctx, acc, idx, v):
     return types.none(acc, idx, v), codegen
 
 
-__all__ = ["vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
+def tblock(arr):  # pragma: no cover - replaced by the overload inside numba
+    """Side of the square block `transpose_block` moves for arr's dtype (32 bytes per row)."""
+
+
+@overload(tblock, inline="always")
+def _ov_tblock(arr):
+    b = 256 // arr.dtype.bitwidth
+    return lambda arr: b
+
+
+def _transpose_masks(b: int) -> list:
+    """Shuffle stages of a b x b transpose (b = 8 or 4): lists of (i, j, mask, out) steps."""
+    if b == 8:
+        lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+        lo2, hi2 = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+        lo4, hi4 = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+        st1 = [(0, 1, lo, 0), (0, 1, hi, 1), (2, 3, lo, 2), (2, 3, hi, 3),
+               (4, 5, lo, 4), (4, 5, hi, 5), (6, 7, lo, 6), (6, 7, hi, 7)]
+        st2 = [(0, 2, lo2, 0), (0, 2, hi2, 1), (1, 3, lo2, 2), (1, 3, hi2, 3),
+               (4, 6, lo2, 4), (4, 6, hi2, 5), (5, 7, lo2, 6), (5, 7, hi2, 7)]
+        st3 = [(0, 4, lo4, 0), (0, 4, hi4, 4), (1, 5, lo4, 1), (1, 5, hi4, 5),
+               (2, 6, lo4, 2), (2, 6, hi4, 6), (3, 7, lo4, 3), (3, 7, hi4, 7)]
+        return [st1, st2, st3]
+    lo, hi = [0, 4, 2, 6], [1, 5, 3, 7]
+    st1 = [(0, 1, lo, 0), (0, 1, hi, 1), (2, 3, lo, 2), (2, 3, hi, 3)]
+    st2 = [(0, 2, [0, 1, 4, 5], 0), (0, 2, [2, 3, 6, 7], 2), (1, 3, [0, 1, 4, 5], 1), (1, 3, [2, 3, 6, 7], 3)]
+    return [st1, st2]
+
+
+@intrinsic
+def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
+    """dst[doff + l*dstride + k] = src[soff + k*sstride + l] for k, l < B (B = tblock(src)):
+    B vector loads, a shuffle network, B vector stores (4- and 8-byte dtypes)."""
+    if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
+            and src.dtype.bitwidth in (32, 64)):
+        return None
+    b = 256 // src.dtype.bitwidth
+
+    def codegen(context, builder, sig, args):
+        ety = context.get_value_type(src.dtype)
+        vty = ir.VectorType(ety, b)
+        align = src.dtype.bitwidth // 8
+        sp = context.make_array(sig.args[0])(context, builder, args[0]).data
+        dp = context.make_array(sig.args[3])(context, builder, args[3]).data
+        rows = []
+        for k in range(b):
+            idx = builder.add(args[1], builder.mul(args[2], ir.Constant(args[2].type, k)))
+            ptr = builder.bitcast(builder.gep(sp, [idx]), vty.as_pointer())
+            rows.append(builder.load(ptr, align=align))
+        for stage in _transpose_masks(b):
+            nxt = [None] * b
+            for i, j, mask, o in stage:
+                nxt[o] = builder.shuffle_vector(rows[i], rows[j], ir.Constant(ir.VectorType(ir.IntType(32), b), mask))
+            rows = nxt
+        for k in range(b):
+            idx = builder.add(args[4], builder.mul(args[5], ir.Constant(args[5].type, k)))
+            ptr = builder.bitcast(builder.gep(dp, [idx]), vty.as_pointer())
+            builder.store(rows[k], ptr, align=align)
+        return context.get_dummy_value()
+
+    return types.none(src, soff, sstride, dst, doff, dstride), codegen
+
+
+__all__ = ["tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
