@@ -41,7 +41,7 @@ COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
 # 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up.
 PAR_ELEMWISE = 1 << 16
 PAR_REDUCE = 1 << 16
-PAR_MATMUL = 1 << 18
+PAR_MATMUL = 1 << 20
 
 
 class _Kernels(dict):

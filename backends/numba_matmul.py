@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .numba_simd import AVX512, lanes, vaccum, vbcast, vfma, vload, vstore, vzeros
+from .numba_simd import AVX512, lanes, tblock, transpose_block, vaccum, vbcast, vfma, vload, vstore, vzeros
 
 # Tile shape in (rows, vectors); values of k per packed block; columns of B per block; A panels
 # per task block (~100-200 rows: a task's A block, KC x rows, stays in L2).
@@ -284,8 +284,18 @@ def _pack_a(a, ao, sam, sak, ip, m, p0, kc, dst):
     rows = min(MR, m - r0)
     src = ao + r0 * sam + p0 * sak
     if rows == MR:
-        if sak == 1 and sam != 1:  # row-major A: walk each row in memory order
-            for r in range(MR):
+        if sak == 1 and sam != 1:  # row-major A: B x B blocks through SIMD register transposes
+            B = tblock(a)
+            rv = MR - MR % B
+            kv = kc - kc % B
+            for r0 in range(0, rv, B):
+                for p in range(0, kv, B):
+                    transpose_block(a, src + r0 * sam + p, sam, dst, base + p * MR + r0, MR)
+                for r in range(r0, r0 + B):
+                    q = src + r * sam
+                    for p in range(kv, kc):
+                        dst[base + p * MR + r] = a[q + p]
+            for r in range(rv, MR):
                 q = src + r * sam
                 for p in range(kc):
                     dst[base + p * MR + r] = a[q + p]
@@ -314,6 +324,16 @@ def _pack_b(b, bo, sbk, sbn, p0, kc, j0, n, jp, nr, dst):
             d = base + p * nr
             for c in range(nr):
                 dst[d + c] = b[q + c]
+    elif sbk == 1 and cols == nr:  # column-major B (w.T): B x B blocks through SIMD transposes
+        B = tblock(b)
+        kv = kc - kc % B
+        for c0 in range(0, nr, B):
+            for p in range(0, kv, B):
+                transpose_block(b, src + c0 * sbn + p, sbn, dst, base + p * nr + c0, nr)
+            for c in range(c0, c0 + B):
+                q = src + c * sbn
+                for p in range(kv, kc):
+                    dst[base + p * nr + c] = b[q + p]
     else:  # column-major (B.T) or a partial panel: walk each column in memory order
         for c in range(nr):
             if c < cols:
@@ -338,7 +358,8 @@ def make_gemm(par: bool):
                 out[i] = 0
             return
         mpan = (m + MR - 1) // MR
-        kcmax = min(KC, kk)
+        kcb = (kk + (kk + KC - 1) // KC - 1) // ((kk + KC - 1) // KC)  # k blocks of equal size <= KC
+        kcmax = kcb
         npan_max = (min(NC, n) + nr - 1) // nr
         ap = np.empty(mpan * MR * kcmax, out.dtype)
         bp = np.empty(npan_max * nr * kcmax, out.dtype)
@@ -352,8 +373,8 @@ def make_gemm(par: bool):
                 cb = 1
                 while rb * cb < min_tasks and cb < npan:
                     cb += 1
-                for p0 in range(0, kk, KC):
-                    kc = min(KC, kk - p0)
+                for p0 in range(0, kk, kcb):
+                    kc = min(kcb, kk - p0)
                     first = p0 == 0
                     for t in prange(mpan + npan):
                         if t < mpan:
