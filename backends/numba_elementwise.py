@@ -22,7 +22,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from .numba_simd import tblock, transpose_block
+from .numba_simd import prefer_wide, tblock, transpose_block
 
 UNARY_CODES = {name: i for i, name in enumerate((
     "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
@@ -278,6 +278,7 @@ def _ov_binop(op, x, y):
 @njit(inline="always")
 def _un_row(opc, x, px, sx, o):
     """o[j] = op(x[px + j*sx]) for j < len(o)."""
+    prefer_wide()
     m = o.size
     if sx == 1:
         xv = x[px:px + m]

@@ -18,7 +18,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .numba_elementwise import vexp
-from .numba_simd import LANES, lanes, vaccum_f64, vadd, vhsum, vload, vzeros
+from .numba_simd import LANES, lanes, prefer_wide, vaccum_f64, vadd, vhsum, vload, vzeros
 
 FM = {"reassoc", "contract", "nsz"}
 FM_NOREASSOC = {"contract", "nsz"}
@@ -306,6 +306,7 @@ def make_softmax(log: bool, par: bool):
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_NOREASSOC)
     def k(x, ox, rows, cols, out):
         for r in prange(rows):
+            prefer_wide()
             xv = x[ox + r * cols:ox + (r + 1) * cols]
             o = out[r * cols:(r + 1) * cols]
             m = xv[0]

@@ -233,6 +233,21 @@ def vaccum_f64(typingctx, acc, idx, v):
     return types.none(acc, idx, v), codegen
 
 
+@intrinsic
+def prefer_wide(typingctx):
+    """Let LLVM's loop vectorizer use 512-bit vectors in the function this is lowered into
+    (where the CPU has AVX-512: LLVM's default there is 256 bits; compute-bound loops such as
+    exp run about 1.6x faster with zmm). A no-op elsewhere. Call it inside a prange body: the
+    parallel backend outlines that body into a function of its own."""
+    def codegen(context, builder, sig, args):
+        if AVX512:
+            # llvmlite only admits its known attribute names; a string attribute is valid IR
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 def tblock(arr):  # pragma: no cover - replaced by the overload inside numba
     """Side of the square block `transpose_block` moves for arr's dtype (32 bytes per row)."""
 
@@ -296,4 +311,4 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
