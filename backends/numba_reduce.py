@@ -54,21 +54,22 @@ def _sum_contig_simd(x, p, n, acc0):
     total = acc0 + 0.0
     end = p + n
     i = p
-    while i + BLOCK <= end:
+    while i + W <= end:
+        b1 = min(i + BLOCK, end - (end - i) % W)
         a0 = a1 = a2 = a3 = vzeros(x)
-        for q in range(i, i + BLOCK, W):
+        for q in range(i, b1, W):
             a0 = vadd(a0, vload(x, q))
             a1 = vadd(a1, vload(x, q + L))
             a2 = vadd(a2, vload(x, q + 2 * L))
             a3 = vadd(a3, vload(x, q + 3 * L))
         total += vhsum(vadd(vadd(a0, a1), vadd(a2, a3)))
-        i += BLOCK
-    a0 = a1 = vzeros(x)
-    while i + 2 * L <= end:
-        a0 = vadd(a0, vload(x, i))
-        a1 = vadd(a1, vload(x, i + L))
-        i += 2 * L
-    total += vhsum(vadd(a0, a1))
+        i = b1
+    if i + L <= end:
+        a0 = vzeros(x)
+        while i + L <= end:
+            a0 = vadd(a0, vload(x, i))
+            i += L
+        total += vhsum(a0)
     while i < end:
         total += x[i]
         i += 1
