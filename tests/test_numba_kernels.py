@@ -1,0 +1,112 @@
+"""The numba backend's own kernels, directly: matmul tiles and packing, the vectorized exp,
+SIMD sums, transposed elementwise staging. Skipped unless the numba backend is selected."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_like as tg
+
+
+@pytest.fixture(autouse=True)
+def _numba_only(backend: str) -> None:
+    if backend != "numba" or "numba" not in tg.backends.available():
+        pytest.skip("numba kernels are tested when the suite runs on the numba backend")
+
+
+def T(a: np.ndarray) -> tg.Tensor:
+    return tg.Tensor(a)
+
+
+def test_generated_micro_kernels_are_current():
+    from tinygrad_like.backends import numba_matmul as mm
+    import inspect
+    src = inspect.getsource(mm)
+    for mr, nv in ((6, 2), (12, 2)):
+        assert mm._generate_micro(mr, nv) in src, f"regenerate _micro_{mr}x{nv} with _generate_micro({mr}, {nv})"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 3, 7), (13, 17, 33), (12, 256, 32), (37, 300, 45), (130, 520, 70)])
+def test_matmul_layouts_and_edges(dtype, ta, tb, m, k, n):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    x = T(a).T if ta else T(a)
+    y = T(b).T if tb else T(b)
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    got = (x @ y).numpy()
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * math.sqrt(k) * 4)
+
+
+def test_matmul_batched_broadcast_and_nan():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 20, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 40)).astype(np.float32)
+    np.testing.assert_allclose((T(a) @ T(b)).numpy(), a @ b, rtol=1e-4, atol=1e-4)
+    a[1, 2, 3] = np.nan
+    b[4, 5] = np.inf
+    got = (T(a) @ T(b)).numpy()
+    with np.errstate(invalid="ignore"):
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
+
+
+def test_matmul_empty_k_gives_zeros():
+    a = T(np.zeros((3, 0), np.float32))
+    b = T(np.zeros((0, 4), np.float32))
+    assert np.array_equal((a @ b).numpy(), np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_within_one_ulp_and_specials(dtype):
+    lo, hi = (-87.0, 88.0) if dtype == np.float32 else (-700.0, 700.0)
+    x = np.concatenate([np.linspace(lo, hi, 100_003), np.linspace(-2, 2, 10_001)]).astype(dtype)
+    got = T(x).exp().numpy()
+    ref = np.exp(x.astype(np.float64)).astype(dtype) if dtype == np.float32 else np.exp(x)
+    ulps = np.abs(got.astype(np.float64) - ref) / np.spacing(ref).astype(np.float64)
+    assert ulps.max() <= 1.0
+    big = 89.0 if dtype == np.float32 else 710.0
+    sp = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, big, -big * 2, 1e30, -1e30], dtype)
+    with np.errstate(over="ignore"):
+        expect = np.exp(sp)
+    got = T(sp).exp().numpy()
+    assert np.array_equal(got, expect, equal_nan=True)
+    # results in the subnormal range stay within one subnormal step of libm's
+    tiny = np.linspace(-103.9, -87.4, 1001).astype(np.float32) if dtype == np.float32 else \
+        np.linspace(-745.0, -708.5, 1001)
+    d = np.abs(T(tiny).exp().numpy().astype(np.float64) - np.exp(tiny.astype(np.float64)).astype(dtype))
+    assert d.max() <= np.finfo(dtype).smallest_subnormal
+
+
+def test_float32_sum_of_1e7_is_accurate():
+    rng = np.random.default_rng(2)
+    x = (rng.random(10_000_000) + 0.5).astype(np.float32)
+    ref = x.astype(np.float64).sum()
+    assert abs(T(x).sum().item() - ref) / ref < 1e-6
+    m = x[:4096 * 2048].reshape(4096, 2048)
+    for dim in (0, 1):
+        ref = m.astype(np.float64).sum(dim)
+        np.testing.assert_allclose(T(m).sum(dim).numpy(), ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (8, 8), (65, 130), (200, 33), (7, 300)])
+def test_transposed_operands_stage_correctly(dtype, shape):
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    r, c = shape
+    x = (rng.standard_normal((r, c)) * 10).astype(dtype)
+    y = (rng.standard_normal((c, r)) * 10).astype(dtype)
+    v = (rng.standard_normal(r) * 10).astype(dtype)
+    assert np.array_equal(T(x).T.contiguous().numpy(), x.T)
+    if dtype != np.bool_:
+        assert np.array_equal((T(x).T + T(v)).numpy(), x.T + v)
+        assert np.array_equal((T(x).T * T(y)).numpy(), x.T * y)
+        assert np.array_equal((T(x).T - T(y.T).T).numpy(), x.T - y)
+    if dtype in (np.float32, np.float64):
+        np.testing.assert_allclose(T(x).T.exp().numpy(), np.exp(x.T.astype(np.float64)).astype(dtype),
+                                   rtol=2e-6)
