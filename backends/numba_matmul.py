@@ -15,8 +15,10 @@ with half the lanes. The parallel build splits C into at least `min_tasks` block
 columns) (the caller passes a few per thread); a task walks its B panels (each stays in L1
 while it meets every A panel of the task, which stay in L2).
 
-Strided inputs: any (row stride, column stride) of A and B is packed directly, reading in
-memory order, so `A.T @ B` and friends cost no extra copy. A batch loops inside the kernel.
+Strided inputs: any (row stride, column stride) of A and B is packed directly, so `A.T @ B`
+and friends cost no extra copy; a row-major A and a column-major B (`x @ w.T`) are packed
+through SIMD register transposes (numba_simd.transpose_block). k is cut into equal blocks of at
+most KC. A batch loops inside the kernel (a broadcast operand is packed again per element).
 Edge tiles are computed into a small scratch tile and copied out, so C is never written past
 (m, n). No fastmath: plain IEEE arithmetic (fused multiply-add), NaN and inf propagate.
 """
