@@ -1,9 +1,8 @@
 """The two training steps (MNIST-shaped MLP with cross-entropy, sine MLP with MSE) per impl.
 
-Ours uses only the plain Tensor API (no tg.nn / tg.optim), so it measures the engine and
-works before those exist: weights are leaf tensors, x @ W.T + b, relu, log_softmax + gather,
-and a manual SGD update under no_grad with in-place sub_. numpy: a hand-written forward and
-backward. PyTorch: torch.nn.functional with the same shapes and the same manual update.
+Ours and PyTorch's are the same code, line for line, in each library's own API: weights are
+leaf tensors, nn.functional's linear, relu and cross_entropy (or mse_loss), backward, and the
+SGD update p.sub_(p.grad, alpha=lr) under no_grad. numpy: a hand-written forward and backward.
 """
 from __future__ import annotations
 
@@ -56,22 +55,19 @@ def make_step(impl: str, task: str, n: int) -> Callable[[], Any]:
 
 def _tg_step(impl: str, task: str, x: Any, y: Any, params: list) -> Callable[[], Any]:
     import tinygrad_like as tg
+    F = tg.nn.functional
     w1, b1, w2, b2 = [I.from_numpy(impl, p, requires_grad=True) for p in params]
     xt = I.from_numpy(impl, x)
-    yt = I.from_numpy(impl, y.reshape(-1, 1) if task == "mlp" else y)
+    yt = I.from_numpy(impl, y)
     ps = (w1, b1, w2, b2)
 
     def step() -> Any:
-        h = (xt @ w1.T + b1).relu()
-        out = h @ w2.T + b2
-        if task == "mlp":
-            loss = -out.log_softmax(1).gather(1, yt).mean()
-        else:
-            loss = ((out - yt) ** 2).mean()
+        out = F.linear(F.relu(F.linear(xt, w1, b1)), w2, b2)
+        loss = F.cross_entropy(out, yt) if task == "mlp" else F.mse_loss(out, yt)
         loss.backward()
         with tg.no_grad():
             for p in ps:
-                p.sub_(p.grad * LR)
+                p.sub_(p.grad, alpha=LR)
                 p.grad = None
         return loss
     return step

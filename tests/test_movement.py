@@ -282,9 +282,10 @@ def test_inplace_ops_on_views_incl_overlapping_sources(name, data):
         sn, st_ = alias(vn), alias(vt)
         if sn.shape != vn.shape:
             sn, st_ = vn[::-1], vt[::-1]
-    INPLACE[name](vn, sn, out=vn)  # numpy handles the overlap with a temporary
+    alpha = data.draw(st.sampled_from([1, -0.5, 2.0])) if name in ("add_", "sub_") else 1
+    INPLACE[name](vn, sn * alpha, out=vn)  # numpy handles the overlap with a temporary
     with tg.no_grad():
-        out = getattr(vt, name)(st_)
+        out = getattr(vt, name)(st_, alpha=alpha) if alpha != 1 else getattr(vt, name)(st_)
     assert out is vt
     assert_close(base, base_np, "float64")
 

@@ -274,6 +274,28 @@ def test_layernorm_matches_torch():
     np.testing.assert_allclose(to_np(ln(from_np(x)).detach()), ref, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("xshape", [(4,), (3, 4), (2, 3, 4)])
+@pytest.mark.parametrize("grads", ["all", "weights only", "input only"])
+def test_linear_one_node_matches_the_composed_ops(xshape, grads):
+    """F.linear records one graph node (its own backward); values and gradients must equal
+    input @ weight.T + bias built from separate ops, for 1-D, 2-D and batched inputs."""
+    xn, wn, bn = rng(1).standard_normal(xshape), rng(2).standard_normal((5, 4)), rng(3).standard_normal(5)
+    need = {"all": (True, True, True), "weights only": (False, True, True), "input only": (True, False, False)}[grads]
+    outs = []
+    for fn in (F.linear, lambda x, w, b: x @ w.T + b):
+        x, w, b = (from_np(a, requires_grad=r) for a, r in zip((xn, wn, bn), need))
+        y = fn(x, w, b)
+        (y * from_np(rng(4).standard_normal(y.shape))).sum().backward()
+        outs.append([to_np(y.detach())] + [to_np(t.grad) if t.grad is not None else None for t in (x, w, b)])
+    assert F.linear(*(from_np(a, requires_grad=True) for a in (xn, wn, bn))).grad_fn.name == "Linear"
+    for got, want in zip(*outs):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    x, w, b = (from_np(a, requires_grad=r) for a, r in zip((xn, wn, bn), need))
+    assert tg.gradcheck(F.linear, [x, w, b])
+
+
 def test_linear_and_dropout_gradcheck():
     x = from_np(rng(7).standard_normal((3, 4)), requires_grad=True)
     w = from_np(rng(8).standard_normal((2, 4)), requires_grad=True)

@@ -7,6 +7,7 @@ views and wrap the new contiguous buffer it returns.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from . import dtypes as _dt
@@ -1120,15 +1121,13 @@ class Tensor:
             src = src.to(self.dtype)
         if src._buf is self._buf:
             src = src.clone()  # the kernel writes into self._buf while reading src: never let them overlap
-        shape = broadcast_shapes(self.shape, src.shape)
+        v, sv = self._view, src._view
+        shape, cs, s1, s2 = _binary_plan(v.shape, v.strides, sv.shape, sv.strides)
         if shape != self.shape:
             raise ShapeError(f"in-place {op}: output shape {self.shape} does not match the broadcast shape {shape}")
         if self.numel() == 0:
             return self
-        v = self._view
         if v.is_contiguous():
-            sv = src._view.expand(shape)
-            cs, (s1, s2) = coalesce(shape, v.strides, sv.strides)
             self._be.binary(op, self._buf, View(cs, s1, 0), src._buf, View(cs, s2, sv.offset), self.dtype, out=self._buf)
         else:
             res = _elementwise(op, self, src, self.dtype, self.dtype)
@@ -1136,9 +1135,15 @@ class Tensor:
         return self
 
     def add_(self, other: Any, alpha: Scalar = 1) -> "Tensor":
+        if alpha != 1 and isinstance(other, Tensor):  # p.add_(g, alpha=-lr): one fused pass, no temporary
+            self._check_inplace()
+            _axpy_(self, other, alpha)
+            return self
         return self._inplace("add", other if alpha == 1 else other * alpha)
 
     def sub_(self, other: Any, alpha: Scalar = 1) -> "Tensor":
+        if alpha != 1 and isinstance(other, Tensor):
+            return self.add_(other, -alpha)
         return self._inplace("sub", other if alpha == 1 else other * alpha)
 
     def mul_(self, other: Any) -> "Tensor":
@@ -1236,14 +1241,22 @@ def _elementwise(op: str, a: Tensor, b: Tensor, dtype: DType, out_dtype: DType) 
                 return _wrap(be.empty(0, out_dtype), _contig(shape), out_dtype, be)
             kv = View((n,), (1,), 0) if shape else _SCALAR_VIEW
             return _wrap(be.binary(op, a._buf, kv, b._buf, kv, dtype), _contig(shape), out_dtype, be)
-    else:
-        shape = broadcast_shapes(sa, sb)
-        va, vb = va.expand(shape), vb.expand(shape)
+    shape, cs, s1, s2 = _binary_plan(sa, va.strides, sb, vb.strides)
     if prod(shape) == 0:
         return _wrap(be.empty(0, out_dtype), _contig(shape), out_dtype, be)
-    cs, (s1, s2) = coalesce(shape, va.strides, vb.strides)
     buf = be.binary(op, a._buf, View(cs, s1, va.offset), b._buf, View(cs, s2, vb.offset), dtype)
     return _wrap(buf, _contig(shape), out_dtype, be)
+
+
+@lru_cache(maxsize=4096)
+def _binary_plan(sa: tuple, ta: tuple, sb: tuple, tb: tuple) -> tuple:
+    """(broadcast shape, coalesced shape, a's strides, b's strides) for two views' geometry.
+
+    Cached: a training loop meets the same few geometries every step, and this bookkeeping
+    costs more than a small kernel. (Offsets are not part of it: they are added per call.)"""
+    shape = broadcast_shapes(sa, sb)
+    cs, (s1, s2) = coalesce(shape, View(sa, ta).expand(shape).strides, View(sb, tb).expand(shape).strides)
+    return shape, cs, s1, s2
 
 
 def _check_no_internal_overlap(view: View, what: str) -> None:

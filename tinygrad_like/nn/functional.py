@@ -7,7 +7,7 @@ from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..random import rand
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, no_grad
 from ..tensor import Tensor, _contig, _record, _wrap, where
 from ..view import View
 
@@ -19,8 +19,23 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     if input.shape[-1:] != weight.shape[-1:]:
         raise ShapeError(f"linear: input has {input.shape[-1] if input.ndim else 0} features (shape {input.shape}) "
                          f"but weight expects {weight.shape[-1]} (weight shape {weight.shape})")
-    out = input @ weight.T
-    return out + bias if bias is not None else out
+    if (bias is None or weight.ndim != 2 or bias.shape != weight.shape[:1] or input.ndim == 0
+            or not input.dtype is weight.dtype is bias.dtype or not input.dtype.is_float):
+        out = input @ weight.T  # the general case, composed: matmul's own promotion and errors
+        return out + bias if bias is not None else out
+    # One graph node instead of three (transpose, matmul, add): the layer that every MLP step
+    # runs twice, so its Python overhead matters. The kernels are the same ones.
+    with no_grad():
+        out = input @ weight.T
+        out.add_(bias)  # into the fresh result: no temporary
+
+    def backward(g: Tensor) -> tuple:
+        g2 = g.reshape(-1, g.shape[-1])  # (rows, out_features)
+        gx = g @ weight if input.requires_grad else None
+        gw = g2.T @ input.reshape(-1, input.shape[-1]) if weight.requires_grad else None  # (out, in), contiguous
+        gb = g2.sum(0) if bias.requires_grad else None
+        return gx, gw, gb
+    return _record(out, "Linear", (input, weight, bias), backward)
 
 
 def relu(input: Tensor) -> Tensor:
