@@ -8,7 +8,7 @@ from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..random import rand
 from ..autograd import is_grad_enabled, no_grad
-from ..tensor import Tensor, _contig, _record, _wrap, where
+from ..tensor import Tensor, _contig, _mT, _record, _wrap, where
 from ..view import View
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -26,7 +26,7 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     # One graph node instead of three (transpose, matmul, add): the layer that every MLP step
     # runs twice, so its Python overhead matters. The kernels are the same ones.
     with no_grad():
-        out = input @ weight.T
+        out = input @ _mT(weight)  # a bare transposed view: no graph is recorded here anyway
         out.add_(bias)  # into the fresh result: no temporary
 
     def backward(g: Tensor) -> tuple:
