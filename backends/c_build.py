@@ -11,7 +11,8 @@ backends/c_build.py --inplace` with TG_ASAN=1). Flags, and why:
   round exactly like the python backend's.
 - `-fno-math-errno -fno-trapping-math`: lets gcc inline sqrt/floor/ceil as vector instructions;
   results are unchanged (nothing reads errno or FP traps).
-- `-fopenmp`: the kernels' thread pool (see c_backend.py for the thread policy).
+- `-fopenmp-simd`: `#pragma omp simd` vectorization hints only; the parallel kernels run on the
+  backend's own pthread pool (csrc/core.c; see c_backend.py for the thread policy), not libgomp.
 - The SHA-256 of csrc/ is baked in as TG_SOURCE_HASH; c_backend.py refuses a stale build.
 """
 from __future__ import annotations
@@ -43,13 +44,13 @@ def source_hash(csrc: str = CSRC) -> str:
 
 def compile_args() -> tuple[list[str], list[str]]:
     """(compile flags, link flags) from the environment (TG_MARCH, TG_ASAN)."""
-    cflags = ["-std=gnu11", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
+    cflags = ["-std=gnu11", "-fopenmp-simd", "-pthread", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
     march = os.environ.get("TG_MARCH", "native").strip()
     if march and march != "none":
         cflags.append(f"-march={march}")
         if march in ("native", "x86-64-v4"):
             cflags.append("-mprefer-vector-width=512")
-    ldflags = ["-fopenmp"]
+    ldflags = ["-pthread"]
     if os.environ.get("TG_ASAN", "") == "1":
         cflags += ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"]
         ldflags += ["-fsanitize=address"]
