@@ -116,6 +116,12 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     for s in suite_names:
         if s not in NAMES:
             raise _Usage(f"unknown suite {s!r}; valid suites: {', '.join(NAMES)}")
+    # The references load first: the c backend bounds GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT
+    # in the environment when it loads (for numba's pool), and that must not change how numpy's
+    # and PyTorch's own thread pools behave in this process.
+    import numpy  # noqa: F401
+    refs = impls.references()
+    torch = impls.torch()
     import tinygrad_like as tg
     available = tg.backends.available()
     backends = _split(args.backends) or available
@@ -127,8 +133,6 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
                 tg.backends.load(b)
             except Exception as e:  # noqa: BLE001
                 raise _Usage(f"backend {b!r} is not available here: {e}") from None
-    refs = impls.references()
-    torch = impls.torch()
     if torch is not None and args.threads:
         torch.set_num_threads(args.threads)
     sizes = [int(float(x)) for x in _split(args.sizes)] or None
