@@ -67,6 +67,7 @@ _UN1 = _table(ew.make_unary1, ew.UNARY_CODES)
 _UNN = _table(ew.make_unaryN, ew.UNARY_CODES)
 _BIN1 = _table(ew.make_binary1, ew.BINARY_CODES)
 _BINN = _table(ew.make_binaryN, ew.BINARY_CODES)
+_BIN1_INPLACE = _table(ew.make_binary1_inplace, ew.BINARY_CODES)
 _WHERE1 = (_Kernels(lambda _: ew.make_where1(False)), _Kernels(lambda _: ew.make_where1(True)))
 _WHEREN = (_Kernels(lambda _: ew.make_whereN(False)), _Kernels(lambda _: ew.make_whereN(True)))
 _ROWS = _table(red.make_reduce_rows, red.REDUCE_CODES)
@@ -176,6 +177,9 @@ class NumbaBackend:
             n = shape[0] if shape else 1
             if out is None:
                 out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
+            elif out is a and a_view.offset == 0 and shape and a_view.strides[0] == 1 and op not in COMPARE:
+                _BIN1_INPLACE[n >= PAR_ELEMWISE][op](a, 0, b, b_view.offset, b_view.strides[0], n)
+                return out
             if shape:
                 _BIN1[n >= PAR_ELEMWISE][op](a, a_view.offset, a_view.strides[0], b, b_view.offset,
                                              b_view.strides[0], out, n)
