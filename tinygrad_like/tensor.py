@@ -347,7 +347,10 @@ class Tensor:
         return _record(out, name, (self,), backward)
 
     def reshape(self, *shape: Any) -> "Tensor":
-        shape = infer_shape(_shape_args(shape), self.numel(), self.shape)
+        shape = _shape_args(shape)
+        if shape == self.shape and all(type(n) is int for n in shape):
+            return self  # the common no-op (backward rules reshape to shapes that often match)
+        shape = infer_shape(shape, self.numel(), self.shape)
         if shape == self.shape:
             return self
         v = self._view.reshape(shape)

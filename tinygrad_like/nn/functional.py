@@ -30,9 +30,10 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
         out.add_(bias)  # into the fresh result: no temporary
 
     def backward(g: Tensor) -> tuple:
-        g2 = g.reshape(-1, g.shape[-1])  # (rows, out_features)
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])  # (rows, out_features)
+        x2 = input if input.ndim == 2 else input.reshape(-1, input.shape[-1])
         gx = g @ weight if input.requires_grad else None
-        gw = g2.T @ input.reshape(-1, input.shape[-1]) if weight.requires_grad else None  # (out, in), contiguous
+        gw = _mT(g2) @ x2 if weight.requires_grad else None  # (out, in), contiguous like weight
         gb = g2.sum(0) if bias.requires_grad else None
         return gx, gw, gb
     return _record(out, "Linear", (input, weight, bias), backward)
