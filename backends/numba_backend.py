@@ -284,10 +284,12 @@ class NumbaBackend:
     def cross_entropy(self, x: np.ndarray, x_view: View, target: np.ndarray, target_view: View, dtype: DType,
                       grad: bool) -> tuple:
         """Per-row -log_softmax(x)[r, target[r]] of a row-major (rows, cols) view, and with `grad`
-        also softmax(x) - one_hot(target) (rows, cols); targets are int64 in [0, cols)."""
+        also softmax(x) - one_hot(target) (rows, cols); a target outside [0, cols) raises
+        TensorIndexError before anything is computed."""
         rows, cols = _rows(x, x_view, dtype, "cross_entropy")
         if _flat(target, target_view, int64, "cross_entropy target") != rows:
             raise ShapeError(f"numba backend: cross_entropy: {target_view.shape} targets for {rows} rows")
+        _check_indices(target, target_view, cols, 1, "cross_entropy target")  # the kernel indexes rows with them
         loss = np.empty(rows, x.dtype)
         gbuf = np.empty(rows * cols if grad else 1, x.dtype)
         _XENT[bool(grad), rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, target, target_view.offset,

@@ -73,16 +73,17 @@ falls back to composing primitives otherwise, so they are never required:
   view. Used by `tg.optim.SGD` for `p -= lr * d` without a temporary.
 - `cross_entropy(x, x_view, target, target_view, dtype, grad) -> (loss, grad_buf)`: for logits in
   a row-major `(rows, cols)` view and int64 class indices in a flat `(rows,)` view (every value
-  in `[0, cols)`; the core checks), `loss[r] = -log_softmax(x)[r, target[r]]` as a contiguous
+  in `[0, cols)`: checked by the core, or by the kernel when the backend sets `checks_indices`,
+  see below), `loss[r] = -log_softmax(x)[r, target[r]]` as a contiguous
   `(rows,)` buffer and, when `grad` is true, `grad_buf = softmax(x) - one_hot(target)` as a
   contiguous `(rows, cols)` buffer (else `None`): the gradient of `loss[r]` wrt row `r`.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
-`scatter_add` check every index against `[0, size of dim)` themselves and raise
-`tinygrad_like.errors.TensorIndexError` (without any access outside the views) on a bad one; the
-core then skips its own range check (two reductions) before `gather` and re-runs it only to word
-the error.
+`scatter_add` check every index against `[0, size of dim)`, and its `cross_entropy` (if it has
+one) every target against `[0, cols)`, themselves and raise `tinygrad_like.errors.TensorIndexError`
+(without any access outside the views) on a bad one; the core then skips its own range check
+(two reductions) and re-runs it only to word the error.
 """
 from __future__ import annotations
 

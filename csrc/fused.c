@@ -104,8 +104,8 @@ int tg_axpy(int dt, int64_t n, double alpha, const void *x, int64_t xoff, void *
 /* Per row of logits x (rows, cols) with class t = target[row]:
    loss[row] = logsumexp(x[row]) - x[row, t], and, when grad is not NULL,
    grad[row] = softmax(x[row]) - one_hot(t), the gradient of loss[row] (the caller scales it).
-   Targets were range-checked in Python; a target outside [0, cols) still never indexes out:
-   the row's loss is NaN and its gradient row the softmax alone. */
+   Every target is checked against [0, cols) before any row is computed (ERR_INDEX on a bad one:
+   the core then words the error), so the core need not scan the targets itself. */
 typedef struct { int dt; int64_t cols; const char *x; const int64_t *t; char *loss, *grad; } ce_t;
 
 #define CE_ROWS(T, EXP, LOG) do { \
@@ -136,6 +136,8 @@ static void ce_rows(void *ctx, int64_t lo, int64_t hi) {
 int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const int64_t *target,
                      int64_t toff, void *loss, void *grad) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    for (int64_t r = 0; r < rows; r++)
+        if (target[toff + r] < 0 || target[toff + r] >= cols) return ERR_INDEX;
     ce_t c = {dt, cols, (const char *)x + xoff * TG_ITEMSIZE[dt], target + toff, loss, grad};
     int nt = tg_threads_for(rows * cols, 1);
     tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ce_rows, &c);

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 from ..creation import arange
 from ..dtypes import int64
-from ..errors import DTypeError, InvalidValueError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..random import rand
 from ..autograd import is_grad_enabled, no_grad
 from ..tensor import Tensor, _contig, _mT, _record, _wrap, where
@@ -123,7 +123,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce((input - target).abs(), reduction)
 
 
-def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
+def _check_class_target(input: Tensor, target: Tensor, what: str, check_range: bool = True) -> None:
     if not isinstance(target, Tensor):
         raise DTypeError(f"{what}: target must be a Tensor of int64 class indices, got {type(target).__name__}")
     if target.dtype is not int64:
@@ -135,7 +135,7 @@ def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
     if target.shape != want:
         raise ShapeError(f"{what}: input of shape {input.shape} (N, C, ...) needs a target of shape {want}, "
                          f"got {target.shape}")
-    if target.numel():
+    if check_range and target.numel():
         c = input.shape[1] if input.ndim >= 2 else input.shape[0]
         lo, hi = int(target.min().item()), int(target.max().item())
         if lo < 0 or hi >= c:
@@ -171,9 +171,15 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / c
         return _reduce(-(logp * target).sum(cdim), reduction)
-    _check_class_target(input, target, "cross_entropy")
+    # the fused kernel of a backend that `checks_indices` range-checks the targets itself, which
+    # saves the two reductions of the check here (the composed path below checks in nll_loss)
+    _check_class_target(input, target, "cross_entropy", check_range=False)
     if not label_smoothing:
-        fused = _fused_cross_entropy(input, target)
+        try:
+            fused = _fused_cross_entropy(input, target)
+        except TensorIndexError:
+            _check_class_target(input, target, "cross_entropy")  # words the error: which target, how many classes
+            raise
         if fused is not None:
             return _reduce(fused, reduction)
     logp = input.log_softmax(cdim)
@@ -192,6 +198,8 @@ def _fused_cross_entropy(input: Tensor, target: Tensor) -> Optional[Tensor]:
     kernel = getattr(be, "cross_entropy", None)
     if kernel is None or input.ndim != 2 or not input.dtype.is_float or input.numel() == 0 or target._be is not be:
         return None
+    if not getattr(be, "checks_indices", False):
+        _check_class_target(input, target, "cross_entropy")  # the targets' range, before the kernel indexes with them
     x, t = input.contiguous(), target.contiguous()
     rows, cols = x.shape
     want_grad = x.requires_grad and is_grad_enabled()
