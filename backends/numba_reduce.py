@@ -317,11 +317,9 @@ def make_softmax(log: bool, par: bool):
                 m2 = xv[0] * 0
             else:
                 m2 = m
-            s = 0.0
-            for j in range(cols):
-                e = vexp(xv[j] - m2)
-                o[j] = e
-                s += e
+            for j in range(cols):  # no reduction in this loop, so LLVM vectorizes the exp
+                o[j] = vexp(xv[j] - m2)
+            s = _sum_contig(o, 0, cols, 0.0)  # SIMD sum (needs no reassoc flag)
             if log:
                 ls = math.log(s)
                 for j in range(cols):
