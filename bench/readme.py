@@ -19,8 +19,11 @@ def machine_lines(meta: dict) -> list[str]:
     vers = ", ".join(f"{k} {v[k]}" for k in ("python", "numpy", "torch", "numba", "cffi", "scipy-openblas32") if k in v)
     threads = dict(m.get("threads") or {})
     torch_n = threads.pop("torch.get_num_threads", None)
+    ours_n = threads.pop("tinygrad_like threads", None)
     tdesc = ", ".join(f"`{k}={val}`" for k, val in threads.items()) or \
         "no thread variable set (`TG_NUM_THREADS`, `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, ...): every library used its default"
+    if ours_n is not None:
+        tdesc += f"; the c and numba backends used {ours_n} threads"
     if torch_n is not None:
         tdesc += f"; PyTorch used {torch_n} threads"
     lines = [f"- **Machine:** {m['cpu']}, {m.get('usable_cpus', m['logical_cpus'])} usable cores "
