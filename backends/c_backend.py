@@ -39,7 +39,7 @@ from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorInd
 from tinygrad_like.view import View
 
 from .c_build import CSRC, source_hash
-from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS
+from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS, flat_length, row_major_shape
 from .threads import num_threads
 
 try:
@@ -148,19 +148,14 @@ def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
 
 def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
     """Element count of a flat (n,) stride-1 view inside `buf` (the fused kernels' operands)."""
-    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
-        raise ShapeError(f"c backend: {what} needs a flat (n,) view with stride 1, got {view}")
+    n = flat_length(view, "c", what)
     _check(buf, view, dtype, what)
-    return view.shape[0]
+    return n
 
 
 def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
     """(rows, cols) of a row-major 2-d view inside `buf` (strides (cols, 1))."""
-    if len(view.shape) != 2:
-        raise ShapeError(f"c backend: {what} needs a 2-d (rows, cols) view, got {view}")
-    rows, cols = view.shape
-    if view.strides != (cols, 1) or rows < 1 or cols < 1:
-        raise ShapeError(f"c backend: {what} needs a row-major (rows, cols) view with strides (cols, 1), got {view}")
+    rows, cols = row_major_shape(view, "c", what)
     _check(buf, view, dtype, what)
     return rows, cols
 

@@ -27,7 +27,7 @@ from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
-from .protocol import MASK64, mix64
+from .protocol import MASK64, flat_length, mix64, row_major_shape
 from .threads import num_threads
 
 # numba's own SSA self-check flags conditional expressions inlined from our scalar-op overloads;
@@ -367,21 +367,15 @@ def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
 
 
 def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
-    """Element count of a flat (n,) stride-1 view inside buf."""
-    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
-        raise ShapeError(f"numba backend: {what} needs a flat (n,) view with stride 1, got {view}")
+    """Element count of a flat (n,) stride-1 view inside `buf` (the fused kernels' operands)."""
+    n = flat_length(view, "numba", what)
     _check(buf, view, dtype, what)
-    return view.shape[0]
+    return n
 
 
 def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    """(rows, cols) of a row-major 2-d view inside buf (strides (cols, 1))."""
-    if len(view.shape) != 2:
-        raise ShapeError(f"numba backend: {what} needs a 2-d (rows, cols) view, got {view}")
-    rows, cols = view.shape
-    if view.strides != (cols, 1) or rows < 1 or cols < 1:
-        raise ShapeError(f"numba backend: {what} needs a row-major (rows, cols) view with strides (cols, 1), "
-                         f"got {view}")
+    """(rows, cols) of a row-major 2-d view inside `buf` (strides (cols, 1))."""
+    rows, cols = row_major_shape(view, "numba", what)
     _check(buf, view, dtype, what)
     return rows, cols
 

@@ -90,6 +90,7 @@ from __future__ import annotations
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 from tinygrad_like.dtypes import DType
+from tinygrad_like.errors import ShapeError
 from tinygrad_like.view import View
 
 Buffer = Any
@@ -111,6 +112,27 @@ COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 REDUCE_OPS = ("sum", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
+
+
+def flat_length(view: View, backend: str, what: str) -> int:
+    """Element count of a flat `(n,)` stride-1 view, the layout of the fused kernels' flat
+    operands; ShapeError otherwise (a backend still checks the view against its buffer)."""
+    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
+        raise ShapeError(f"{backend} backend: {what} needs a flat (n,) view with stride 1, got {view}")
+    return view.shape[0]
+
+
+def row_major_shape(view: View, backend: str, what: str) -> tuple:
+    """(rows, cols) of a non-empty row-major 2-d view (strides (cols, 1)), the layout of the fused
+    kernels' matrix operands; ShapeError otherwise."""
+    if len(view.shape) != 2:
+        raise ShapeError(f"{backend} backend: {what} needs a 2-d (rows, cols) view, got {view}")
+    rows, cols = view.shape
+    if view.strides != (cols, 1) or rows < 1 or cols < 1:
+        raise ShapeError(f"{backend} backend: {what} needs a row-major (rows, cols) view with strides "
+                         f"(cols, 1), got {view}")
+    return rows, cols
+
 
 GAMMA = 0x9E3779B97F4A7C15
 MASK64 = (1 << 64) - 1
