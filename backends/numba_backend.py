@@ -10,6 +10,7 @@ allocates nothing but its output.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 import warnings
@@ -65,8 +66,10 @@ def _table(make: Callable[[int, bool], Any], codes: dict[str, int]) -> tuple[dic
 
 _UN1 = _table(ew.make_unary1, ew.UNARY_CODES)
 _UNN = _table(ew.make_unaryN, ew.UNARY_CODES)
+_UNN_TILED = _table(ew.make_unaryN_tiled, ew.UNARY_CODES)
 _BIN1 = _table(ew.make_binary1, ew.BINARY_CODES)
 _BINN = _table(ew.make_binaryN, ew.BINARY_CODES)
+_BINN_TILED = _table(ew.make_binaryN_tiled, ew.BINARY_CODES)
 _BIN1_INPLACE = _table(ew.make_binary1_inplace, ew.BINARY_CODES)
 _WHERE1 = (_Kernels(lambda _: ew.make_where1(False)), _Kernels(lambda _: ew.make_where1(True)))
 _WHEREN = (_Kernels(lambda _: ew.make_whereN(False)), _Kernels(lambda _: ew.make_whereN(True)))
@@ -82,6 +85,22 @@ _AXPY = _Kernels(fu.make_axpy)
 _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
 _XENT = _Kernels(fu.make_cross_entropy)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
+
+
+@lru_cache(maxsize=1024)
+def _nd(shape: tuple, *strides: tuple) -> tuple:
+    """(shape, *strides) padded in front with size-1 dims to 4 or 8 dims: numba compiles a
+    kernel once per tuple length, and each N-D kernel costs seconds of LLVM time."""
+    n = len(shape)
+    m = 4 if n <= 4 else 8 if n <= 8 else n
+    if m == n:
+        return (shape, *strides)
+    pad = m - n
+    return ((1,) * pad + shape, *((0,) * pad + s for s in strides))
+
+
+def _unit(s: int) -> bool:
+    return s == 1 or s == 0
 
 
 def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
@@ -150,7 +169,8 @@ class NumbaBackend:
             ss = src_view.strides[0] if shape else 0
             ew.assign1(dst, dst_view.offset, sd, src, src_view.offset, ss, n)
         else:
-            ew.assignN(dst, dst_view.offset, dst_view.strides, src, src_view.offset, src_view.strides, shape)
+            shape, sd, ss = _nd(shape, dst_view.strides, src_view.strides)
+            ew.assignN(dst, dst_view.offset, sd, src, src_view.offset, ss, shape)
 
     # ---- elementwise ----------------------------------------------------------------
     def unary(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
@@ -167,7 +187,9 @@ class NumbaBackend:
         for d in shape:
             n *= d
         out = np.empty(n, out_type)
-        _UNN[n >= PAR_ELEMWISE][op](x, view.offset, view.strides, out, shape)
+        kernels = _UNN if _unit(view.strides[-1]) else _UNN_TILED
+        shape, sx = _nd(shape, view.strides)
+        kernels[n >= PAR_ELEMWISE][op](x, view.offset, sx, out, shape)
         return out
 
     def binary(self, op: str, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType,
@@ -191,8 +213,9 @@ class NumbaBackend:
             n *= d
         if out is None:
             out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
-        _BINN[n >= PAR_ELEMWISE][op](a, a_view.offset, a_view.strides, b, b_view.offset, b_view.strides,
-                                     out, shape)
+        kernels = _BINN if _unit(a_view.strides[-1]) and _unit(b_view.strides[-1]) else _BINN_TILED
+        shape, sa, sb = _nd(shape, a_view.strides, b_view.strides)
+        kernels[n >= PAR_ELEMWISE][op](a, a_view.offset, sa, b, b_view.offset, sb, out, shape)
         return out
 
     def where(self, cond: np.ndarray, cond_view: View, a: np.ndarray, a_view: View, b: np.ndarray,
@@ -209,8 +232,9 @@ class NumbaBackend:
         for d in shape:
             n *= d
         out = np.empty(n, NP_TYPES[dtype])
-        _WHEREN[n >= PAR_ELEMWISE][None](cond, cond_view.offset, cond_view.strides, a, a_view.offset,
-                                         a_view.strides, b, b_view.offset, b_view.strides, out, shape)
+        shape, sc, sa, sb = _nd(shape, cond_view.strides, a_view.strides, b_view.strides)
+        _WHEREN[n >= PAR_ELEMWISE][None](cond, cond_view.offset, sc, a, a_view.offset, sa, b, b_view.offset, sb,
+                                         out, shape)
         return out
 
     # ---- reductions -----------------------------------------------------------------
@@ -235,13 +259,16 @@ class NumbaBackend:
             return out
         kshape, kstrides = (shape[:nk], strides[:nk]) if nk else ((1,), (0,))
         out = np.empty(total // _prod(shape[nk:]), out_type)
-        _REDN[par][op](x, view.offset, kshape, kstrides, shape[nk:], strides[nk:], out, acc0)
+        kshape, kstrides = _nd(kshape, kstrides)
+        rshape, rstrides = _nd(shape[nk:], strides[nk:])
+        _REDN[par][op](x, view.offset, kshape, kstrides, rshape, rstrides, out, acc0)
         return out
 
     def arg_reduce(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         shape, strides = view.shape, view.strides
         kshape, kstrides = (shape[:-1], strides[:-1]) if len(shape) > 1 else ((1,), (0,))
         m = _prod(kshape)
+        kshape, kstrides = _nd(kshape, kstrides)
         out = np.empty(m, np.int64)
         _ARG[op, m * shape[-1] >= PAR_REDUCE](x, view.offset, kshape, kstrides, shape[-1], strides[-1], out)
         return out

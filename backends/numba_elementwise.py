@@ -8,8 +8,10 @@ kernel's own source file changes.
 
 Layouts: a kernel takes the view's (offset, strides, shape) directly. 1-D kernels take ints and
 have fast paths for unit and zero strides (a dense tensor of any shape arrives as one dim);
-N-D kernels (ndim >= 2) take tuples and walk bands of rows, tiling the columns when an input's
-inner stride is not 1 (a transposed read such as `x.T + v`) so both sides stay in cache.
+N-D kernels (ndim >= 2) take tuples and walk bands of rows; when an input's inner stride is
+neither 0 nor 1 (a transposed read such as `x + x.T`) a separate `_tiled` kernel tiles the
+columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
+one op compiles once, not once per ndim.
 Every kernel exists twice, serial and `parallel=True`; the backend picks by size because
 waking the thread pool costs more than a small loop.
 """
@@ -416,7 +418,8 @@ def make_unary1(opc: int, par: bool):
 
 
 def make_unaryN(opc: int, par: bool):
-    """out (row-major, contiguous) = op(x viewed with shape/strides/offset), ndim >= 2."""
+    """out (row-major, contiguous) = op(x viewed with shape/strides/offset), ndim >= 2, when the
+    inner stride is 0 or 1: a vectorized loop per row."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, shape):
         nd = len(shape)
@@ -431,10 +434,29 @@ def make_unaryN(opc: int, par: bool):
             r1 = min(n0, r0 + TILE)
             px = _plane_base(t, shape, sx, ox, nd)
             po = t * n0 * n1
-            if _unit(s1):
-                for i in range(r0, r1):
-                    _un_row(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
-            elif s0 == 1:  # a transposed read: stage TILE x TILE tiles through SIMD transposes
+            for i in range(r0, r1):
+                _un_row(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
+    return k
+
+
+def make_unaryN_tiled(opc: int, par: bool):
+    """unaryN for any other inner stride: tiled. A separate kernel so that the common case does
+    not compile the tiling (a few seconds of LLVM per op and dtype)."""
+    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
+    def k(x, ox, sx, out, shape):
+        nd = len(shape)
+        n0 = shape[nd - 2]
+        n1 = shape[nd - 1]
+        s0 = sx[nd - 2]
+        s1 = sx[nd - 1]
+        outer, bands = _outer(shape, nd)
+        for u in prange(outer * bands):
+            t = u // bands
+            r0 = (u % bands) * TILE
+            r1 = min(n0, r0 + TILE)
+            px = _plane_base(t, shape, sx, ox, nd)
+            po = t * n0 * n1
+            if s0 == 1:  # a transposed read: stage TILE x TILE tiles through SIMD transposes
                 buf = np.empty(TILE * TILE, x.dtype)
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
@@ -492,7 +514,8 @@ def make_binary1_inplace(opc: int, par: bool):
 
 
 def make_binaryN(opc: int, par: bool):
-    """out = a op b over N-D views (ndim >= 2) of one shape."""
+    """out = a op b over N-D views (ndim >= 2) of one shape whose inner strides are 0 or 1
+    (rows, row broadcasts, column broadcasts): a vectorized loop per row."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, shape):
         nd = len(shape)
@@ -510,13 +533,35 @@ def make_binaryN(opc: int, par: bool):
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
             po = t * n0 * n1
-            if _unit(sa1) and _unit(sb1):
-                for i in range(r0, r1):
-                    _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
-                             out[po + i * n1:po + (i + 1) * n1])
-            elif (_unit(sa1) or sa0 == 1) and (_unit(sb1) or sb0 == 1):
-                # a transposed operand (x.T + v): stage its TILE x TILE tiles through SIMD
-                # transposes, then run the unit-stride row loop on the staged rows
+            for i in range(r0, r1):
+                _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
+                         out[po + i * n1:po + (i + 1) * n1])
+    return k
+
+
+def make_binaryN_tiled(opc: int, par: bool):
+    """binaryN when an inner stride is neither 0 nor 1 (`x + x.T`, `x[:, ::2] * y`): tiled. A
+    separate kernel so that the common case does not compile the tiling."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, oa, sa, b, ob, sb, out, shape):
+        nd = len(shape)
+        n0 = shape[nd - 2]
+        n1 = shape[nd - 1]
+        sa0 = sa[nd - 2]
+        sa1 = sa[nd - 1]
+        sb0 = sb[nd - 2]
+        sb1 = sb[nd - 1]
+        outer, bands = _outer(shape, nd)
+        for u in prange(outer * bands):
+            t = u // bands
+            r0 = (u % bands) * TILE
+            r1 = min(n0, r0 + TILE)
+            pa = _plane_base(t, shape, sa, oa, nd)
+            pb = _plane_base(t, shape, sb, ob, nd)
+            po = t * n0 * n1
+            if (_unit(sa1) or sa0 == 1) and (_unit(sb1) or sb0 == 1):
+                # a transposed operand: stage its TILE x TILE tiles through SIMD transposes,
+                # then run the unit-stride row loop on the staged rows
                 ta = np.empty(TILE * TILE, a.dtype)
                 tb = np.empty(TILE * TILE, b.dtype)
                 for j0 in range(0, n1, TILE):

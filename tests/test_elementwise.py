@@ -239,3 +239,29 @@ def test_results_do_not_alias_inputs():
     b[0] = 9.0
     assert a.tolist() == [1.0, 2.0]
     assert to_np(a.abs()).tolist() == [1.0, 2.0]
+
+
+LAYOUT_CASES = {  # each takes the library (tg or torch) and x (4, 5), y (5, 4), v (4,)
+    "x.T + v": lambda lib, x, y, v: x.T + v,
+    "x.T.exp()": lambda lib, x, y, v: x.T.exp(),
+    "x.T * 2": lambda lib, x, y, v: x.T * 2,
+    "where(x.T > 0, x.T, 0)": lambda lib, x, y, v: lib.where(x.T > 0, x.T, 0.0),
+    "x.T + y (x decides)": lambda lib, x, y, v: x.T + y,
+    "y + x.T (y decides)": lambda lib, x, y, v: y + x.T,
+    "permuted 3-d + 1": lambda lib, x, y, v: x.reshape(2, 2, 5).permute(2, 0, 1) + 1,
+    "every other column + 1": lambda lib, x, y, v: x[:, ::2] + 1,
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_CASES))
+def test_result_layout_follows_the_inputs_like_pytorch(case):
+    """An elementwise result is laid out in its inputs' memory order, as PyTorch lays it out
+    (x.T + v comes out transposed: one flat pass, no transposing write), with the right values."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xs, ys, vs = (rng.standard_normal(s).astype(np.float32) for s in ((4, 5), (5, 4), (4,)))
+    fn = LAYOUT_CASES[case]
+    ours = fn(tg, from_np(xs), from_np(ys), from_np(vs))
+    ref = fn(torch, torch.tensor(xs), torch.tensor(ys), torch.tensor(vs))
+    assert ours.stride() == ref.stride(), (case, ours.stride(), ref.stride())
+    np.testing.assert_allclose(to_np(ours), ref.numpy(), rtol=1e-6)

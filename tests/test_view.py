@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_like as tg
-from tinygrad_like.view import View, broadcast_shapes, coalesce, infer_shape
+from tinygrad_like.view import (View, broadcast_shapes, coalesce, elementwise_layout, infer_shape,
+                                is_dense_permuted, memory_order)
 
 from helpers import SETTINGS, broadcast_pair, shapes
 
@@ -286,3 +287,63 @@ def test_squeeze_unsqueeze(shape, data):
     if ones:
         i = data.draw(st.sampled_from(ones))
         check(v.squeeze((i,)), np.squeeze(a, i))
+
+
+def test_memory_order_known_cases():
+    assert memory_order((4, 5), (5, 1)) is None                       # row-major already
+    assert memory_order((4, 5), (1, 4)) == (1, 0)                     # x.T: its memory order
+    assert memory_order((4, 5), (1, 4), (0, 1)) == (1, 0)             # x.T + v: the first operand decides
+    assert memory_order((4, 5), (5, 1), (1, 4)) is None               # x + y.T: x decides
+    assert memory_order((4, 5), (0, 1), (1, 4)) == (1, 0)             # broadcast dims say nothing
+    assert memory_order((2, 3, 4), (1, 2, 6)) == (2, 1, 0)
+    assert memory_order((3, 1, 4), (1, 7, 3)) == (1, 2, 0)            # size-1 dims go outermost
+    assert memory_order((4, 5), (-1, 4)) == (1, 0)                    # |stride| orders a flipped view
+
+
+def _walk_order_is_ascending(shape, ks, cs) -> bool:
+    pos = positions(View(cs, ks, 0)).ravel()
+    return bool(np.all(np.diff(pos) > 0))
+
+
+@given(data=st.data())
+@SETTINGS
+def test_elementwise_layout_follows_a_permuted_dense_operand(data):
+    """A dense operand in any dim order is walked in memory order, and the result strides put
+    each element where the kernel's dense output has it."""
+    shape = data.draw(shapes(1, 4, 1, 5))
+    order = tuple(data.draw(st.permutations(range(len(shape)))))
+    a, v = base_pair(shape)
+    a, v = a.transpose(order), v.permute(order)
+    other = View((1,) * v.ndim, (0,) * v.ndim).expand(v.shape)  # a broadcast scalar
+    ost, cs, (ka, kb) = elementwise_layout(v.shape, v.strides, other.strides)
+    assert is_dense_permuted(v.shape, ost)
+    if v.numel() > 1:
+        assert _walk_order_is_ascending(v.shape, ka, cs)
+    assert ost == v.strides or any(n == 1 for n in v.shape)  # the result has the operand's layout
+    # the kernel writes out[k] for the k-th element it walks: the result view must read it back
+    out = np.empty(v.numel(), dtype=np.int64)
+    out[:] = positions(View(cs, ka, 0)).ravel() if cs else [0]
+    res = positions(View(v.shape, ost, 0))
+    np.testing.assert_array_equal(out[res], a)
+
+
+@given(data=st.data())
+@SETTINGS
+def test_elementwise_layout_result_is_dense_for_any_views(data):
+    a, v = data.draw(strided_views())
+    b = View.contiguous(v.shape)
+    ost, cs, (ka, kb) = elementwise_layout(v.shape, v.strides, b.strides)
+    assert is_dense_permuted(v.shape, ost)
+    # the result view addresses the kernel's k-th output for the element the kernel read k-th
+    pa = positions(View(cs, ka, v.offset)).ravel() if cs else np.array([v.offset])
+    pb = positions(View(cs, kb, 0)).ravel() if cs else np.array([0])
+    res = positions(View(v.shape, ost, 0))
+    np.testing.assert_array_equal(pa[res], a)
+    np.testing.assert_array_equal(pb[res], np.arange(a.size).reshape(a.shape))
+
+
+def test_is_dense_permuted():
+    assert is_dense_permuted((4, 5), (5, 1)) and is_dense_permuted((4, 5), (1, 4))
+    assert not is_dense_permuted((4, 5), (10, 2))
+    assert not is_dense_permuted((4, 5), (0, 1))
+    assert is_dense_permuted((4, 1, 5), (1, 99, 4))

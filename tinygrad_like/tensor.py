@@ -16,8 +16,8 @@ from .device import default_backend, resolve
 from .dtypes import DType, bool_, float32, float64, int64
 from .errors import (AutogradError, BackendError, DTypeError, InvalidValueError, ShapeError,
                      TensorIndexError)
-from .view import (View, broadcast_shapes, coalesce, infer_shape, normalize_dim, normalize_dims,
-                   prod)
+from .view import (View, broadcast_shapes, coalesce, contiguous_strides, elementwise_layout, infer_shape,
+                   is_dense_permuted, normalize_dim, normalize_dims, prod)
 
 Scalar = Union[int, float, bool]
 _SCALAR_VIEW = View((), ())
@@ -528,11 +528,11 @@ class Tensor:
         if x.numel() == 0:
             return _wrap(x._be.empty(0, dtype), _contig(shape), dtype, x._be)
         if v.is_contiguous():
-            kv = View((prod(shape),), (1,), 0) if shape else _SCALAR_VIEW
+            kv, ov = (View((prod(shape),), (1,), 0) if shape else _SCALAR_VIEW), _contig(shape)
         else:
-            cs, (st,) = coalesce(shape, v.strides)
+            ov, cs, (st,) = _layout1(shape, v.strides)
             kv = View(cs, st, v.offset)
-        out = _wrap(x._be.unary(op, x._buf, kv, dtype), _contig(shape), dtype, x._be)
+        out = _wrap(x._be.unary(op, x._buf, kv, dtype), ov, dtype, x._be)
         if backward_of is None or not _GradMode.enabled or not x.requires_grad:
             return out
         return _record(out, name, (x,), backward_of(x, out))
@@ -1125,7 +1125,8 @@ class Tensor:
         if src._buf is self._buf:
             src = src.clone()  # the kernel writes into self._buf while reading src: never let them overlap
         v, sv = self._view, src._view
-        shape, cs, s1, s2 = _binary_plan(v.shape, v.strides, sv.shape, sv.strides)
+        # when self is contiguous its strides decide the memory order, so the plan is row-major
+        shape, cs, s1, s2, _ = _binary_plan(v.shape, v.strides, sv.shape, sv.strides)
         if shape != self.shape:
             raise ShapeError(f"in-place {op}: output shape {self.shape} does not match the broadcast shape {shape}")
         if self.numel() == 0:
@@ -1244,22 +1245,35 @@ def _elementwise(op: str, a: Tensor, b: Tensor, dtype: DType, out_dtype: DType) 
                 return _wrap(be.empty(0, out_dtype), _contig(shape), out_dtype, be)
             kv = View((n,), (1,), 0) if shape else _SCALAR_VIEW
             return _wrap(be.binary(op, a._buf, kv, b._buf, kv, dtype), _contig(shape), out_dtype, be)
-    shape, cs, s1, s2 = _binary_plan(sa, va.strides, sb, vb.strides)
+    shape, cs, s1, s2, ov = _binary_plan(sa, va.strides, sb, vb.strides)
     if prod(shape) == 0:
         return _wrap(be.empty(0, out_dtype), _contig(shape), out_dtype, be)
     buf = be.binary(op, a._buf, View(cs, s1, va.offset), b._buf, View(cs, s2, vb.offset), dtype)
-    return _wrap(buf, _contig(shape), out_dtype, be)
+    return _wrap(buf, ov, out_dtype, be)
 
 
 @lru_cache(maxsize=4096)
 def _binary_plan(sa: tuple, ta: tuple, sb: tuple, tb: tuple) -> tuple:
-    """(broadcast shape, coalesced shape, a's strides, b's strides) for two views' geometry.
+    """(broadcast shape, kernel shape, a's kernel strides, b's kernel strides, result view) for
+    two views' geometry; the result follows the operands' memory order (`elementwise_layout`).
 
     Cached: a training loop meets the same few geometries every step, and this bookkeeping
     costs more than a small kernel. (Offsets are not part of it: they are added per call.)"""
     shape = broadcast_shapes(sa, sb)
-    cs, (s1, s2) = coalesce(shape, View(sa, ta).expand(shape).strides, View(sb, tb).expand(shape).strides)
-    return shape, cs, s1, s2
+    ost, cs, (s1, s2) = elementwise_layout(shape, View(sa, ta).expand(shape).strides, View(sb, tb).expand(shape).strides)
+    return shape, cs, s1, s2, _result_view(shape, ost)
+
+
+@lru_cache(maxsize=4096)
+def _layout1(shape: tuple, strides: tuple) -> tuple:
+    """(result view, kernel shape, (kernel strides,)) of a one-input elementwise op, cached."""
+    ost, cs, ks = elementwise_layout(shape, strides)
+    return _result_view(shape, ost), cs, ks
+
+
+def _result_view(shape: tuple, strides: tuple) -> View:
+    """The view of an elementwise result over its fresh buffer: dense, in the operands' memory order."""
+    return _contig(shape) if strides == contiguous_strides(shape) else View(shape, strides, 0)
 
 
 def _check_no_internal_overlap(view: View, what: str) -> None:
@@ -1351,7 +1365,8 @@ def _fused_softmax_backward(g: Tensor, out: Tensor, d: Optional[int], log: bool)
     kernel = getattr(out._be, "softmax_backward", None)
     if kernel is None or d is None or d != out.ndim - 1 or out.numel() == 0 or g.dtype is not out.dtype:
         return None
-    gc = g.contiguous()  # out is the forward's own contiguous result
+    gc = g.contiguous()
+    out = out.contiguous()  # the fused forward's result already is; a composed one may follow its input's order
     cols = out.shape[-1]
     v = View((out.numel() // cols, cols), (cols, 1), 0)
     buf = kernel(gc._buf, View(v.shape, v.strides, gc._view.offset), out._buf, v, out.dtype, log)
@@ -1364,9 +1379,14 @@ def _fused_relu_backward(g: Tensor, out: Tensor) -> Optional[Tensor]:
     n = out.numel()
     if kernel is None or n == 0 or not out.dtype.is_float or g.dtype is not out.dtype or g.shape != out.shape:
         return None
-    gc = g.contiguous()
-    buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), out._buf, View((n,), (1,), 0), out.dtype)
-    return _wrap(buf, _contig(out.shape), out.dtype, out._be)
+    ov, gv = out._view, g._view
+    if ov.is_contiguous() or not (gv.strides == ov.strides and ov.offset == 0 and all(s >= 0 for s in ov.strides)
+                                  and is_dense_permuted(ov.shape, ov.strides)):
+        out, g = out.contiguous(), g.contiguous()
+        ov, gv = out._view, g._view
+    # both dense in one memory order (a relu of a transposed input): one flat pass, result in that order
+    buf = kernel(g._buf, View((n,), (1,), gv.offset), out._buf, View((n,), (1,), 0), out.dtype)
+    return _wrap(buf, ov, out.dtype, out._be)
 
 
 def _axpy_(y: Tensor, x: Tensor, alpha: float) -> None:
@@ -1488,9 +1508,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         out = _wrap(be.empty(0, dt), _contig(shape), dt, be)
     else:
         vc, va, vb = c._view.expand(shape), ta._view.expand(shape), tb._view.expand(shape)
-        cs, (s0, s1, s2) = coalesce(shape, vc.strides, va.strides, vb.strides)
+        ost, cs, (s1, s2, s0) = elementwise_layout(shape, va.strides, vb.strides, vc.strides)
         buf = be.where(c._buf, View(cs, s0, vc.offset), ta._buf, View(cs, s1, va.offset), tb._buf, View(cs, s2, vb.offset), dt)
-        out = _wrap(buf, _contig(shape), dt, be)
+        out = _wrap(buf, _result_view(shape, ost), dt, be)
     if not _GradMode.enabled or not (ta.requires_grad or tb.requires_grad):
         return out
     sa, sb = ta.shape, tb.shape

@@ -246,6 +246,18 @@ def is_dense(shape: Shape, strides: Shape) -> bool:
     return True
 
 
+def is_dense_permuted(shape: Shape, strides: Shape) -> bool:
+    """True when the view's elements fill one block without gaps in some dim order (a
+    transposed dense array, or an elementwise result laid out by `memory_order`)."""
+    dims = sorted((abs(s), n) for n, s in zip(shape, strides) if n != 1)
+    acc = 1
+    for s, n in dims:
+        if s != acc:
+            return False
+        acc *= n
+    return True
+
+
 def _reshape_strided(v: View, shape: Shape) -> Optional[View]:
     """Strides for `shape` over a non-contiguous view, merging/splitting only contiguous runs."""
     old = [(n, s) for n, s in zip(v.shape, v.strides) if n != 1]
@@ -314,3 +326,51 @@ def coalesce(shape: Shape, *strides: Shape) -> tuple[Shape, list[Shape]]:
             for os, s in zip(out_strides, strides):
                 os.append(s[i])
     return tuple(out_shape), [tuple(s) for s in out_strides]
+
+
+def memory_order(shape: Shape, *strides: Shape) -> Optional[tuple[int, ...]]:
+    """The dim order (outermost first) that walks the operands' memory in order, or None when
+    that is the row-major order.
+
+    An elementwise result is laid out in this order, as PyTorch does: `x.T + 1` comes out with
+    `x.T`'s strides, so the kernel runs as one flat loop instead of a transposing copy. The
+    first operand that tells two dims apart decides (larger |stride| goes outside); dims where
+    an operand broadcasts (stride 0) or of size 1 say nothing, and undecided pairs keep their
+    row-major order.
+    """
+    dims = [d for d, n in enumerate(shape) if n != 1]
+    for i in range(1, len(dims)):
+        j = i
+        while j > 0 and _outer_first(dims[j], dims[j - 1], strides):
+            dims[j - 1], dims[j] = dims[j], dims[j - 1]
+            j -= 1
+    if all(a < b for a, b in zip(dims, dims[1:])):
+        return None
+    return tuple(d for d, n in enumerate(shape) if n == 1) + tuple(dims)
+
+
+def _outer_first(d0: int, d1: int, strides: tuple[Shape, ...]) -> bool:
+    """Whether dim d0 must be outside dim d1 (the first operand that tells them apart decides)."""
+    for s in strides:
+        a, b = abs(s[d0]), abs(s[d1])
+        if a and b and a != b:
+            return a > b
+    return False
+
+
+def elementwise_layout(shape: Shape, *strides: Shape) -> tuple[Shape, Shape, list[Shape]]:
+    """(result strides, kernel shape, kernel strides per operand) for an elementwise op.
+
+    The kernel writes a dense buffer in `memory_order`; the result strides map the logical
+    shape onto it (row-major when the order is). Kernel shape and strides are coalesced.
+    """
+    order = memory_order(shape, *strides)
+    if order is None:
+        cs, ks = coalesce(shape, *strides)
+        return contiguous_strides(shape), cs, ks
+    dense = contiguous_strides([shape[d] for d in order])
+    out = [0] * len(shape)
+    for k, d in enumerate(order):
+        out[d] = dense[k]
+    cs, ks = coalesce(tuple(shape[d] for d in order), *(tuple(s[d] for d in order) for s in strides))
+    return tuple(out), cs, ks
