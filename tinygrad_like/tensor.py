@@ -846,31 +846,28 @@ class Tensor:
     def _reduce(self, op: str, dim: Any, keepdim: bool) -> "Tensor":
         """Raw reduction (no graph): sum/max/min over `dim` of this tensor's values."""
         x = self
-        nd = x.ndim
-        dims = normalize_dims(dim, nd)
-        shape = x.shape
-        out_shape = tuple(1 if i in dims else n for i, n in enumerate(shape)) if keepdim else \
-            tuple(n for i, n in enumerate(shape) if i not in dims)
         dt = x.dtype
         if op == "sum" and not dt.is_float:
             x, dt = x.to(int64), int64
+        v = x._view
+        dims = dim if type(dim) is int else tuple(dim) if isinstance(dim, list) else dim
+        try:
+            out_shape, red_n, keep_n, kshape, kstrides, k = _reduce_plan(v.shape, v.strides, dims, keepdim)
+        except TypeError:  # an unhashable `dim`: let normalize_dims word the error
+            normalize_dims(dim, len(v.shape))
+            raise
         be = x._be
-        red_n = prod(shape[d] for d in dims)
-        keep_n = prod(out_shape)
         if red_n == 0:
             if op != "sum":
-                raise ShapeError(f"{op}(): cannot reduce over a zero-size dimension (shape {shape}, dim {dims}); there is no identity")
+                raise ShapeError(f"{op}(): cannot reduce over a zero-size dimension (shape {v.shape}, "
+                                 f"dim {normalize_dims(dim, len(v.shape))}); there is no identity")
             return _wrap(be.full(keep_n, _dt.cast_scalar(0, dt), dt), _contig(out_shape), dt, be)
         if keep_n == 0:
             return _wrap(be.empty(0, dt), _contig(out_shape), dt, be)
-        v = x._view
-        keep = [i for i in range(nd) if i not in dims]
-        ks, (kst,) = coalesce(tuple(shape[i] for i in keep), tuple(v.strides[i] for i in keep))
-        rs, (rst,) = coalesce(tuple(shape[i] for i in dims), tuple(v.strides[i] for i in dims))
-        if not rs:  # every reduced dim has size 1: the result is a plain copy
-            buf = be.copy(x._buf, View(ks, kst, v.offset), dt, dt)
+        if not k:  # every reduced dim has size 1: the result is a plain copy
+            buf = be.copy(x._buf, View(kshape, kstrides, v.offset), dt, dt)
         else:
-            buf = be.reduce(op, x._buf, View(ks + rs, kst + rst, v.offset), len(rs), dt)
+            buf = be.reduce(op, x._buf, View(kshape, kstrides, v.offset), k, dt)
         return _wrap(buf, _contig(out_shape), dt, be)
 
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
@@ -886,7 +883,14 @@ class Tensor:
         if not x.dtype.is_float:
             raise DTypeError(f"mean(): input dtype must be floating point, got {x.dtype.name}; use .float() first")
         n = prod(x.shape[d] for d in normalize_dims(dim, x.ndim))
-        return x.sum(dim, keepdim) / n if n else x.sum(dim, keepdim) * math.nan
+        if not n:
+            return x.sum(dim, keepdim) * math.nan
+        # one graph node: the sum's fresh result divided in place (a loss's mean runs every step)
+        out = x._reduce("sum", dim, keepdim).div_(n)
+        if not x.requires_grad:
+            return out
+        shape, kshape = x.shape, _keep_shape(x.shape, dim)
+        return _record(out, "Mean", (x,), lambda g: ((g / n).reshape(kshape).expand(shape),))
 
     def _minmax(self, op: str, dim: Any, keepdim: bool) -> "Tensor":
         x = self
@@ -1018,6 +1022,9 @@ class Tensor:
     # ------------------------------------------------------------------ matmul
     def matmul(self, other: "Tensor") -> "Tensor":
         a, b = self, other
+        if (type(b) is Tensor and a.dtype is b.dtype and a.dtype.is_float and a._be is b._be
+                and len(a._view.shape) == 2 and len(b._view.shape) == 2):
+            return _matmul2(a, b)  # the common case (every Linear layer), without the general checks
         if not isinstance(b, Tensor):
             raise DTypeError(f"matmul: expected a Tensor, got {type(b).__name__}")
         if a.ndim == 0 or b.ndim == 0:
@@ -1276,6 +1283,20 @@ def _result_view(shape: tuple, strides: tuple) -> View:
     return _contig(shape) if strides == contiguous_strides(shape) else View(shape, strides, 0)
 
 
+@lru_cache(maxsize=4096)
+def _reduce_plan(shape: tuple, strides: tuple, dim: Any, keepdim: bool) -> tuple:
+    """(result shape, reduced count, kept count, kernel shape, kernel strides, k) of a reduction:
+    the kept dims then the k reduced dims, each group coalesced. Cached like `_binary_plan`."""
+    nd = len(shape)
+    dims = normalize_dims(dim, nd)
+    out_shape = tuple(1 if i in dims else n for i, n in enumerate(shape)) if keepdim else \
+        tuple(n for i, n in enumerate(shape) if i not in dims)
+    keep = [i for i in range(nd) if i not in dims]
+    ks, (kst,) = coalesce(tuple(shape[i] for i in keep), tuple(strides[i] for i in keep))
+    rs, (rst,) = coalesce(tuple(shape[i] for i in dims), tuple(strides[i] for i in dims))
+    return out_shape, prod(shape[d] for d in dims), prod(out_shape), ks + rs, kst + rst, len(rs)
+
+
 def _check_no_internal_overlap(view: View, what: str) -> None:
     """Refuse to write through a view whose elements share memory (an expand()ed tensor), as PyTorch does:
     the result would depend on the order the kernel happens to write in."""
@@ -1296,6 +1317,19 @@ def _assign(dst_buf: Any, dst_view: View, src: Tensor) -> None:
         sv = src._view
     cs, (sd, ss) = coalesce(dst_view.shape, dst_view.strides, sv.strides)
     src._be.assign(dst_buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
+
+
+def _matmul2(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b for two matrices of one float dtype: `_matmul` without batch bookkeeping."""
+    va, vb = a._view, b._view
+    (m, k), (k2, n) = va.shape, vb.shape
+    if k != k2 or not (m and n and k):
+        return _matmul(a, b, a.dtype, va.shape, vb.shape)  # the error, or an empty/zero result
+    be, dt = a._be, a.dtype
+    out = _wrap(be.matmul(a._buf, va, b._buf, vb, dt), _contig((m, n)), dt, be)
+    if not _GradMode.enabled or not (a.requires_grad or b.requires_grad):
+        return out
+    return _record(out, "MatMul", (a, b), _matmul_backward(a, b))
 
 
 def _matmul(a: Tensor, b: Tensor, dt: DType, sa0: tuple, sb0: tuple) -> Tensor:
@@ -1320,7 +1354,10 @@ def _matmul(a: Tensor, b: Tensor, dt: DType, sa0: tuple, sb0: tuple) -> Tensor:
         buf = be.matmul(a._buf, View(bs + (m, k), sa + va.strides[-2:], va.offset),
                         b._buf, View(bs + (k, n), sb + vb.strides[-2:], vb.offset), dt)
         out = _wrap(buf, _contig(out_shape), dt, be)
+    return _record(out, "MatMul", (a, b), _matmul_backward(a, b))
 
+
+def _matmul_backward(a: Tensor, b: Tensor) -> Any:
     def backward(g: Tensor) -> tuple:
         # ga = g @ b.T and gb = a.T @ g. When an input is a transposed view (w.T in a Linear
         # layer), build its gradient transposed too, (b @ g.T).T or (g.T @ a).T: the same numbers,
@@ -1333,7 +1370,7 @@ def _matmul(a: Tensor, b: Tensor, dt: DType, sa0: tuple, sb0: tuple) -> Tensor:
         if b.requires_grad:
             gb = (_mT(_mT(g) @ a) if _col_major(b) else _mT(a) @ g).sum_to(b.shape)
         return ga, gb
-    return _record(out, "MatMul", (a, b), backward)
+    return backward
 
 
 def _col_major(t: Tensor) -> bool:
@@ -1344,9 +1381,9 @@ def _col_major(t: Tensor) -> bool:
 
 def _mT(t: Tensor) -> Tensor:
     """t with its last two dims swapped, as a view with no graph node."""
-    nd = len(t._view.shape)
-    order = tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    return _wrap(t._buf, t._view.permute(order), t.dtype, t._be)
+    v = t._view
+    sh, st = v.shape, v.strides
+    return _wrap(t._buf, View(sh[:-2] + (sh[-1], sh[-2]), st[:-2] + (st[-1], st[-2]), v.offset), t.dtype, t._be)
 
 
 def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
