@@ -4,28 +4,103 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 static inline float tg_bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/* exp(x) in float32, Cephes' range reduction and polynomial (max error ~1 ulp). Branch-free so
-   gcc vectorizes it 16-wide; overflow gives inf, NaN stays NaN, tiny results go subnormal/0. */
+/* exp(x) in float32: n = rint(x log2 e), r = x - n ln2 (Cody-Waite, two FMAs), exp(r) by a degree-6
+   polynomial (1 + r + r^2 q(r), q a relative-error minimax fit on [-ln2/2, ln2/2], max 3.1e-9),
+   result = p * 2^n rounded once. Checked over all 2^32 inputs against (float)exp((double)x):
+   at most 1 ulp off, NaN stays NaN, +inf -> inf, -inf -> 0, overflow -> inf, subnormal results
+   rounded once. x is clamped to [-104, 89] first (exp is 0 / inf beyond, and n stays in
+   [-150, 128]); the clamps are written as maxps/minps so that a NaN passes through.
+   Two implementations give bit-identical results (tested exhaustively):
+   - tg_expf_inline: scalar C, which gcc vectorizes in `omp simd` loops; 2^n is two exact power-of-2
+     factors, so the product rounds once (as scalef does).
+   - tg_exp16 (AVX-512): 16 lanes with intrinsics, 2^n by vscalefps (which also gives inf/0 for
+     the out-of-range n and NaN for NaN, so no selects): 13 vector ops per 16 elements instead
+     of ~40 the compiler made of the old scalar code (1e5 elements: 12.8 us vs 30 us). */
+#define TG_EXP_LO -104.0f
+#define TG_EXP_HI 89.0f
+#define TG_EXP_LOG2E 1.44269504088896341f
+#define TG_EXP_LN2HI 0.693359375f       /* 9 significant bits: n * LN2HI is exact */
+#define TG_EXP_LN2LO -2.12194440e-4f    /* ln 2 - LN2HI */
+#define TG_EXP_C6 0.0013814540579915047f
+#define TG_EXP_C5 0.00836874544620514f
+#define TG_EXP_C4 0.04166838899254799f
+#define TG_EXP_C3 0.1666652113199234f
+#define TG_EXP_C2 0.4999999403953552f
+
 static inline float tg_expf_inline(float x) {
-    float xc = x < -103.972084f ? -103.972084f : x;
-    xc = xc > 88.7228394f ? 88.7228394f : xc;
-    float n = rintf(xc * 1.44269504088896341f);
-    float r = fmaf(n, -0.693359375f, xc);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float p = 1.9875691500E-4f;
-    p = fmaf(p, r, 1.3981999507E-3f);
-    p = fmaf(p, r, 8.3334519073E-3f);
-    p = fmaf(p, r, 4.1665795894E-2f);
-    p = fmaf(p, r, 1.6666665459E-1f);
-    p = fmaf(p, r, 5.0000001201E-1f);
-    float y = fmaf(p, r * r, r) + 1.0f;
-    int32_t ni = (int32_t)n;
-    int32_t n1 = ni >> 1, n2 = ni - n1;  /* two factors so 2^n below 2^-126 still scales right */
-    y = y * tg_bits_to_float((uint32_t)(n1 + 127) << 23) * tg_bits_to_float((uint32_t)(n2 + 127) << 23);
-    y = x > 88.7228394f ? INFINITY : y;
+    float xc = TG_EXP_LO > x ? TG_EXP_LO : x;   /* maxps(LO, x): NaN passes */
+    xc = TG_EXP_HI < xc ? TG_EXP_HI : xc;       /* minps(HI, xc) */
+    float n = rintf(xc * TG_EXP_LOG2E);
+    float r = fmaf(-n, TG_EXP_LN2HI, xc);
+    r = fmaf(-n, TG_EXP_LN2LO, r);
+    float p = fmaf(TG_EXP_C6, r, TG_EXP_C5);
+    p = fmaf(p, r, TG_EXP_C4);
+    p = fmaf(p, r, TG_EXP_C3);
+    p = fmaf(p, r, TG_EXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    int32_t ni = x != x ? 0 : (int32_t)n;      /* no float->int conversion of a NaN */
+    int32_t n1 = ni >> 1, n2 = ni - n1;        /* each in [-75, 64]: 2^n1, 2^n2 are normal */
+    float y = p * tg_bits_to_float((uint32_t)(n1 + 127) << 23) * tg_bits_to_float((uint32_t)(n2 + 127) << 23);
     return x != x ? x : y;
+}
+
+#ifdef __AVX512F__
+static inline __m512 tg_exp16(__m512 x) {
+    __m512 xc = _mm512_min_ps(_mm512_set1_ps(TG_EXP_HI), _mm512_max_ps(_mm512_set1_ps(TG_EXP_LO), x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(TG_EXP_LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(TG_EXP_LN2HI), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(TG_EXP_LN2LO), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(TG_EXP_C6), r, _mm512_set1_ps(TG_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(TG_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* the first k lanes (k < 16) */
+static inline __mmask16 tg_mask16(int64_t k) { return (__mmask16)((1u << k) - 1u); }
+#endif
+
+/* o[i] = exp(x[i]) (sigmoid: 1 / (1 + exp(-x[i]))) over contiguous runs; same bits as the scalar
+   tg_expf_inline on every path. */
+static inline void tg_exp_run_f32(const float *x, float *o, int64_t n, int sigmoid) {
+#ifdef __AVX512F__
+    int64_t i = 0;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512i sign = _mm512_set1_epi32(INT32_MIN);  /* -x as a sign flip, as the scalar code */
+    if (sigmoid) {
+        for (; i + 16 <= n; i += 16) {
+            __m512 e = tg_exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_loadu_ps(x + i)), sign)));
+            _mm512_storeu_ps(o + i, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+        }
+        if (i < n) {
+            __mmask16 m = tg_mask16(n - i);
+            __m512 e = tg_exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i)), sign)));
+            _mm512_mask_storeu_ps(o + i, m, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+        }
+    } else {
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, tg_exp16(_mm512_loadu_ps(x + i)));
+        if (i < n) {
+            __mmask16 m = tg_mask16(n - i);
+            _mm512_mask_storeu_ps(o + i, m, tg_exp16(_mm512_maskz_loadu_ps(m, x + i)));
+        }
+    }
+#else
+    if (sigmoid) {
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + tg_expf_inline(-x[i]));
+    } else {
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = tg_expf_inline(x[i]);
+    }
+#endif
 }
 #endif
