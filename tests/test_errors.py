@@ -108,6 +108,8 @@ def test_dtype_errors():
         tg.ones(2, dtype=tg.int64).requires_grad_()
     with raises(TypeError, "mean"):
         tg.ones(2, dtype=tg.int64).mean()
+    with raises(TypeError, "leaky_relu", "int64"):  # PyTorch refuses too
+        tg.tensor([1, -2]).leaky_relu()
     with raises(TypeError):
         tg.tensor([True]) - tg.tensor([False])
     with raises(TypeError, "NoneType"):

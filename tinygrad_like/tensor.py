@@ -803,6 +803,8 @@ class Tensor:
 
     def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
         x = self
+        if not x.dtype.is_float:  # as PyTorch: a slope would silently turn an int tensor into floats
+            raise DTypeError(f"leaky_relu: expected a float tensor, got {x.dtype.name}; use .float() first")
         with _no_grad_ctx():
             pos = x > 0
             out = where(pos, x, x * negative_slope)
