@@ -1,4 +1,5 @@
-"""The C backend: kernels in csrc/ called through cffi (API mode), matmul through OpenBLAS.
+"""The C backend: kernels in csrc/ called through cffi (API mode), matmul through OpenBLAS (float32
+products of mid size through csrc/gemm.c, an AVX-512 GEMM of our own that is faster there).
 
 Buffers are `CBuffer`s: a malloc'd block (not zero-filled, freed by cffi when the buffer is
 collected), its element count and dtype. Every view is checked against its buffer

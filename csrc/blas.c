@@ -1,4 +1,6 @@
-/* Batched matmul through OpenBLAS's CBLAS (scipy-openblas32: symbols carry a scipy_ prefix). */
+/* Batched matmul through OpenBLAS's CBLAS (scipy-openblas32: symbols carry a scipy_ prefix), and
+   float32 products of mid size through the project's own AVX-512 GEMM (gemm.c), which is faster
+   there (tg_sgemm_own_ok says where). */
 #include <cblas.h>
 #include "tg.h"
 
@@ -44,6 +46,10 @@ static void gemm_block(void *ctx, int64_t lo, int64_t hi) {
 
 static void gemm_par(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const char *ap, int64_t lda,
                      const char *bp, int64_t ldb, char *op, int nt) {
+    if (dt == DT_F32 && tg_sgemm_own_ok(m, n, k)) {
+        tg_sgemm_own(ta, tb, m, n, k, (const float *)ap, lda, (const float *)bp, ldb, (float *)op, n, nt);
+        return;
+    }
     int split_m = m >= n;
     mm_t g = {dt, ta, tb, split_m, m, n, k, lda, ldb, TG_ITEMSIZE[dt], ap, bp, op};
     int64_t len = split_m ? m : n;

@@ -28,5 +28,9 @@ typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi);
 /* Split [0, n) into one contiguous chunk per thread (chunks rounded to `align`). */
 void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx);
 
-float tg_expf(float x);
+/* the own float32 GEMM (gemm.c): whether it is the faster choice for this shape, and the product
+   C (ldc) = op(A) op(B) on nt threads of the pool */
+int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k);
+void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C, int64_t ldc, int nt);
 #endif

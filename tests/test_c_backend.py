@@ -312,3 +312,39 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
     full = [struct.pack("<f", v) for v in x.exp().tolist()]
     for k in range(1, 40):  # every tail length of the 16-lane loop
         assert [struct.pack("<f", v) for v in tg.tensor(vals[:k], dtype=float32).exp().tolist()] == full[:k]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_own_sgemm_layouts_and_edges(cbe, threads):
+    """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c): every transpose pair,
+    row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
+    and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
+    float64 numpy."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(3)
+    prev = cbe.get_num_threads()
+    shapes = [(128, 256, 784), (256, 784, 128), (37, 45, 1261), (250, 33, 260), (16, 32, 4100),
+              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16)]  # each >= 2^21 multiply-adds
+    try:
+        cbe.set_num_threads(threads)
+        for m, n, k in shapes:
+            for ta in (0, 1):
+                for tb in (0, 1):
+                    a = rng.standard_normal((k, m + 3) if ta else (m, k + 3)).astype(np.float32)
+                    b = rng.standard_normal((n, k + 2) if tb else (k, n + 2)).astype(np.float32)
+                    ta_ = tg.from_numpy(a)[:, 1:m + 1].T if ta else tg.from_numpy(a)[:, 2:k + 2]
+                    tb_ = tg.from_numpy(b)[:, 1:k + 1].T if tb else tg.from_numpy(b)[:, :n]
+                    an = a[:, 1:m + 1].T if ta else a[:, 2:k + 2]
+                    bn = b[:, 1:k + 1].T if tb else b[:, :n]
+                    ref = an.astype(np.float64) @ bn.astype(np.float64)
+                    got = (ta_ @ tb_).numpy()
+                    assert got.shape == (m, n)
+                    err = np.abs(got - ref).max() / (np.abs(an).max() * np.abs(bn).max() * k)
+                    assert err < 1e-6, (m, n, k, ta, tb, err)
+        z = tg.zeros(40, 0) @ tg.zeros(0, 5000)  # k = 0: zeros, not garbage
+        assert z.shape == (40, 5000) and not z.numpy().any()
+        x = tg.from_numpy(rng.standard_normal((3, 64, 70)).astype(np.float32))  # batched
+        w = tg.from_numpy(rng.standard_normal((3, 70, 90)).astype(np.float32))
+        assert np.allclose((x @ w).numpy(), x.numpy() @ w.numpy(), rtol=1e-4, atol=1e-4)
+    finally:
+        cbe.set_num_threads(prev)

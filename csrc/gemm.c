@@ -1,0 +1,225 @@
+/* The project's own float32 GEMM for AVX-512 (row-major C = op(A) op(B), beta = 0), used by blas.c
+   for mid-size products where it beats OpenBLAS's sgemm (the MLP's 128x784 @ 784x256 and its
+   backward 256x128 @ 128x784, see tg_sgemm_own_ok); everything else stays with OpenBLAS.
+
+   BLIS-style: B is packed into panels of 32 columns (k-major: 32 floats per k, zero-filled past
+   n), A into micro-panels of 12 rows (12 floats per k), and a 12x32 micro-kernel keeps the C tile
+   in 24 zmm registers: per k, two loads of B, twelve broadcasts of A (embedded in the FMAs),
+   24 vfmadd231ps. A transposed operand (B = W.T as in x @ W.T, or A = g.T in g.T @ x) is
+   transposed while packing, 16x16 blocks in registers, so no operand is ever copied first.
+   Loops: column blocks of at most NC (their packed B stays in L2), k blocks of at most KC
+   (the A micro-panel stays in L1; later k blocks add into C), 12-row blocks, 32-column panels.
+   Threads split the 32-column panels (each packs only its own B); when there are too few panels,
+   12-row blocks instead. Packing buffers are per thread and grow on demand. */
+#include <stdlib.h>
+#include <cblas.h>
+#include "tg.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#define NR 32
+#define MR 12
+#define KC 512
+#define NC 512
+
+static inline __mmask16 lanes(int64_t k) { return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u); }
+
+/* 16 rows of 16 floats -> 16 columns, in registers (4 rounds of 16 two-source shuffles) */
+static inline __attribute__((always_inline)) void tr16x16(__m512 *r) {
+    __m512 t[16];
+    for (int q = 0; q < 16; q += 2) {
+        t[q] = _mm512_unpacklo_ps(r[q], r[q + 1]);
+        t[q + 1] = _mm512_unpackhi_ps(r[q], r[q + 1]);
+    }
+    for (int q = 0; q < 16; q += 4) {
+        r[q] = _mm512_shuffle_ps(t[q], t[q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[q + 1] = _mm512_shuffle_ps(t[q], t[q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[q + 2] = _mm512_shuffle_ps(t[q + 1], t[q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[q + 3] = _mm512_shuffle_ps(t[q + 1], t[q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int q = 0; q < 4; q++) {
+        t[q] = _mm512_shuffle_f32x4(r[q], r[q + 4], 0x88);
+        t[q + 4] = _mm512_shuffle_f32x4(r[q], r[q + 4], 0xdd);
+        t[q + 8] = _mm512_shuffle_f32x4(r[q + 8], r[q + 12], 0x88);
+        t[q + 12] = _mm512_shuffle_f32x4(r[q + 8], r[q + 12], 0xdd);
+    }
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0xdd);
+        r[q + 4] = _mm512_shuffle_f32x4(t[q + 4], t[q + 12], 0x88);
+        r[q + 12] = _mm512_shuffle_f32x4(t[q + 4], t[q + 12], 0xdd);
+    }
+}
+
+/* Panel of op(B): rows p0..p0+kc, columns j0..j0+nr (nr <= 32) -> dst[p * 32 + j], zeros past nr.
+   op(B)(p, j) = B[p * ldb + j], or B[j * ldb + p] when tb. */
+static void pack_b(int tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nr, float *dst) {
+    if (!tb) {
+        __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+        const float *s = B + p0 * ldb + j0;
+        for (int64_t p = 0; p < kc; p++, s += ldb) {
+            _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(m0, s));
+            _mm512_store_ps(dst + p * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+        }
+        return;
+    }
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16)  /* both 16-column halves per step: each 128-byte row written at once */
+        for (int64_t jj = 0; jj < NR; jj += 16) {
+            __m512 r[16];
+            const float *s = B + (j0 + jj) * ldb + p0 + p;
+            if (nr - jj >= 16) {
+                for (int q = 0; q < 16; q++) r[q] = _mm512_loadu_ps(s + q * ldb);
+            } else {
+                for (int q = 0; q < 16; q++) r[q] = q < nr - jj ? _mm512_loadu_ps(s + q * ldb) : _mm512_setzero_ps();
+            }
+            tr16x16(r);
+            for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + jj, r[q]);
+        }
+    for (; p < kc; p++)
+        for (int64_t q = 0; q < NR; q++) dst[p * NR + q] = q < nr ? B[(j0 + q) * ldb + p0 + p] : 0.0f;
+}
+
+/* Micro-panel of op(A): rows i0..i0+mr (mr <= 12), k p0..p0+kc -> dst[p * 12 + i].
+   op(A)(i, p) = A[i * lda + p], or A[p * lda + i] when ta. Lanes past mr are never read. */
+static void pack_a(int ta, const float *A, int64_t lda, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
+    __mmask16 m = lanes(mr);
+    if (ta) {
+        const float *s = A + p0 * lda + i0;
+        for (int64_t p = 0; p < kc; p++, s += lda) _mm512_mask_storeu_ps(dst + p * MR, m, _mm512_maskz_loadu_ps(m, s));
+        return;
+    }
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        __m512 r[16];
+        const float *s = A + i0 * lda + p0 + p;
+        for (int q = 0; q < 16; q++) r[q] = q < mr ? _mm512_loadu_ps(s + q * lda) : _mm512_setzero_ps();
+        tr16x16(r);
+        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, m, r[q]);
+    }
+    for (; p < kc; p++)
+        for (int64_t i = 0; i < mr; i++) dst[p * MR + i] = A[(i0 + i) * lda + p0 + p];
+}
+
+/* C tile (ROWS x 32, masks m0/m1 for the columns) = (or +=, when accum) A micro-panel @ B panel */
+#define DEF_UKR(ROWS) \
+static void ukr_##ROWS(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, \
+                       __mmask16 m0, __mmask16 m1, int accum) { \
+    __m512 c0[ROWS], c1[ROWS]; \
+    _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); } \
+    _Pragma("GCC unroll 2") for (int64_t p = 0; p < kc; p++) { \
+        __m512 b0 = _mm512_load_ps(bp + p * NR), b1 = _mm512_load_ps(bp + p * NR + 16); \
+        _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { \
+            __m512 av = _mm512_set1_ps(ap[p * MR + i]); \
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]); \
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]); \
+        } \
+    } \
+    _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { \
+        float *cr = c + i * ldc; \
+        if (accum) { \
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, cr)); \
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, cr + 16)); \
+        } \
+        _mm512_mask_storeu_ps(cr, m0, c0[i]); \
+        _mm512_mask_storeu_ps(cr + 16, m1, c1[i]); \
+    } \
+}
+DEF_UKR(1) DEF_UKR(2) DEF_UKR(3) DEF_UKR(4) DEF_UKR(5) DEF_UKR(6)
+DEF_UKR(7) DEF_UKR(8) DEF_UKR(9) DEF_UKR(10) DEF_UKR(11) DEF_UKR(12)
+typedef void (*ukr_fn)(int64_t, const float *, const float *, float *, int64_t, __mmask16, __mmask16, int);
+static const ukr_fn UKR[MR + 1] = {0, ukr_1, ukr_2, ukr_3, ukr_4, ukr_5, ukr_6, ukr_7, ukr_8, ukr_9, ukr_10, ukr_11, ukr_12};
+
+/* per-thread packing buffers, grown on demand (64-byte aligned) */
+static _Thread_local float *tl_bbuf, *tl_abuf;
+static _Thread_local size_t tl_bcap, tl_acap;
+
+static float *grow(float **buf, size_t *cap, size_t nfloats) {
+    if (*cap < nfloats) {
+        free(*buf);
+        size_t bytes = (nfloats * sizeof(float) + 63) / 64 * 64;
+        *buf = aligned_alloc(64, bytes);
+        *cap = *buf ? nfloats : 0;
+    }
+    return *buf;
+}
+
+typedef struct {
+    int ta, tb, split_rows;
+    int64_t m, n, k, lda, ldb, ldc;
+    const float *A, *B;
+    float *C;
+} sg_t;
+
+/* rows [i_lo, i_hi) x 32-column panels [jp_lo, jp_hi) of C */
+static void sgemm_block(const sg_t *g, int64_t i_lo, int64_t i_hi, int64_t jp_lo, int64_t jp_hi) {
+    int64_t kc_max = g->k < KC ? g->k : KC;
+    float *bbuf = grow(&tl_bbuf, &tl_bcap, (size_t)(NC / NR) * kc_max * NR);
+    float *abuf = grow(&tl_abuf, &tl_acap, (size_t)kc_max * MR + 16);
+    if (!bbuf || !abuf) {  /* out of memory for the buffers: OpenBLAS computes the block */
+        int64_t j_lo = jp_lo * NR, j_hi = jp_hi * NR < g->n ? jp_hi * NR : g->n;
+        scipy_cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                          (blasint)(i_hi - i_lo), (blasint)(j_hi - j_lo), (blasint)g->k, 1.0f,
+                          g->A + (g->ta ? i_lo : i_lo * g->lda), (blasint)g->lda,
+                          g->B + (g->tb ? j_lo * g->ldb : j_lo), (blasint)g->ldb, 0.0f,
+                          g->C + i_lo * g->ldc + j_lo, (blasint)g->ldc);
+        return;
+    }
+    int64_t nkb = (g->k + KC - 1) / KC;          /* k blocks of equal size (a short last one wastes a pass) */
+    int64_t kcb = (g->k + nkb - 1) / nkb;
+    for (int64_t jc = jp_lo; jc < jp_hi; jc += NC / NR) {
+        int64_t jc_hi = jc + NC / NR < jp_hi ? jc + NC / NR : jp_hi;
+        for (int64_t p0 = 0; p0 < g->k; p0 += kcb) {
+            int64_t kc = g->k - p0 < kcb ? g->k - p0 : kcb;
+            for (int64_t jp = jc; jp < jc_hi; jp++) {
+                int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
+                pack_b(g->tb, g->B, g->ldb, p0, kc, j0, nr, bbuf + (jp - jc) * kc * NR);
+            }
+            for (int64_t i0 = i_lo; i0 < i_hi; i0 += MR) {
+                int64_t mr = i_hi - i0 < MR ? i_hi - i0 : MR;
+                pack_a(g->ta, g->A, g->lda, i0, mr, p0, kc, abuf);
+                for (int64_t jp = jc; jp < jc_hi; jp++) {
+                    int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
+                    UKR[mr](kc, abuf, bbuf + (jp - jc) * kc * NR, g->C + i0 * g->ldc + j0, g->ldc,
+                            lanes(nr), lanes(nr - 16), p0 > 0);
+                }
+            }
+        }
+    }
+}
+
+static void sgemm_chunk(void *ctx, int64_t lo, int64_t hi) {
+    const sg_t *g = ctx;
+    if (g->split_rows) sgemm_block(g, lo * MR, hi * MR < g->m ? hi * MR : g->m, 0, (g->n + NR - 1) / NR);
+    else sgemm_block(g, 0, g->m, lo, hi);
+}
+
+int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) {
+    /* measured on this machine, one thread, against OpenBLAS 0.3.34's sgemm, every transpose pair:
+       128^3 0.72-0.82x, 256^3 0.85x, 128x784x256 0.80x, 256x128x784 0.88x, 512^3 0.86-1.0x;
+       below ~2^21 multiply-adds OpenBLAS's small-matrix paths win (64^3 1.25x, 100^3 1.35x), and
+       from 1024^3 on its deeper blocking is as fast or faster (0.82-1.12x), so those stay there */
+    return n >= 32 && m >= 16 && k >= 16 && m * n * k >= ((int64_t)1 << 21) && m * n * k <= ((int64_t)1 << 27);
+}
+
+void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C, int64_t ldc, int nt) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++) memset(C + i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    int64_t np = (n + NR - 1) / NR, nmb = (m + MR - 1) / MR;
+    sg_t g = {ta, tb, 0, m, n, k, lda, ldb, ldc, A, B, C};
+    if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }
+    g.split_rows = np < 2 * nt && nmb >= 2 * nt;  /* too few panels to share: rows instead */
+    tg_parallel_for(g.split_rows ? nmb : np, nt, 1, sgemm_chunk, &g);
+}
+#else
+int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) { (void)m; (void)n; (void)k; return 0; }
+void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C, int64_t ldc, int nt) {
+    (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)ldb; (void)C; (void)ldc; (void)nt;
+}
+#endif
