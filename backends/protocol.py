@@ -31,7 +31,11 @@ What the core guarantees before it calls a kernel
   so a dense tensor of any shape arrives as one dim (or as `()` for a single element).
   A fast backend checks for `len(shape) == 1 and strides == (1,)` and runs a flat loop.
 - No call is made with zero elements.
-- Results are new contiguous buffers; the core wraps them in `View.contiguous(shape)`.
+- Results are new dense buffers, written in the order the kernel's view walks them. For
+  elementwise ops the core orders the dims by the operands' memory layout before it coalesces
+  (`view.memory_order`, as PyTorch's TensorIterator does), so `x.T + v` arrives as a row-major
+  walk of x's memory and the result is wrapped in a view with x.T's strides; a backend never
+  needs to know.
 
 Numerics
 --------
