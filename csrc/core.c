@@ -120,8 +120,10 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
-    if (nt <= 1 || n <= align || pthread_mutex_trylock(&g_master) != 0) {
+/* [0, n) in chunks of `chunk` (the last one shorter), claimed by up to nt threads */
+void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx) {
+    if (chunk < 1) chunk = 1;
+    if (nt <= 1 || n <= chunk || pthread_mutex_trylock(&g_master) != 0) {
         /* serial: small work, or another thread (cffi drops the GIL) or an outer job holds the pool */
         fn(ctx, 0, n);
         return;
@@ -133,8 +135,6 @@ void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
         pthread_detach(th);
         g_nworkers++;
     }
-    int64_t chunk = (n + nt - 1) / nt;
-    chunk = (chunk + align - 1) / align * align;
     while (atomic_load(&g_job.active) != 0) cpu_relax();  /* stragglers of the last job leave */
     g_job.fn = fn;
     g_job.ctx = ctx;
@@ -154,6 +154,14 @@ void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
     atomic_store(&g_job.open, 0);
     while (atomic_load(&g_job.done) < g_job.nchunks) cpu_relax();  /* chunks workers started */
     pthread_mutex_unlock(&g_master);
+}
+
+void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
+    if (nt <= 1 || n <= align) { fn(ctx, 0, n); return; }
+    if (nt > MAX_WORKERS + 1) nt = MAX_WORKERS + 1;
+    int64_t chunk = (n + nt - 1) / nt;
+    chunk = (chunk + align - 1) / align * align;
+    tg_parallel_chunks(n, nt, chunk, fn, ctx);
 }
 
 /* ---------------------------------------------------------------- memory */

@@ -134,6 +134,8 @@ static const ukr_fn UKR[MR + 1] = {0, ukr_1, ukr_2, ukr_3, ukr_4, ukr_5, ukr_6, 
 /* per-thread packing buffers, grown on demand (64-byte aligned) */
 static _Thread_local float *tl_bbuf, *tl_abuf;
 static _Thread_local size_t tl_bcap, tl_acap;
+static _Thread_local float *tl_apk;  /* the whole packed A of a threaded product (the caller's) */
+static _Thread_local size_t tl_apcap;
 
 static float *grow(float **buf, size_t *cap, size_t nfloats) {
     if (*cap < nfloats) {
@@ -150,6 +152,8 @@ typedef struct {
     int64_t m, n, k, lda, ldb, ldc;
     const float *A, *B;
     float *C;
+    const float *apk;      /* A packed whole (threaded column split), or NULL */
+    int64_t nkb, kcb, nmb;  /* k blocks, their size, 12-row blocks */
 } sg_t;
 
 /* rows [i_lo, i_hi) x 32-column panels [jp_lo, jp_hi) of C */
@@ -189,9 +193,34 @@ static void sgemm_block(const sg_t *g, int64_t i_lo, int64_t i_hi, int64_t jp_lo
     }
 }
 
+/* 32-column panels [jp_lo, jp_hi) against the whole A packed beforehand (g->apk: for each k block,
+   each 12-row block's micro-panel, kcb * 12 floats apart) */
+static void sgemm_prepacked(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
+    int64_t np = jp_hi - jp_lo;
+    float *bbuf = grow(&tl_bbuf, &tl_bcap, (size_t)np * g->kcb * NR);
+    if (!bbuf) { sgemm_block(g, 0, g->m, jp_lo, jp_hi); return; }  /* which falls back to OpenBLAS */
+    for (int64_t kb = 0; kb < g->nkb; kb++) {
+        int64_t p0 = kb * g->kcb, kc = g->k - p0 < g->kcb ? g->k - p0 : g->kcb;
+        for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
+            int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
+            pack_b(g->tb, g->B, g->ldb, p0, kc, j0, nr, bbuf + (jp - jp_lo) * kc * NR);
+        }
+        for (int64_t ib = 0; ib < g->nmb; ib++) {
+            int64_t i0 = ib * MR, mr = g->m - i0 < MR ? g->m - i0 : MR;
+            const float *ap = g->apk + (kb * g->nmb + ib) * g->kcb * MR;
+            for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
+                int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
+                UKR[mr](kc, ap, bbuf + (jp - jp_lo) * kc * NR, g->C + i0 * g->ldc + j0, g->ldc,
+                        lanes(nr), lanes(nr - 16), kb > 0);
+            }
+        }
+    }
+}
+
 static void sgemm_chunk(void *ctx, int64_t lo, int64_t hi) {
     const sg_t *g = ctx;
     if (g->split_rows) sgemm_block(g, lo * MR, hi * MR < g->m ? hi * MR : g->m, 0, (g->n + NR - 1) / NR);
+    else if (g->apk) sgemm_prepacked(g, lo, hi);
     else sgemm_block(g, 0, g->m, lo, hi);
 }
 
@@ -211,10 +240,25 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
         return;
     }
     int64_t np = (n + NR - 1) / NR, nmb = (m + MR - 1) / MR;
-    sg_t g = {ta, tb, 0, m, n, k, lda, ldb, ldc, A, B, C};
+    int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
+    sg_t g = {ta, tb, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
     if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }
     g.split_rows = np < 2 * nt && nmb >= 2 * nt;  /* too few panels to share: rows instead */
-    tg_parallel_for(g.split_rows ? nmb : np, nt, 1, sgemm_chunk, &g);
+    if (g.split_rows) { tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g); return; }
+    /* Columns: A is packed once, here, and shared (each chunk packing it again cost ~10 us per
+       128x784 A), so the panels can go in small chunks: a worker the OS wakes late (a busy
+       machine) still takes its share of the chunks left instead of leaving all to the caller. */
+    float *apk = grow(&tl_apk, &tl_apcap, (size_t)(nkb * nmb * kcb * MR));
+    if (apk) {
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            int64_t p0 = kb * kcb, kc = k - p0 < kcb ? k - p0 : kcb;
+            for (int64_t ib = 0; ib < nmb; ib++)
+                pack_a(ta, A, lda, ib * MR, m - ib * MR < MR ? m - ib * MR : MR, p0, kc, apk + (kb * nmb + ib) * kcb * MR);
+        }
+        g.apk = apk;
+    }
+    int64_t chunk = (np + 4 * nt - 1) / (4 * nt);
+    tg_parallel_chunks(np, nt, chunk, sgemm_chunk, &g);
 }
 #else
 int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) { (void)m; (void)n; (void)k; return 0; }

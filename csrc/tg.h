@@ -27,6 +27,9 @@ int tg_threads_for(int64_t work, int costly);
 typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi);
 /* Split [0, n) into one contiguous chunk per thread (chunks rounded to `align`). */
 void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx);
+/* Split [0, n) into chunks of `chunk` that up to nt threads claim one by one: more chunks than
+   threads, so a worker the OS wakes late still takes a share of what is left */
+void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx);
 
 /* the own float32 GEMM (gemm.c): whether it is the faster choice for this shape, and the product
    C (ldc) = op(A) op(B) on nt threads of the pool */
