@@ -13,7 +13,10 @@ neither 0 nor 1 (a transposed read such as `x + x.T`) a separate `_tiled` kernel
 columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
 one op compiles once, not once per ndim.
 Every kernel exists twice, serial and `parallel=True`; the backend picks by size because
-waking the thread pool costs more than a small loop.
+waking the thread pool costs more than a small loop. numba keys its disk cache on a kernel's
+bytecode and closure values, not on its flags, so every kernel body names `par`: one that does
+not shares a cache entry between its two builds, and whichever compiled first then runs for
+both (a parallel N-D add ran on one thread, 2x slower; tests/test_numba_kernels.py checks).
 """
 from __future__ import annotations
 
@@ -422,6 +425,7 @@ def make_unaryN(opc: int, par: bool):
     inner stride is 0 or 1: a vectorized loop per row."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, shape):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nd = len(shape)
         n0 = shape[nd - 2]
         n1 = shape[nd - 1]
@@ -444,6 +448,7 @@ def make_unaryN_tiled(opc: int, par: bool):
     not compile the tiling (a few seconds of LLVM per op and dtype)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, shape):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nd = len(shape)
         n0 = shape[nd - 2]
         n1 = shape[nd - 1]
@@ -518,6 +523,7 @@ def make_binaryN(opc: int, par: bool):
     (rows, row broadcasts, column broadcasts): a vectorized loop per row."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, shape):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nd = len(shape)
         n0 = shape[nd - 2]
         n1 = shape[nd - 1]
@@ -544,6 +550,7 @@ def make_binaryN_tiled(opc: int, par: bool):
     separate kernel so that the common case does not compile the tiling."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, shape):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nd = len(shape)
         n0 = shape[nd - 2]
         n1 = shape[nd - 1]
@@ -606,6 +613,7 @@ def make_whereN(par: bool):
     """where over N-D views (ndim >= 2)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(c, oc, sc, a, oa, sa, b, ob, sb, out, shape):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nd = len(shape)
         n0 = shape[nd - 2]
         n1 = shape[nd - 1]

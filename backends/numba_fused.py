@@ -71,6 +71,7 @@ def make_softmax_backward(log: bool, par: bool):
     """Per row: log: g - exp(y) * sum(g); else y * (g - sum(g * y)). Rows of `cols`, contiguous."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(g, go, y, yo, rows, cols, out):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         for r in prange(rows):
             gv = g[go + r * cols:go + (r + 1) * cols]
             yv = y[yo + r * cols:yo + (r + 1) * cols]
@@ -93,6 +94,7 @@ def make_cross_entropy(want_grad: bool, par: bool):
     """loss[r] = logsumexp(x[r]) - x[r, t[r]]; with want_grad grad[r] = softmax(x[r]) - onehot."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(x, xo, rows, cols, t, to, loss, grad):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         for r in prange(rows):
             xv = x[xo + r * cols:xo + (r + 1) * cols]
             m = _row_shift(xv, cols)

@@ -354,6 +354,7 @@ def make_gemm(par: bool):
     p*sbk + j*sbn]; out is contiguous (batch, m, n). min_tasks: blocks of C to split into."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, min_tasks):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nr = NV * lanes(out)
         if kk == 0 or m == 0 or n == 0:
             for i in range(out.size):

@@ -38,6 +38,7 @@ def make_random(normal: bool, single: bool, par: bool):
     """out[i] = draw i of the stream (key, counter); `single` for float32's 24-bit uniforms."""
     @njit(cache=True, parallel=par)
     def k(out, key, counter):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         for i in prange(out.size):
             if normal:
                 j = counter + np.uint64(2 * i)

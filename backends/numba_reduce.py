@@ -233,6 +233,7 @@ def make_reduceN(opc: int, par: bool):
     """Generic: out[p] = op over the red dims; keep/red shapes are tuples (each ndim >= 1)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(x, ox, kshape, kstrides, rshape, rstrides, out, acc0):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nk = len(kshape)
         nr = len(rshape)
         keep = 1
@@ -276,6 +277,7 @@ def make_arg_reduce(is_max: bool, par: bool):
     """out[t] = index of the first max (min) of row t; a NaN wins (the first NaN's index)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(x, ox, kshape, kstrides, n, sn, out):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         nk = len(kshape)
         keep = 1
         for d in range(nk):
@@ -306,6 +308,7 @@ def make_softmax(log: bool, par: bool):
     No `reassoc` here: the vectorized exp relies on its two-part argument reduction."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_NOREASSOC)
     def k(x, ox, rows, cols, out):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         for r in prange(rows):
             prefer_wide()
             xv = x[ox + r * cols:ox + (r + 1) * cols]

@@ -110,3 +110,24 @@ def test_transposed_operands_stage_correctly(dtype, shape):
     if dtype in (np.float32, np.float64):
         np.testing.assert_allclose(T(x).T.exp().numpy(), np.exp(x.T.astype(np.float64)).astype(dtype),
                                    rtol=2e-6)
+
+
+def test_every_kernel_build_has_its_own_disk_cache_entry():
+    """numba keys its disk cache on a kernel's bytecode and closure values, not on njit flags:
+    a factory argument the kernel does not close over (`par`, which only sets parallel=) makes
+    the serial and parallel builds share one cache entry, and whichever compiled first then
+    runs for both (a parallel kernel on one thread, or a serial call waking the pool)."""
+    import inspect
+    from tinygrad_like.backends import (numba_elementwise, numba_fused, numba_matmul, numba_misc,
+                                        numba_reduce)
+    seen = 0
+    for mod in (numba_elementwise, numba_fused, numba_matmul, numba_misc, numba_reduce):
+        for name, make in vars(mod).items():
+            if not (name.startswith("make_") and inspect.isfunction(make) and make.__module__ == mod.__name__):
+                continue
+            params = list(inspect.signature(make).parameters)
+            kernel = make(*(0 if p == "opc" else True for p in params))  # compiles nothing
+            missing = set(params) - set(kernel.py_func.__code__.co_freevars)
+            assert not missing, f"{mod.__name__}.{name}: the kernel must name {sorted(missing)} in its body"
+            seen += 1
+    assert seen >= 15
