@@ -120,6 +120,12 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* Chunks per thread of the kernels that split their work finely (tg_chunk_for): with one chunk
+   per thread, a worker the OS woke late (another process on its core) left the caller waiting
+   for its whole chunk or doing it too; with several, whoever runs takes the next one. Every
+   chunk's result is the same whichever thread computes it. */
+#define CHUNKS_PER_THREAD 4
+
 /* [0, n) in chunks of `chunk` (the last one shorter), claimed by up to nt threads */
 void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx) {
     if (chunk < 1) chunk = 1;
@@ -154,6 +160,12 @@ void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx
     atomic_store(&g_job.open, 0);
     while (atomic_load(&g_job.done) < g_job.nchunks) cpu_relax();  /* chunks workers started */
     pthread_mutex_unlock(&g_master);
+}
+
+int64_t tg_chunk_for(int64_t n, int nt, int64_t align) {
+    int64_t parts = nt > 1 ? (int64_t)nt * CHUNKS_PER_THREAD : 1;
+    int64_t chunk = (n + parts - 1) / parts;
+    return chunk < align ? align : (chunk + align - 1) / align * align;
 }
 
 void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx) {
@@ -443,5 +455,5 @@ void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *b
     }
     int nt = tg_threads_for(n, costly);
     if (it.tiled) tg_parallel_for(shape[0], nt, TILE_R, iter_tiles, &it);
-    else tg_parallel_for(n, nt, 64, iter_range, &it);
+    else tg_parallel_chunks(n, nt, tg_chunk_for(n, nt, 64), iter_range, &it);
 }

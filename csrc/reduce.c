@@ -318,7 +318,7 @@ int tg_reduce(int op, int dt, int nd, int k, const int64_t *geo, const void *x, 
         }
         return ERR_OK;
     }
-    tg_parallel_for(nout, nt, 1, reduce_outputs, &r);
+    tg_parallel_chunks(nout, nt, tg_chunk_for(nout, nt, 4), reduce_outputs, &r);
     return ERR_OK;
 }
 

@@ -30,6 +30,8 @@ void tg_parallel_for(int64_t n, int nt, int64_t align, range_fn fn, void *ctx);
 /* Split [0, n) into chunks of `chunk` that up to nt threads claim one by one: more chunks than
    threads, so a worker the OS wakes late still takes a share of what is left */
 void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx);
+/* the chunk size for that: a few chunks per thread, a multiple of align */
+int64_t tg_chunk_for(int64_t n, int nt, int64_t align);
 
 /* the own float32 GEMM (gemm.c): whether it is the faster choice for this shape, and the product
    C (ldc) = op(A) op(B) on nt threads of the pool */
