@@ -20,8 +20,12 @@
 
 #define NR 32
 #define MR 12
+#ifndef KC  /* -D overrides for tuning experiments */
 #define KC 512
+#endif
+#ifndef NC
 #define NC 512
+#endif
 
 static inline __mmask16 lanes(int64_t k) { return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u); }
 
@@ -217,6 +221,16 @@ static void sgemm_prepacked(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
     }
 }
 
+/* micro-panels lo..hi of the whole packed A (unit u: k block u / nmb, 12-row block u % nmb) */
+static void pack_a_units(void *ctx, int64_t lo, int64_t hi) {
+    const sg_t *g = ctx;
+    for (int64_t u = lo; u < hi; u++) {
+        int64_t kb = u / g->nmb, ib = u % g->nmb, p0 = kb * g->kcb, i0 = ib * MR;
+        pack_a(g->ta, g->A, g->lda, i0, g->m - i0 < MR ? g->m - i0 : MR, p0, g->k - p0 < g->kcb ? g->k - p0 : g->kcb,
+               (float *)g->apk + u * g->kcb * MR);
+    }
+}
+
 static void sgemm_chunk(void *ctx, int64_t lo, int64_t hi) {
     const sg_t *g = ctx;
     if (g->split_rows) sgemm_block(g, lo * MR, hi * MR < g->m ? hi * MR : g->m, 0, (g->n + NR - 1) / NR);
@@ -250,12 +264,11 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
        machine) still takes its share of the chunks left instead of leaving all to the caller. */
     float *apk = grow(&tl_apk, &tl_apcap, (size_t)(nkb * nmb * kcb * MR));
     if (apk) {
-        for (int64_t kb = 0; kb < nkb; kb++) {
-            int64_t p0 = kb * kcb, kc = k - p0 < kcb ? k - p0 : kcb;
-            for (int64_t ib = 0; ib < nmb; ib++)
-                pack_a(ta, A, lda, ib * MR, m - ib * MR < MR ? m - ib * MR : MR, p0, kc, apk + (kb * nmb + ib) * kcb * MR);
-        }
         g.apk = apk;
+        if (m * k >= 32768)  /* x of 128x784: ~10 us to pack on one thread, a job of its own pays */
+            tg_parallel_chunks(nkb * nmb, nt, tg_chunk_for(nkb * nmb, nt, 1), pack_a_units, &g);
+        else
+            pack_a_units(&g, 0, nkb * nmb);
     }
     int64_t chunk = (np + 4 * nt - 1) / (4 * nt);
     tg_parallel_chunks(np, nt, chunk, sgemm_chunk, &g);
