@@ -21,13 +21,15 @@ both (a parallel N-D add ran on one thread, 2x slower; tests/test_numba_kernels.
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .numba_simd import prefer_wide, tblock, transpose_block
+from .numba_simd import AVX512, prefer_wide, tblock, transpose_block
 
 UNARY_CODES = {name: i for i, name in enumerate((
     "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
@@ -60,24 +62,47 @@ def _from_bits(typingctx, bits, like):
 
 
 @intrinsic
-def _rint(typingctx, x):
-    """x rounded to the nearest integer, ties to even (llvm.rint: one vroundps/pd)."""
+def _to_bits(typingctx, x):
+    """The IEEE bits of a float32/float64 as an int32/int64 (a bitcast: never poison, even for NaN)."""
     if not isinstance(x, types.Float):
+        return None
+    ity = types.int32 if x.bitwidth == 32 else types.int64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(x.bitwidth))
+
+    return ity(x), codegen
+
+
+@intrinsic
+def _ldexp(typingctx, x, n):
+    """x * 2**n for a float and an integer (llvm.ldexp; with AVX-512 one vscalefps/pd, rounded
+    once, into inf and the subnormals alike). Without AVX-512 LLVM calls libm per element, so
+    the kernels use it only where AVX512 is set."""
+    if not (isinstance(x, types.Float) and isinstance(n, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
         fty = context.get_value_type(x)
-        fn = builder.module.declare_intrinsic("llvm.rint", [fty])
-        return builder.call(fn, [args[0]])
+        i32 = ir.IntType(32)
+        k = builder.trunc(args[1], i32) if n.bitwidth > 32 else builder.sext(args[1], i32) if n.bitwidth < 32 else args[1]
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(fty, [fty, i32]),
+                                            f"llvm.ldexp.f{x.bitwidth}.i32")
+        return builder.call(fn, [args[0], k])
 
-    return x(x), codegen
+    return x(x, n), codegen
 
 
 # float32: Cephes expf (Cody-Waite reduction, degree-7 minimax polynomial on |r| <= ln2/2, about
-# 1 ulp); float64: the same reduction and a degree-13 Taylor polynomial (about 1 ulp). 2**n is
-# built from bits in two halves, so results that overflow give inf and those that underflow
-# land in the subnormals (within one subnormal step of libm). Plain arithmetic that LLVM
-# vectorizes; callers must not allow `reassoc` (it would undo the two-part reduction).
+# 1 ulp); float64: the same reduction and a degree-13 Taylor polynomial (about 1 ulp); both
+# evaluated by Horner to the end (one FMA per degree). n = rint(x / ln2) comes from the low
+# mantissa bits of t = x*log2e + 1.5*2**(mantissa bits) (no rint, no float->int conversion, so
+# a NaN flows through as NaN: fptosi of a NaN would be poison). The clamps are written so a NaN
+# fails both tests and passes unchanged. 2**n: with AVX-512 one vscalef (see `_scale`), else
+# built from bits in two halves; either way results that overflow give inf and those that
+# underflow land in the subnormals (within one subnormal step of libm). Plain arithmetic that
+# LLVM vectorizes; callers must not allow `reassoc` (it would fold t - SHIFT and undo the
+# two-part reduction).
 _F32 = np.float32
 _EXPF_HI, _EXPF_LO = _F32(89.0), _F32(-104.0)
 _LOG2E_F = _F32(1.4426950408889634)
@@ -85,18 +110,43 @@ _LN2_HI_F, _LN2_LO_F = _F32(0.693359375), _F32(-2.12194440e-4)
 _EF = tuple(_F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
                               1.6666665459e-1, 5.0000001201e-1))
 _ONE_F = _F32(1.0)
+_SHIFT_F = _F32(12582912.0)  # 1.5 * 2**23: floats near it are spaced 1 apart
+_SHIFT_F_BITS = np.int32(struct.unpack("<i", struct.pack("<f", 12582912.0))[0])
 _EXPD_HI, _EXPD_LO = 710.0, -746.0
 _LOG2E = 1.4426950408889634
 _LN2_HI, _LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
 _ED = tuple(1.0 / math.factorial(i) for i in range(13, 1, -1))  # 1/13! .. 1/2!
+_SHIFT_D = 6755399441055744.0  # 1.5 * 2**52
+_SHIFT_D_BITS = np.int64(struct.unpack("<q", struct.pack("<d", _SHIFT_D))[0])
+
+
+def _scale(p, n, x):  # pragma: no cover - replaced by the overload inside numba
+    """p * 2**n for |n| <= 1100, exact into overflow (inf) and the subnormals."""
+
+
+@overload(_scale, inline="always")
+def _ov_scale(p, n, x):
+    if AVX512:
+        return lambda p, n, x: _ldexp(p, n)
+    if p == types.float32:
+        def two_halves_f(p, n, x):
+            n1 = n >> 1
+            return (p * _from_bits((n1 + 127) << 23, x)) * _from_bits((n - n1 + 127) << 23, x)
+        return two_halves_f
+
+    def two_halves_d(p, n, x):
+        n1 = n >> 1
+        return (p * _from_bits((n1 + 1023) << 52, x)) * _from_bits((n - n1 + 1023) << 52, x)
+    return two_halves_d
 
 
 @njit(inline="always")
 def _exp_f32(x):
-    xc = x if x > _EXPF_LO else _EXPF_LO  # NaN -> LO here (no poison), fixed at the end
-    xc = xc if xc < _EXPF_HI else _EXPF_HI
-    nf = _rint(xc * _LOG2E_F)
-    n = np.int32(nf)
+    xc = _EXPF_LO if x < _EXPF_LO else x
+    xc = _EXPF_HI if xc > _EXPF_HI else xc
+    t = xc * _LOG2E_F + _SHIFT_F
+    nf = t - _SHIFT_F
+    n = _to_bits(t) - _SHIFT_F_BITS
     r = (xc - nf * _LN2_HI_F) - nf * _LN2_LO_F
     p = _EF[0]
     p = p * r + _EF[1]
@@ -104,20 +154,18 @@ def _exp_f32(x):
     p = p * r + _EF[3]
     p = p * r + _EF[4]
     p = p * r + _EF[5]
-    p = p * (r * r) + r + _ONE_F
-    n1 = n >> 1
-    s1 = _from_bits((n1 + 127) << 23, x)
-    s2 = _from_bits((n - n1 + 127) << 23, x)
-    y = (p * s1) * s2
-    return x if x != x else y
+    p = p * r + _ONE_F
+    p = p * r + _ONE_F
+    return _scale(p, n, x)
 
 
 @njit(inline="always")
 def _exp_f64(x):
-    xc = x if x > _EXPD_LO else _EXPD_LO
-    xc = xc if xc < _EXPD_HI else _EXPD_HI
-    nf = _rint(xc * _LOG2E)
-    n = np.int64(nf)
+    xc = _EXPD_LO if x < _EXPD_LO else x
+    xc = _EXPD_HI if xc > _EXPD_HI else xc
+    t = xc * _LOG2E + _SHIFT_D
+    nf = t - _SHIFT_D
+    n = _to_bits(t) - _SHIFT_D_BITS
     r = (xc - nf * _LN2_HI) - nf * _LN2_LO
     p = _ED[0]
     p = p * r + _ED[1]
@@ -131,12 +179,9 @@ def _exp_f64(x):
     p = p * r + _ED[9]
     p = p * r + _ED[10]
     p = p * r + _ED[11]
-    p = p * (r * r) + r + 1.0
-    n1 = n >> 1
-    s1 = _from_bits((n1 + 1023) << 52, x)
-    s2 = _from_bits((n - n1 + 1023) << 52, x)
-    y = (p * s1) * s2
-    return x if x != x else y
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return _scale(p, n, x)
 
 
 def vexp(x):  # pragma: no cover - replaced by the overload inside numba
