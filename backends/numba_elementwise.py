@@ -452,6 +452,14 @@ def _ov_stage(x, px, s0, s1, r0, r1, j0, j1, buf):
     return lambda x, px, s0, s1, r0, r1, j0, j1, buf: _stage_scalar(x, px, s0, s1, r0, r1, j0, j1, buf)
 
 
+@njit(cache=True, error_model="numpy")
+def stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf):
+    """`_stage` as a function of its own, called (not inlined) by the tiled kernels: its shuffle
+    networks and edge loops compile once per dtype instead of into every op's kernel (most of a
+    tiled kernel's compile time). One call moves a whole tile, so the call costs nothing."""
+    _stage(x, px, s0, s1, r0, r1, j0, j1, buf)
+
+
 # ---------------------------------------------------------------- kernel factories
 
 def make_unary1(opc: int, par: bool):
@@ -510,7 +518,7 @@ def make_unaryN_tiled(opc: int, par: bool):
                 buf = np.empty(TILE * TILE, x.dtype)
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
-                    _stage(x, px, s0, s1, r0, r1, j0, j1, buf)
+                    stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf)
                     for i in range(r0, r1):
                         _un_row(opc, buf, (i - r0) * TILE, 1, out[po + i * n1 + j0:po + i * n1 + j1])
             else:  # another strided inner dim: tile the columns
@@ -621,12 +629,12 @@ def make_binaryN_tiled(opc: int, par: bool):
                     if _unit(sa1):
                         xa, ba, ra, ca = a, pa + j0 * sa1, sa0, sa1
                     else:
-                        _stage(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
+                        stage_tile(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
                         xa, ba, ra, ca = ta, -r0 * TILE, TILE, 1
                     if _unit(sb1):
                         xb, bb, rb, cb = b, pb + j0 * sb1, sb0, sb1
                     else:
-                        _stage(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
+                        stage_tile(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
                         xb, bb, rb, cb = tb, -r0 * TILE, TILE, 1
                     for i in range(r0, r1):
                         _bin_row(opc, xa, ba + i * ra, ca, xb, bb + i * rb, cb,
