@@ -46,6 +46,10 @@ static void gemm_block(void *ctx, int64_t lo, int64_t hi) {
 
 static void gemm_par(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const char *ap, int64_t lda,
                      const char *bp, int64_t ldb, char *op, int nt) {
+    if (dt == DT_F32 && tg_sgemm_dot_ok(ta, tb, m, n, k)) {
+        tg_sgemm_dot(m, n, k, (const float *)ap, lda, (const float *)bp, ldb, (float *)op, n, nt);
+        return;
+    }
     if (dt == DT_F32 && tg_sgemm_own_ok(m, n, k)) {
         tg_sgemm_own(ta, tb, m, n, k, (const float *)ap, lda, (const float *)bp, ldb, (float *)op, n, nt);
         return;

@@ -238,6 +238,78 @@ static void sgemm_chunk(void *ctx, int64_t lo, int64_t hi) {
     else sgemm_block(g, 0, g->m, lo, hi);
 }
 
+/* ---------------------------------------------------------------- few columns, both operands along k */
+/* C (m x n, n < 32) = A B^T with A (m x k) and B (n x k) both row-major (ta = 0, tb = 1: x @ W.T of a
+   Linear layer with few outputs, 128x256 @ 256x10 in the MLP). A 12x32 tile would waste most of its
+   columns, so this kernel takes dot products along k instead: 4 rows of A x 5 rows of B in 20 zmm
+   accumulators (9 loads per 20 FMAs, no packing), each group of 4 sums reduced in 12 shuffles/adds. */
+#define DR 4
+#define DJ 5
+
+/* the 16-lane sums of 4 vectors, as 4 floats */
+static inline __m128 sum4x16(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m512 a = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
+    __m512 b = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
+    __m512 c = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 d = _mm256_add_ps(_mm512_castps512_ps256(c), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(d), _mm256_extractf128_ps(d, 1));
+}
+
+typedef struct { int64_t m, n, k, lda, ldb, ldc; const float *A, *B; float *C; } dot_t;
+
+/* rows [4 lo, 4 hi) of C */
+static void dot_rows(void *ctx, int64_t lo, int64_t hi) {
+    const dot_t *d = ctx;
+    int64_t k = d->k, kfull = k / 16 * 16;
+    __mmask16 tail = lanes(k - kfull);
+    for (int64_t i0 = lo * DR; i0 < hi * DR && i0 < d->m; i0 += DR) {
+        const float *ar[DR];
+        for (int r = 0; r < DR; r++) ar[r] = d->A + (i0 + r < d->m ? i0 + r : d->m - 1) * d->lda;  /* past m: repeat a row */
+        for (int64_t j0 = 0; j0 < d->n; j0 += DJ) {
+            const float *br[DJ];
+            for (int j = 0; j < DJ; j++) br[j] = d->B + (j0 + j < d->n ? j0 + j : d->n - 1) * d->ldb;
+            __m512 acc[DR][DJ];
+            for (int r = 0; r < DR; r++)
+                for (int j = 0; j < DJ; j++) acc[r][j] = _mm512_setzero_ps();
+            for (int64_t p = 0; p < kfull; p += 16) {
+                __m512 av[DR];
+                for (int r = 0; r < DR; r++) av[r] = _mm512_loadu_ps(ar[r] + p);
+                for (int j = 0; j < DJ; j++) {
+                    __m512 bv = _mm512_loadu_ps(br[j] + p);
+                    for (int r = 0; r < DR; r++) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+                }
+            }
+            if (tail) {
+                __m512 av[DR];
+                for (int r = 0; r < DR; r++) av[r] = _mm512_maskz_loadu_ps(tail, ar[r] + kfull);
+                for (int j = 0; j < DJ; j++) {
+                    __m512 bv = _mm512_maskz_loadu_ps(tail, br[j] + kfull);
+                    for (int r = 0; r < DR; r++) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+                }
+            }
+            for (int j = 0; j < DJ && j0 + j < d->n; j++) {
+                float s[4];
+                _mm_storeu_ps(s, sum4x16(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
+                for (int r = 0; r < DR && i0 + r < d->m; r++) d->C[(i0 + r) * d->ldc + j0 + j] = s[r];
+            }
+        }
+    }
+}
+
+int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
+    /* one thread, against OpenBLAS's sgemm: 128x256 @ 256x10 (h @ W2.T) 4.5 vs 13 us, 1024x784 @
+       784x10 131 vs 316 us, n = 31 0.54x, n = 16 0.62x; with fewer than 5 columns (a 4x5 block
+       wastes the rest; n = 1: 2.3x) or below ~2^17 multiply-adds (64x128x10: even) it does not pay */
+    return !ta && tb && n >= DJ && n < 32 && m >= DR && k >= 64 && m * n * k >= ((int64_t)1 << 17);
+}
+
+void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float *C, int64_t ldc, int nt) {
+    dot_t d = {m, n, k, lda, ldb, ldc, A, B, C};
+    int64_t nblk = (m + DR - 1) / DR;
+    tg_parallel_chunks(nblk, nt, tg_chunk_for(nblk, nt, 1), dot_rows, &d);
+}
+
 int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) {
     /* measured on this machine, one thread, against OpenBLAS 0.3.34's sgemm, every transpose pair:
        128^3 0.72-0.82x, 256^3 0.85x, 128x784x256 0.80x, 256x128x784 0.88x, 512^3 0.86-1.0x;
@@ -274,6 +346,11 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
     tg_parallel_chunks(np, nt, chunk, sgemm_chunk, &g);
 }
 #else
+int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) { (void)ta; (void)tb; (void)m; (void)n; (void)k; return 0; }
+void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float *C, int64_t ldc, int nt) {
+    (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)ldb; (void)C; (void)ldc; (void)nt;
+}
 int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) { (void)m; (void)n; (void)k; return 0; }
 void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float *C, int64_t ldc, int nt) {

@@ -316,7 +316,8 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_sgemm_layouts_and_edges(cbe, threads):
-    """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c): every transpose pair,
+    """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c; x @ W.T with few columns: its
+    dot-product kernel): every transpose pair,
     row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
     and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
     float64 numpy."""
@@ -324,7 +325,8 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
     rng = np.random.default_rng(3)
     prev = cbe.get_num_threads()
     shapes = [(128, 256, 784), (256, 784, 128), (37, 45, 1261), (250, 33, 260), (16, 32, 4100),
-              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16)]  # each >= 2^21 multiply-adds
+              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^21 multiply-adds
+              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145)]  # few columns: dot kernel
     try:
         cbe.set_num_threads(threads)
         for m, n, k in shapes:
