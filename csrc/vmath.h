@@ -71,6 +71,38 @@ static inline __m512 tg_exp16(__m512 x) {
 static inline __mmask16 tg_mask16(int64_t k) { return (__mmask16)((1u << k) - 1u); }
 #endif
 
+/* The sum over j < n of exp(x[j] - m), each exp also stored to o[j] unless o is NULL (softmax and
+   cross-entropy rows). The exps are the same bits as tg_expf_inline's; the sum is in float lanes. */
+static inline float tg_expsum_f32(const float *x, float m, float *o, int64_t n) {
+#ifdef __AVX512F__
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 e0 = tg_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+        __m512 e1 = tg_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), mv));
+        if (o) { _mm512_storeu_ps(o + i, e0); _mm512_storeu_ps(o + i + 16, e1); }
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : tg_mask16(n - i);
+        __m512 e = tg_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv));
+        if (o) _mm512_mask_storeu_ps(o + i, k, e);
+        s0 = _mm512_mask_add_ps(s0, k, s0, e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+#else
+    float sum = 0.0f;
+    if (o) {
+        _Pragma("omp simd reduction(+:sum)") for (int64_t j = 0; j < n; j++) { float e = tg_expf_inline(x[j] - m); o[j] = e; sum += e; }
+    } else {
+        _Pragma("omp simd reduction(+:sum)") for (int64_t j = 0; j < n; j++) sum += tg_expf_inline(x[j] - m);
+    }
+    return sum;
+#endif
+}
+
 /* o[i] = exp(x[i]) (sigmoid: 1 / (1 + exp(-x[i]))) over contiguous runs; same bits as the scalar
    tg_expf_inline on every path. */
 static inline void tg_exp_run_f32(const float *x, float *o, int64_t n, int sigmoid) {
