@@ -344,6 +344,11 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
     }
     int64_t chunk = (np + 4 * nt - 1) / (4 * nt);
     tg_parallel_chunks(np, nt, chunk, sgemm_chunk, &g);
+    if (tl_apcap > ((size_t)1 << 20)) {  /* do not keep more than 4 MiB of packed A per thread */
+        free(tl_apk);
+        tl_apk = NULL;
+        tl_apcap = 0;
+    }
 }
 #else
 int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) { (void)ta; (void)tb; (void)m; (void)n; (void)k; return 0; }
