@@ -1,6 +1,7 @@
 /* Threads, memory, fills and the N-d iterator every elementwise kernel runs on. */
 #include <stdlib.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -76,6 +77,11 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Idle workers spin with `pause` alone for this long, then also yield the core at each time check
+   (every ~2 us): when the machine has more runnable threads than cores, a worker spinning
+   on the core that our own caller (or the worker holding the last chunk) needs would only delay it. */
+#define YIELD_AFTER_NS 5000
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -97,11 +103,15 @@ static void *worker_main(void *arg) {
     unsigned long long seen = atomic_load(&g_gen);
     for (;;) {
         if (atomic_load(&g_gen) == seen) {  /* spin a while, then sleep */
-            int64_t until = now_ns() + g_spin_ns;
+            int64_t start = now_ns(), until = start + g_spin_ns, calm = start + YIELD_AFTER_NS;
             int k = 0;
             while (atomic_load(&g_gen) == seen) {
                 cpu_relax();
-                if (++k % 64 == 0 && now_ns() > until) break;
+                if (++k % 64 == 0) {
+                    int64_t t = now_ns();
+                    if (t > until) break;
+                    if (t > calm) sched_yield();
+                }
             }
             if (atomic_load(&g_gen) == seen) {
                 pthread_mutex_lock(&g_sleep_mu);
@@ -141,7 +151,10 @@ void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx
         pthread_detach(th);
         g_nworkers++;
     }
-    while (atomic_load(&g_job.active) != 0) cpu_relax();  /* stragglers of the last job leave */
+    for (int k = 1; atomic_load(&g_job.active) != 0; k++) {  /* stragglers of the last job leave */
+        cpu_relax();
+        if (k % 64 == 0) sched_yield();
+    }
     g_job.fn = fn;
     g_job.ctx = ctx;
     g_job.n = n;
@@ -158,7 +171,10 @@ void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx
     }
     run_chunks(&g_job);
     atomic_store(&g_job.open, 0);
-    while (atomic_load(&g_job.done) < g_job.nchunks) cpu_relax();  /* chunks workers started */
+    for (int k = 1; atomic_load(&g_job.done) < g_job.nchunks; k++) {  /* chunks workers started */
+        cpu_relax();
+        if (k % 64 == 0) sched_yield();  /* the worker may be waiting for this core */
+    }
     pthread_mutex_unlock(&g_master);
 }
 
