@@ -414,6 +414,14 @@ def _unit(s):
     return s == 1 or s == 0
 
 
+@njit(inline="always")
+def _dense(s0, s1):
+    """Whether binaryN_tiled's unit-stride loop can take an operand with row/column strides s0,
+    s1: read in place (s1 == 1) or staged per tile (a transposed read s0 == 1 through SIMD
+    transposes, a broadcast s1 == 0 by a fill)."""
+    return s1 == 1 or s1 == 0 or s0 == 1
+
+
 def _stage(x, px, s0, s1, r0, r1, j0, j1, buf):  # pragma: no cover - overloaded below
     """buf[(i - r0)*TILE + (j - j0)] = x[px + i*s0 + j*s1] for r0 <= i < r1, j0 <= j < j1."""
 
@@ -497,8 +505,10 @@ def make_unaryN(opc: int, par: bool):
 
 
 def make_unaryN_tiled(opc: int, par: bool):
-    """unaryN for any other inner stride: tiled. A separate kernel so that the common case does
-    not compile the tiling (a few seconds of LLVM per op and dtype)."""
+    """unaryN for any other inner stride: tiled. Each TILE x TILE tile is staged into a dense
+    buffer (`stage_tile`: SIMD transposes for a transposed read, a gather otherwise), then one
+    unit-stride loop per row applies the op. A separate kernel so that the common case does not
+    compile the tiling; one op loop here keeps its own compile short."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, shape):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
@@ -509,19 +519,24 @@ def make_unaryN_tiled(opc: int, par: bool):
         s1 = sx[nd - 1]
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
+            prefer_wide()
             t = u // bands
             r0 = (u % bands) * TILE
             r1 = min(n0, r0 + TILE)
             px = _plane_base(t, shape, sx, ox, nd)
             po = t * n0 * n1
-            if s0 == 1:  # a transposed read: stage TILE x TILE tiles through SIMD transposes
+            if s0 == 1:  # a transposed read: stage each tile through SIMD transposes
                 buf = np.empty(TILE * TILE, x.dtype)
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
+                    m = j1 - j0
                     stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf)
                     for i in range(r0, r1):
-                        _un_row(opc, buf, (i - r0) * TILE, 1, out[po + i * n1 + j0:po + i * n1 + j1])
-            else:  # another strided inner dim: tile the columns
+                        xv = buf[(i - r0) * TILE:(i - r0) * TILE + m]
+                        o = out[po + i * n1 + j0:po + i * n1 + j1]
+                        for j in range(m):
+                            o[j] = unop(opc, xv[j])
+            else:  # another strided inner dim: read in place, columns tiled
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
                     for i in range(r0, r1):
@@ -599,8 +614,11 @@ def make_binaryN(opc: int, par: bool):
 
 
 def make_binaryN_tiled(opc: int, par: bool):
-    """binaryN when an inner stride is neither 0 nor 1 (`x + x.T`, `x[:, ::2] * y`): tiled. A
-    separate kernel so that the common case does not compile the tiling."""
+    """binaryN when an inner stride is neither 0 nor 1 (`x + x.T`, `x[:, ::2] * y`): tiled. Per
+    TILE x TILE tile, an operand whose inner stride is not 1 is staged into a dense buffer
+    (`stage_tile`: SIMD transposes for a transposed read, a gather otherwise), then one
+    unit-stride loop per row runs the op. A separate kernel so that the common case does not
+    compile the tiling; one op loop here keeps its own compile short."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, shape):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
@@ -619,27 +637,31 @@ def make_binaryN_tiled(opc: int, par: bool):
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
             po = t * n0 * n1
-            if (_unit(sa1) or sa0 == 1) and (_unit(sb1) or sb0 == 1):
-                # a transposed operand: stage its TILE x TILE tiles through SIMD transposes,
-                # then run the unit-stride row loop on the staged rows
-                ta = np.empty(TILE * TILE, a.dtype)
-                tb = np.empty(TILE * TILE, b.dtype)
+            if _dense(sa0, sa1) and _dense(sb0, sb1):
+                # stage the operands whose inner stride is not 1 (a transposed read goes through
+                # SIMD transposes), then one unit-stride loop per row
+                ta = np.empty(TILE * TILE if sa1 != 1 else 0, a.dtype)
+                tb = np.empty(TILE * TILE if sb1 != 1 else 0, b.dtype)
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
-                    if _unit(sa1):
-                        xa, ba, ra, ca = a, pa + j0 * sa1, sa0, sa1
+                    m = j1 - j0
+                    if sa1 == 1:
+                        xa, ba, ra = a, pa + j0, sa0
                     else:
                         stage_tile(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
-                        xa, ba, ra, ca = ta, -r0 * TILE, TILE, 1
-                    if _unit(sb1):
-                        xb, bb, rb, cb = b, pb + j0 * sb1, sb0, sb1
+                        xa, ba, ra = ta, -r0 * TILE, TILE
+                    if sb1 == 1:
+                        xb, bb, rb = b, pb + j0, sb0
                     else:
                         stage_tile(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
-                        xb, bb, rb, cb = tb, -r0 * TILE, TILE, 1
+                        xb, bb, rb = tb, -r0 * TILE, TILE
                     for i in range(r0, r1):
-                        _bin_row(opc, xa, ba + i * ra, ca, xb, bb + i * rb, cb,
-                                 out[po + i * n1 + j0:po + i * n1 + j1])
-            else:  # another strided inner dim: tile the columns so reads stay in cache
+                        av = xa[ba + i * ra:ba + i * ra + m]
+                        bv = xb[bb + i * rb:bb + i * rb + m]
+                        o = out[po + i * n1 + j0:po + i * n1 + j1]
+                        for j in range(m):
+                            o[j] = binop(opc, av[j], bv[j])
+            else:  # another strided inner dim (`x[:, ::2]`): read in place, columns tiled
                 for j0 in range(0, n1, TILE):
                     j1 = min(n1, j0 + TILE)
                     for i in range(r0, r1):
