@@ -16,9 +16,9 @@ Threads (one pool for everything; see README "C backend"):
   caller never waits for a worker the OS has not scheduled yet (an OpenMP region waits for its
   whole team, which on a loaded machine cost a scheduler slice per kernel). Idle workers spin
   TG_SPIN_US microseconds (default 50), then sleep.
-- GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT are still set (`setdefault`: a user's own setting
-  wins) before libgomp and OpenBLAS load, for other users of those pools in the process (numba's
-  OpenMP layer): unbounded spinning there made alternating calls 160x slower.
+- Neither OpenMP nor OpenBLAS's own thread pool runs here, so this module sets none of their
+  environment variables: another library's pools in the same process (numba's, PyTorch's)
+  keep their own settings.
 - Kernels below a measured size run serial (csrc/core.c, tg_set_par_min).
 - After `fork`, the child starts with an empty pool and runs serial kernels (the pool's threads
   stay in the parent); `spawn`/`forkserver` children get the full policy.
@@ -26,9 +26,6 @@ Threads (one pool for everything; see README "C backend"):
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("GOMP_SPINCOUNT", "20000")       # ~10 us of spinning, then sleep
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")  # 2^14 cycles (~5 us), then sleep
 
 from array import array
 from typing import Any, Optional, Sequence
@@ -451,6 +448,17 @@ class CBackend:
             raise DTypeError(f"c backend: matmul supports float32/float64, got {dtype.name}")
         _check(a, a_view, dtype, "matmul")
         _check(b, b_view, dtype, "matmul")
+        if len(a_view.shape) == 2 and len(b_view.shape) == 2:  # two matrices: no batch bookkeeping
+            (m, k), (k2, n) = a_view.shape, b_view.shape
+            ta, lda = _blas_layout(m, k, *a_view.strides)
+            tb, ldb = _blas_layout(k2, n, *b_view.strides)
+            if k == k2 and ta >= 0 and tb >= 0:
+                out = _new(m * n, dtype)
+                rc = lib.tg_matmul(_DT[dtype.name], 0, _NO_BATCH, a.ptr, a_view.offset, ta, lda,
+                                   b.ptr, b_view.offset, tb, ldb, out.ptr, m, n, k)
+                if rc:
+                    _fail("matmul", rc)
+                return out
         *batch, m, k = a_view.shape
         k2, n = b_view.shape[-2:]
         if k != k2 or tuple(b_view.shape[:-2]) != tuple(batch):
@@ -548,6 +556,9 @@ def _cstrides(shape: Sequence[int]) -> tuple:
         out.append(acc)
         acc *= max(s, 1)
     return tuple(reversed(out))
+
+
+_NO_BATCH = [0]  # tg_matmul's batch geometry when there is no batch
 
 
 def _blas_layout(rows: int, cols: int, s_r: int, s_c: int) -> tuple[int, int]:
