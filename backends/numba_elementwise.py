@@ -326,8 +326,24 @@ def _ov_binop(op, x, y):
 # ---------------------------------------------------------------- row helpers (inlined)
 
 @njit(inline="always")
+def _un_row01(opc, x, px, sx, o):
+    """o[j] = op(x[px + j*sx]) for j < len(o), sx 1 or 0 (anything but 1 is taken as 0): the N-D
+    rows path, whose kernels get only these strides (no strided loop to compile there)."""
+    prefer_wide()
+    m = o.size
+    if sx == 1:
+        xv = x[px:px + m]
+        for j in range(m):
+            o[j] = unop(opc, xv[j])
+    else:
+        v = unop(opc, x[px])
+        for j in range(m):
+            o[j] = v
+
+
+@njit(inline="always")
 def _un_row(opc, x, px, sx, o):
-    """o[j] = op(x[px + j*sx]) for j < len(o)."""
+    """o[j] = op(x[px + j*sx]) for j < len(o), any stride."""
     prefer_wide()
     m = o.size
     if sx == 1:
@@ -500,7 +516,7 @@ def make_unaryN(opc: int, par: bool):
             px = _plane_base(t, shape, sx, ox, nd)
             po = t * n0 * n1
             for i in range(r0, r1):
-                _un_row(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
+                _un_row01(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
     return k
 
 
