@@ -414,6 +414,14 @@ def _outer(shape, nd):
 
 
 @njit(inline="always")
+def _band(u, bands, n0, n1):
+    """(plane, first row, end row, output offset of the plane) of band task u of an N-D kernel."""
+    t = u // bands
+    r0 = (u % bands) * TILE
+    return t, r0, min(n0, r0 + TILE), t * n0 * n1
+
+
+@njit(inline="always")
 def _plane_base(t, shape, strides, off, nd):
     """Buffer offset of plane t (row-major over the dims before the last two)."""
     p = off
@@ -510,11 +518,8 @@ def make_unaryN(opc: int, par: bool):
         s1 = sx[nd - 1]
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
-            t = u // bands
-            r0 = (u % bands) * TILE
-            r1 = min(n0, r0 + TILE)
+            t, r0, r1, po = _band(u, bands, n0, n1)
             px = _plane_base(t, shape, sx, ox, nd)
-            po = t * n0 * n1
             for i in range(r0, r1):
                 _un_row01(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
     return k
@@ -536,11 +541,8 @@ def make_unaryN_tiled(opc: int, par: bool):
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
             prefer_wide()
-            t = u // bands
-            r0 = (u % bands) * TILE
-            r1 = min(n0, r0 + TILE)
+            t, r0, r1, po = _band(u, bands, n0, n1)
             px = _plane_base(t, shape, sx, ox, nd)
-            po = t * n0 * n1
             if s0 == 1:  # a transposed read: stage each tile through SIMD transposes
                 buf = np.empty(TILE * TILE, x.dtype)
                 for j0 in range(0, n1, TILE):
@@ -617,12 +619,9 @@ def make_binaryN(opc: int, par: bool):
         sb1 = sb[nd - 1]
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
-            t = u // bands
-            r0 = (u % bands) * TILE
-            r1 = min(n0, r0 + TILE)
+            t, r0, r1, po = _band(u, bands, n0, n1)
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
-            po = t * n0 * n1
             for i in range(r0, r1):
                 _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
                          out[po + i * n1:po + (i + 1) * n1])
@@ -647,12 +646,9 @@ def make_binaryN_tiled(opc: int, par: bool):
         sb1 = sb[nd - 1]
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
-            t = u // bands
-            r0 = (u % bands) * TILE
-            r1 = min(n0, r0 + TILE)
+            t, r0, r1, po = _band(u, bands, n0, n1)
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
-            po = t * n0 * n1
             if _dense(sa0, sa1) and _dense(sb0, sb1):
                 # stage the operands whose inner stride is not 1 (a transposed read goes through
                 # SIMD transposes), then one unit-stride loop per row
@@ -710,13 +706,10 @@ def make_whereN(par: bool):
         n1 = shape[nd - 1]
         outer, bands = _outer(shape, nd)
         for u in prange(outer * bands):
-            t = u // bands
-            r0 = (u % bands) * TILE
-            r1 = min(n0, r0 + TILE)
+            t, r0, r1, po = _band(u, bands, n0, n1)
             pc = _plane_base(t, shape, sc, oc, nd)
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
-            po = t * n0 * n1
             for i in range(r0, r1):
                 _where_row(c, pc + i * sc[nd - 2], sc[nd - 1], a, pa + i * sa[nd - 2], sa[nd - 1],
                            b, pb + i * sb[nd - 2], sb[nd - 1], out[po + i * n1:po + (i + 1) * n1])
