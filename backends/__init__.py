@@ -11,6 +11,8 @@ from typing import Any
 
 from tinygrad_like.errors import BackendError, InvalidValueError
 
+from .protocol import probe_optional
+
 NAMES = ("c", "numba", "python")  # preference order for the default
 _MODULES = {"python": ("python_backend", "PythonBackend"),
             "numba": ("numba_backend", "NumbaBackend"),
@@ -46,6 +48,7 @@ def load(name: str) -> Any:
                f"what this backend needs), or pick another backend with TG_BACKEND=python.")
         _failed[name] = msg
         raise BackendError(msg) from e
+    be.optional = probe_optional(be)  # the fused kernels it has, looked up once
     _loaded[name] = be
     return be
 

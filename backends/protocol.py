@@ -60,8 +60,10 @@ The core advances its counter by `n` for uniform and `2n` for normal draws.
 
 Optional fused kernels
 ----------------------
-A backend may also define any of these; the core uses them when present (`getattr`) and
-falls back to composing primitives otherwise, so they are never required:
+A backend may also define any of these (`OPTIONAL_KERNELS`). The registry probes a backend
+once when it loads (`probe_optional`) and stores the result as `backend.optional`; the core
+reads `be.optional.softmax` etc. (None when absent) and composes primitives instead, so they
+are never required:
 - `softmax(x, view, dtype, log) -> Buffer`: softmax (or log-softmax when `log` is true) over
   the last dim of a 2-D row-major view `(rows, cols)` with strides `(cols, 1)`; numerically
   stable (subtract the row max); result contiguous `(rows, cols)`.
@@ -91,7 +93,8 @@ one) every target against `[0, cols)`, themselves and raise `tinygrad_like.error
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 from tinygrad_like.dtypes import DType
 from tinygrad_like.errors import ShapeError
@@ -116,6 +119,28 @@ COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 REDUCE_OPS = ("sum", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
+
+OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy")
+"""Fused kernels a backend may define (see the module docstring); probed once at load."""
+
+
+@dataclass(frozen=True)
+class OptionalKernels:
+    """What `probe_optional` found on one backend: each fused kernel (a bound method) or None,
+    and whether its index kernels range-check indices themselves (`checks_indices`)."""
+
+    softmax: Optional[Callable] = None
+    softmax_backward: Optional[Callable] = None
+    relu_backward: Optional[Callable] = None
+    axpy: Optional[Callable] = None
+    cross_entropy: Optional[Callable] = None
+    checks_indices: bool = False
+
+
+def probe_optional(backend: Any) -> OptionalKernels:
+    """The optional kernels `backend` defines (called once, when the registry loads it)."""
+    found = {name: getattr(backend, name, None) for name in OPTIONAL_KERNELS}
+    return OptionalKernels(**found, checks_indices=bool(getattr(backend, "checks_indices", False)))
 
 
 def flat_length(view: View, backend: str, what: str) -> int:
@@ -159,6 +184,8 @@ class Backend(Protocol):
     """What a backend implements. See the module docstring for the rules."""
 
     name: str
+    optional: OptionalKernels
+    """Set by the registry when the backend loads (`probe_optional`); never by the backend."""
 
     # ---- memory -------------------------------------------------------------------
     def empty(self, n: int, dtype: DType) -> Buffer:

@@ -1066,7 +1066,7 @@ class Tensor:
                 raise ShapeError(f"gather: index shape {index.shape} exceeds input shape {x.shape} at dim {i} ({ni} > {nx})")
         # a backend that range-checks indices in its kernel (`checks_indices`) saves the two
         # reductions of the check here; its error is re-diagnosed below for a clear message
-        checked = getattr(x._be, "checks_indices", False)
+        checked = x._be.optional.checks_indices
         if not checked:
             _check_range(index, x.shape[d], "gather", d)
         if index.numel() == 0:
@@ -1390,7 +1390,7 @@ def _mT(t: Tensor) -> Tensor:
 
 def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
     """The backend's optional fused softmax over the last dim, when it has one (else None)."""
-    kernel = getattr(x._be, "softmax", None)
+    kernel = x._be.optional.softmax
     if kernel is None or d is None or d != x.ndim - 1 or x.numel() == 0:
         return None
     xc = x.contiguous()
@@ -1401,7 +1401,7 @@ def _fused_softmax(x: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
 
 def _fused_softmax_backward(g: Tensor, out: Tensor, d: Optional[int], log: bool) -> Optional[Tensor]:
     """The backend's optional one-pass (log-)softmax gradient over the last dim (else None)."""
-    kernel = getattr(out._be, "softmax_backward", None)
+    kernel = out._be.optional.softmax_backward
     if kernel is None or d is None or d != out.ndim - 1 or out.numel() == 0 or g.dtype is not out.dtype:
         return None
     gc = g.contiguous()
@@ -1414,7 +1414,7 @@ def _fused_softmax_backward(g: Tensor, out: Tensor, d: Optional[int], log: bool)
 
 def _fused_relu_backward(g: Tensor, out: Tensor) -> Optional[Tensor]:
     """The backend's optional relu gradient `g where out > 0 else 0` in one pass (else None)."""
-    kernel = getattr(out._be, "relu_backward", None)
+    kernel = out._be.optional.relu_backward
     n = out.numel()
     if kernel is None or n == 0 or not out.dtype.is_float or g.dtype is not out.dtype or g.shape != out.shape:
         return None
@@ -1431,7 +1431,7 @@ def _fused_relu_backward(g: Tensor, out: Tensor) -> Optional[Tensor]:
 def _axpy_(y: Tensor, x: Tensor, alpha: float) -> None:
     """In place y += alpha * x (an optimizer's update): the backend's optional fused `axpy` when
     both are dense tensors of one float dtype, else y.add_(x * alpha) with a temporary."""
-    kernel = getattr(y._be, "axpy", None)
+    kernel = y._be.optional.axpy
     n = y.numel()
     if (kernel is not None and n and x._be is y._be and x.dtype is y.dtype and y.dtype.is_float
             and x.shape == y.shape and x._buf is not y._buf and y._view.is_contiguous()

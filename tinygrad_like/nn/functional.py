@@ -195,10 +195,10 @@ def _fused_cross_entropy(input: Tensor, target: Tensor) -> Optional[Tensor]:
     """Per-row losses -log_softmax(input)[r, target[r]] of (N, C) logits from the backend's
     optional one-pass `cross_entropy` kernel (None when it has none: the caller composes)."""
     be = input._be
-    kernel = getattr(be, "cross_entropy", None)
+    kernel = be.optional.cross_entropy
     if kernel is None or input.ndim != 2 or not input.dtype.is_float or input.numel() == 0 or target._be is not be:
         return None
-    if not getattr(be, "checks_indices", False):
+    if not be.optional.checks_indices:
         _check_class_target(input, target, "cross_entropy")  # the targets' range, before the kernel indexes with them
     x, t = input.contiguous(), target.contiguous()
     rows, cols = x.shape
