@@ -12,9 +12,11 @@ from typing import Any, Callable
 from bench import impls as I
 
 LR = 0.01
+MLP_SIZES = [784, 256, 10]
+SINE_SIZES = [1, 64, 1]
 
 
-def _init(sizes: list, seed: int) -> list:
+def init_params(sizes: list, seed: int) -> list:
     """numpy float32 weights (out, in) and biases, PyTorch-Linear-like uniform init."""
     import numpy as np
     rng = np.random.default_rng(seed)
@@ -43,49 +45,38 @@ def sine_data(n: int) -> tuple:
 def make_step(impl: str, task: str, n: int) -> Callable[[], Any]:
     """One SGD step of `task` ('mlp': 784-256-10 on a batch of n; 'sine': 1-64-1 on n points)."""
     if task == "mlp":
-        sizes = [784, 256, 10]
+        sizes = MLP_SIZES
         x, y = mlp_data(n, sizes)
     else:
-        sizes = [1, 64, 1]
+        sizes = SINE_SIZES
         x, y = sine_data(n)
-    params = _init(sizes, seed=1)
+    params = init_params(sizes, seed=1)
     builder = {"numpy": _numpy_step, "torch": _torch_step}.get(impl, _tg_step)
     return builder(impl, task, x, y, params)
 
 
 def _tg_step(impl: str, task: str, x: Any, y: Any, params: list) -> Callable[[], Any]:
     import tinygrad_like as tg
-    F = tg.nn.functional
-    w1, b1, w2, b2 = [I.from_numpy(impl, p, requires_grad=True) for p in params]
-    xt = I.from_numpy(impl, x)
-    yt = I.from_numpy(impl, y)
-    ps = (w1, b1, w2, b2)
-
-    def step() -> Any:
-        out = F.linear(F.relu(F.linear(xt, w1, b1)), w2, b2)
-        loss = F.cross_entropy(out, yt) if task == "mlp" else F.mse_loss(out, yt)
-        loss.backward()
-        with tg.no_grad():
-            for p in ps:
-                p.sub_(p.grad, alpha=LR)
-                p.grad = None
-        return loss
-    return step
+    tensors = [I.from_numpy(impl, p, requires_grad=True) for p in params]
+    return _autograd_step(tg, task, tensors, I.from_numpy(impl, x), I.from_numpy(impl, y))
 
 
 def _torch_step(impl: str, task: str, x: Any, y: Any, params: list) -> Callable[[], Any]:
     torch = I.torch()
-    F = torch.nn.functional
-    w1, b1, w2, b2 = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
-    xt = torch.from_numpy(x.copy())
-    yt = torch.from_numpy(y.copy())
-    ps = (w1, b1, w2, b2)
+    tensors = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
+    return _autograd_step(torch, task, tensors, torch.from_numpy(x.copy()), torch.from_numpy(y.copy()))
+
+
+def _autograd_step(lib: Any, task: str, ps: list, xt: Any, yt: Any) -> Callable[[], Any]:
+    """The step of an autograd library with PyTorch's API (`lib` is tinygrad_like or torch)."""
+    F = lib.nn.functional
+    w1, b1, w2, b2 = ps
 
     def step() -> Any:
         out = F.linear(F.relu(F.linear(xt, w1, b1)), w2, b2)
         loss = F.cross_entropy(out, yt) if task == "mlp" else F.mse_loss(out, yt)
         loss.backward()
-        with torch.no_grad():
+        with lib.no_grad():
             for p in ps:
                 p.sub_(p.grad, alpha=LR)
                 p.grad = None

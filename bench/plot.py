@@ -66,11 +66,7 @@ def overview(rows: list[Row], path: str, title: str = "", peak: Optional[float] 
                          fontsize=8, color="gray", va="bottom")
     _panel(axes[2], _series(rows, "scaling", "sine step", "N=", "time"), "sine MLP step: scalar vs tensor autograd",
            "N points", "seconds per step", True)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path, title, 9)
     return None
 
 
@@ -82,9 +78,14 @@ def scaling(rows: list[Row], path: str, title: str = "") -> Optional[str]:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     _panel(ax, _series(rows, "scaling", "sine step", "N=", "time"),
            "1-64-1 sine MLP, one SGD step: scalar vs tensor autograd", "N points", "seconds per step", True)
+    _save(plt, fig, path, title, 8)
+    return None
+
+
+def _save(plt: Any, fig: Any, path: str, title: str, title_size: int) -> None:
+    """Title the figure (when there is a title), write it to `path` and close it."""
     if title:
-        fig.suptitle(title, fontsize=8)
+        fig.suptitle(title, fontsize=title_size)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return None

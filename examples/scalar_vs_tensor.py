@@ -17,111 +17,24 @@ from typing import Any, Optional, Sequence
 import tinygrad_like as tg
 from tinygrad_like import nn
 
+from plotting import pyplot, save
+from scalar_autograd import ScalarMLP, sine_points
+
 HIDDEN = 64
 
 
-# ---------------------------------------------------------------------- the scalar engine
-class Value:
-    """One number in the graph: its value, its gradient and how to push the gradient to its inputs."""
-
-    __slots__ = ("data", "grad", "_prev", "_backward")
-
-    def __init__(self, data: float, prev: tuple = ()):
-        self.data = data
-        self.grad = 0.0
-        self._prev = prev
-        self._backward = None
-
-    def __add__(self, other: Any) -> "Value":
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data + other.data, (self, other))
-
-        def backward() -> None:
-            self.grad += out.grad
-            other.grad += out.grad
-        out._backward = backward
-        return out
-
-    def __mul__(self, other: Any) -> "Value":
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data * other.data, (self, other))
-
-        def backward() -> None:
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-        out._backward = backward
-        return out
-
-    def relu(self) -> "Value":
-        out = Value(self.data if self.data > 0 else 0.0, (self,))
-
-        def backward() -> None:
-            self.grad += (out.data > 0) * out.grad
-        out._backward = backward
-        return out
-
-    def __neg__(self) -> "Value":
-        return self * -1.0
-
-    def __sub__(self, other: Any) -> "Value":
-        return self + (-other)
-
-    __radd__ = __add__
-    __rmul__ = __mul__
-
-    def backward(self) -> None:
-        order, seen, stack = [], set(), [(self, False)]
-        while stack:  # iterative topological sort (no recursion limit at 10^6 nodes)
-            v, done = stack.pop()
-            if done:
-                order.append(v)
-            elif id(v) not in seen:
-                seen.add(id(v))
-                stack.append((v, True))
-                stack.extend((p, False) for p in v._prev)
-        self.grad = 1.0
-        for v in reversed(order):
-            if v._backward is not None:
-                v._backward()
-
-
-def scalar_step(params: dict, xs: list, ys: list, lr: float) -> float:
-    """One SGD step of the 1-64-1 MLP with a graph node per number; returns the loss."""
-    w1 = [Value(v) for v in params["0.weight"]]
-    b1 = [Value(v) for v in params["0.bias"]]
-    w2 = [Value(v) for v in params["2.weight"]]
-    b2 = Value(params["2.bias"][0])
-    loss = Value(0.0)
-    for x, y in zip(xs, ys):
-        out = b2
-        for j in range(HIDDEN):
-            out = out + w2[j] * (w1[j] * x + b1[j]).relu()
-        d = out - y
-        loss = loss + d * d
-    loss = loss * (1.0 / len(xs))
-    loss.backward()
-    for name, vs in (("0.weight", w1), ("0.bias", b1), ("2.weight", w2), ("2.bias", [b2])):
-        params[name] = [v.data - lr * v.grad for v in vs]
-        params[name + ".grad"] = [v.grad for v in vs]
-    return loss.data
-
-
-# ---------------------------------------------------------------------- the tensor engine
 def make_model() -> nn.Module:
+    """The 1-64-1 ReLU MLP (as in examples/sine.py)."""
     return nn.Sequential(nn.Linear(1, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
 
 
 def tensor_step(model: nn.Module, opt: Any, x: tg.Tensor, y: tg.Tensor) -> float:
+    """One SGD step of the tensor engine; returns the loss."""
     loss = nn.functional.mse_loss(model(x), y)
     opt.zero_grad()
     loss.backward()
     opt.step()
     return loss.item()
-
-
-def sine_data(n: int) -> tuple:
-    xs = [-3.0 + 6.0 * i / (n - 1) for i in range(n)] if n > 1 else [0.0]
-    return xs, [math.sin(math.pi * x) for x in xs]
 
 
 def initial_params(seed: int = 0) -> dict:
@@ -132,9 +45,9 @@ def initial_params(seed: int = 0) -> dict:
 
 def compare(n: int = 16, lr: float = 0.05, backend: Optional[str] = None) -> dict:
     """One step of each engine from the same weights: losses and gradients (they should agree)."""
-    xs, ys = sine_data(n)
-    params = initial_params()
-    scalar_loss = scalar_step(params, xs, ys, lr)
+    xs, ys = sine_points(n)
+    mlp = ScalarMLP(initial_params())
+    scalar_loss = mlp.step(xs, ys, lr)
     be = backend or tg.get_backend()
     model = make_model().to(be).double()
     model.load_state_dict({k: tg.tensor(v, dtype=tg.float64, backend=be).reshape(p.shape)
@@ -144,20 +57,20 @@ def compare(n: int = 16, lr: float = 0.05, backend: Optional[str] = None) -> dic
     loss = nn.functional.mse_loss(model(x), y)
     loss.backward()
     return {"scalar_loss": scalar_loss, "tensor_loss": loss.item(),
-            "scalar_grads": {k[:-5]: v for k, v in params.items() if k.endswith(".grad")},
+            "scalar_grads": mlp.grads(),
             "tensor_grads": {k: p.grad.reshape(-1).tolist() for k, p in model.named_parameters()}}
 
 
 def time_scalar(n: int, repeats: int) -> float:
-    xs, ys = sine_data(n)
-    params = initial_params()
+    xs, ys = sine_points(n)
+    mlp = ScalarMLP(initial_params())
     best = math.inf
     gc_was = gc.isenabled()
     gc.disable()  # the collector would scan millions of Value objects and dominate the time
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
-            scalar_step(params, xs, ys, 0.01)
+            mlp.step(xs, ys, 0.01)
             best = min(best, time.perf_counter() - t0)
     finally:
         if gc_was:
@@ -167,7 +80,7 @@ def time_scalar(n: int, repeats: int) -> float:
 
 
 def time_tensor(n: int, backend: str, repeats: int) -> float:
-    xs, ys = sine_data(n)
+    xs, ys = sine_points(n)
     tg.manual_seed(0)
     model = make_model().to(backend)
     opt = tg.optim.SGD(model.parameters(), lr=0.01)
@@ -187,7 +100,7 @@ def time_torch(n: int, repeats: int) -> Optional[float]:
         import torch
     except ImportError:
         return None
-    xs, ys = sine_data(n)
+    xs, ys = sine_points(n)
     x, y = torch.tensor(xs).reshape(-1, 1), torch.tensor(ys).reshape(-1, 1)
     model = torch.nn.Sequential(torch.nn.Linear(1, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -236,13 +149,8 @@ def table(rows: list) -> str:
 
 
 def _plot(rows: list, path: str, verbose: bool) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        if verbose:
-            print("(matplotlib is not installed: no plot)")
+    plt = pyplot(verbose)
+    if plt is None:
         return
     ns = [r["n"] for r in rows]
     plt.figure(figsize=(6, 4))
@@ -251,12 +159,8 @@ def _plot(rows: list, path: str, verbose: bool) -> None:
             plt.loglog(ns, [r[c] for r in rows], "o-", label=c)
     plt.xlabel("N (points)")
     plt.ylabel("seconds per training step")
-    plt.legend()
     plt.grid(True, which="both", alpha=0.3)
-    plt.tight_layout()
-    plt.savefig(path, dpi=100)
-    if verbose:
-        print(f"wrote {path}")
+    save(plt, path, verbose)
 
 
 if __name__ == "__main__":

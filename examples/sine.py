@@ -13,6 +13,8 @@ from typing import Optional
 import tinygrad_like as tg
 from tinygrad_like import nn
 
+from plotting import pyplot, save
+
 
 def data(n: int = 1000) -> tuple:
     x = tg.linspace(-3, 3, n).reshape(-1, 1)
@@ -51,13 +53,8 @@ def main(steps: int = 3000, lr: float = 0.01, n: int = 1000, backend: Optional[s
 
 
 def _plot(x: tg.Tensor, y: tg.Tensor, model: nn.Module, path: str, verbose: bool) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        if verbose:
-            print("(matplotlib is not installed: no plot)")
+    plt = pyplot(verbose)
+    if plt is None:
         return
     with tg.no_grad():
         pred = model(x).reshape(-1).tolist()
@@ -65,11 +62,7 @@ def _plot(x: tg.Tensor, y: tg.Tensor, model: nn.Module, path: str, verbose: bool
     plt.figure(figsize=(7, 3.5))
     plt.plot(xs, y.reshape(-1).tolist(), label="sin(pi x)")
     plt.plot(xs, pred, "--", label="1-64-1 MLP")
-    plt.legend()
-    plt.tight_layout()
-    plt.savefig(path, dpi=100)
-    if verbose:
-        print(f"wrote {path}")
+    save(plt, path, verbose)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,27 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from bench import nets, scalar
+from bench import nets
 from bench.config import Config
 from bench.model import Case, Row
 from bench.runner import run_cases
+from examples.scalar_autograd import NAMES, ScalarMLP, sine_points
 
 SUITE = "scaling"
 DEFAULT_SIZES = [100, 1_000, 10_000]
 QUICK_SIZES = [100, 1_000]
 
 
+def scalar_step(n: int) -> Callable[[], float]:
+    """One SGD step of the sine MLP on the scalar engine of the examples, from the tensor rows' weights."""
+    mlp = ScalarMLP({k: p.reshape(-1).tolist() for k, p in zip(NAMES, nets.init_params(nets.SINE_SIZES, seed=1))})
+    xs, ys = sine_points(n)
+    return lambda: mlp.step(xs, ys, nets.LR)
+
+
 def _make(n: int) -> Callable[[str], Callable[[], Any]]:
     def make(impl: str) -> Callable[[], Any]:
-        if impl == "scalar":
-            return scalar.make_step(n)
-        return nets.make_step(impl, "sine", n)
+        return scalar_step(n) if impl == "scalar" else nets.make_step(impl, "sine", n)
     return make
 
 
