@@ -38,8 +38,8 @@ def parser() -> argparse.ArgumentParser:
                                                                  "is a regression (default 0.25)")
     p.add_argument("--threads", type=int, metavar="N", help="threads for every library: sets TG_NUM_THREADS, "
                    "OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS and torch.set_num_threads before anything loads")
-    p.add_argument("--readme", action="store_true", help="rewrite README.md between the bench markers and "
-                   "write docs/bench.png, docs/scaling.png")
+    p.add_argument("--readme", action="store_true", help="rewrite the summary table between README.md's bench "
+                   "markers, docs/benchmarks.md (every table) and docs/bench.png, docs/scaling.png")
     p.add_argument("--from-json", metavar="FILE", help="render tables/plots/README from a saved run instead of running")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses of the training suite")
@@ -205,18 +205,6 @@ def _plot(rows: list, path: str, meta: dict) -> None:
 
 
 def _readme(rows: list, meta: dict) -> None:
-    from bench import plot, readme
-    docs = os.path.join(ROOT, "docs")
-    os.makedirs(docs, exist_ok=True)
-    images = []
-    for name in ("bench.png", "scaling.png"):
-        target = os.path.join(docs, name)
-        err = plot.overview(rows, target, _title(meta), _peak(meta)) if name == "bench.png" else \
-            plot.scaling(rows, target, _title(meta))
-        if err:
-            print(f"plot: {err}")
-        else:
-            images.append(f"docs/{name}")
-    path = readme.find_readme()
-    readme.rewrite(path, readme.section(rows, meta, images))
-    print(f"rewrote the bench section of {path}" + (f" and {', '.join(images)}" if images else ""))
+    from bench import readme
+    written = readme.write_all(rows, meta, ROOT, _title(meta), _peak(meta))
+    print(f"wrote {', '.join(written)} under {ROOT}")

@@ -141,6 +141,64 @@ def test_readme_rewrites_only_between_markers(backend: str, tmp_path) -> None:
         readme.rewrite(str(path), "x")
 
 
+def _synthetic_run() -> tuple[list, dict]:
+    """Rows for every README summary row and every suite, on every impl, with long cells; and a meta."""
+    from bench import readme
+    from bench.model import Row
+    from bench.suites import NAMES
+    keys = [k[:3] for k in readme.SUMMARY] + [(suite, "case", "p") for suite in NAMES]
+    rows = []
+    for suite, case, params in keys:
+        for impl in ("numpy", "torch", "c", "numba", "python"):
+            ours = impl not in ("numpy", "torch")
+            rows.append(Row(suite, case, params, impl, "ours" if ours else "reference", median_s=123.456e-6,
+                            min_s=100e-6, max_s=999e-6, samples=10, calls_per_sample=1,
+                            ratios={"numpy": 123.45, "torch": 1234.5} if ours else {}))
+    meta = dict(_meta(), suites=list(NAMES), backends=["c", "numba", "python"], references=["numpy", "torch"])
+    meta["machine"] = dict(meta["machine"], cpu="Intel(R) Xeon(R) Processor with a long name", usable_cpus=2,
+                           simd="AVX-512", os="Linux 6.18", arch="x86_64",
+                           versions={"python": "3.11.7", "numpy": "2.4.6", "torch": "2.13.0+cpu"})
+    return rows, meta
+
+
+def test_readme_flag_writes_the_summary_and_docs_benchmarks(backend: str, tmp_path, monkeypatch) -> None:
+    """`--from-json FILE --readme` into a copy of the project: README stays under 20 KB, every table
+    goes to docs/benchmarks.md, and nothing outside the markers changes."""
+    _once(backend)
+    from bench import cli, readme, schema
+    from bench.suites import NAMES
+    rows, meta = _synthetic_run()
+    run = tmp_path / "run.json"
+    schema.write(str(run), schema.document(rows, meta))
+    original = open(os.path.join(ROOT, "README.md")).read()
+    (tmp_path / "README.md").write_text(original)
+    monkeypatch.setattr(cli, "ROOT", str(tmp_path))
+    assert cli.main(["--from-json", str(run), "--readme"]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert len(text.encode()) < 20_000
+    outside = lambda doc: doc[:doc.index(readme.START)] + doc[doc.index(readme.END):]  # noqa: E731
+    assert outside(text) == outside(original)
+    section = text[text.index(readme.START):text.index(readme.END)]
+    assert "docs/benchmarks.md" in section and "123x / 1234x" in section
+    assert section.count("\n| ") == len(readme.SUMMARY) + 1  # the header and one line per summary row
+    full = (tmp_path / "docs" / "benchmarks.md").read_text()
+    for suite in NAMES:
+        assert f"## {suite}:" in full
+    assert "## Main table" in full and "Intel(R) Xeon(R) Processor with a long name" in full
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one(backend: str) -> None:
+    _once(backend)
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert len(text.encode()) < 20_000
+    first_block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert text.index("```bash") < text.index("\n## ")  # before the first section
+    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    assert commands == ["pip install -e '.[bench]' && python -m bench", "pip install -e '.[test]' && python -m pytest"]
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        assert commands[1] in f.read().splitlines()
+
+
 def test_slow_backend_rows_say_skipped(backend: str) -> None:
     _once(backend)
     from bench import impls
