@@ -1,8 +1,8 @@
 """The two training steps (MNIST-shaped MLP with cross-entropy, sine MLP with MSE) per impl.
 
-Ours and PyTorch's are the same code, line for line, in each library's own API: weights are
-leaf tensors, nn.functional's linear, relu and cross_entropy (or mse_loss), backward, and the
-SGD update p.sub_(p.grad, alpha=lr) under no_grad. numpy: a hand-written forward and backward.
+Ours and PyTorch's run one body (_autograd_step) on each library's own API: weights are leaf
+tensors, nn.functional's linear, relu and cross_entropy (or mse_loss), backward, and the SGD
+update p.sub_(p.grad, alpha=lr) under no_grad. numpy: a hand-written forward and backward.
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Aligned text tables for the terminal and Markdown tables for the README."""
+"""Aligned text tables for the terminal, Markdown tables and the main table for docs/benchmarks.md."""
 from __future__ import annotations
 
 from typing import Optional
 
 from bench.model import Row
 
-HEADLINE = [  # (suite, case, params): the rows the backend issues set targets for
+HEADLINE = [  # (suite, case, params): the main table's rows, the cases with performance targets
     ("overhead", "add", "16"), ("overhead", "add requires_grad", "16"),
     ("overhead", "relu(x@W+b) fwd+bwd", "8x16 @ 16x16"),
     ("elementwise", "add", "f32 1e6"), ("elementwise", "add", "f32 1e7"),

@@ -35,7 +35,7 @@ def _make(op: str, n: int, dtype: str) -> Callable[[str], Callable[[], Any]]:
 
 
 def _list_add(n: int) -> Callable[[str], Callable[[], Any]]:
-    """Issue 2's yardstick for the python backend: add over plain Python lists."""
+    """The python backend's yardstick: add over plain Python lists (a list comprehension)."""
     def make(impl: str) -> Callable[[], Any]:
         if impl == "lists":
             import random

@@ -29,7 +29,7 @@ def _make(n: int, dtype: str, layout: str, batch: int = 0) -> Callable[[str], Ca
 
 
 def _ikj(n: int) -> Callable[[str], Callable[[], Any]]:
-    """Issue 2's yardstick for the python backend: an i-k-j triple loop over lists."""
+    """The python backend's yardstick: an i-k-j triple loop over lists."""
     def make(impl: str) -> Callable[[], Any]:
         if impl != "lists":
             return _make(n, "f64", "A @ B")(impl)

@@ -1,7 +1,7 @@
 """Thread pools: a numpy matmul (128) interleaved with our ops; pair time vs the sum of each alone.
 
 When two thread pools alternate, idle workers of one can spin while the other works; on a
-2-core machine this was measured 100x slower than the calls alone. 'slowdown' is the pair's
+2-core machine such a pair can take 100x longer than its two calls alone. 'slowdown' is the pair's
 time over the sum of the two calls timed alone; near 1 means the pools do not fight.
 """
 from __future__ import annotations
