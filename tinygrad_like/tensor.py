@@ -19,7 +19,8 @@ from .dtypes import DType, bool_, float32, float64, int64
 from .errors import AutogradError, DTypeError, InvalidValueError, ShapeError
 from .from_data import tensor_from_data
 from .interop import to_numpy
-from .ops import composed, convert, elementwise as ew, inplace, matmul as mm, movement as mv, reduce as rd
+from .ops import composed, convert, elementwise as ew, inplace, movement as mv, reduce as rd
+from .ops import matmul as matmul_ops
 from .ops import index as index_ops
 from .printing import tensor_repr
 from .random import default_generator
@@ -241,31 +242,19 @@ class Tensor:
             raise AutogradError("can't retain_grad on Tensor that has requires_grad=False")
         self._retains_grad = True
 
-    # ------------------------------------------------------------------ movement (views)
+    # ------------------------------------------------------------------ the ops
+    # Each method is the op itself (tinygrad_like/ops/): `t.exp()` is `elementwise.exp(t)`.
+    # A `def` remains only where PyTorch's signature differs from the op's.
+
+    # movement: views of the same buffer
     def reshape(self, *shape: Any) -> "Tensor":
         return mv.reshape(self, shape_args(shape))
 
     def view(self, *shape: Any) -> "Tensor":
         return mv.view(self, shape_args(shape))
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        return mv.flatten(self, start_dim, end_dim)
-
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> "Tensor":
-        return mv.unflatten(self, dim, sizes)
-
     def permute(self, *dims: Any) -> "Tensor":
         return mv.permute(self, shape_args(dims))
-
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
-        return mv.transpose(self, dim0, dim1)
-
-    swapaxes = transpose
-
-    def t(self) -> "Tensor":
-        if self.ndim > 2:
-            raise ShapeError(f"t() expects a tensor with <= 2 dims, got shape {self.shape}; use transpose(d0, d1)")
-        return self.T
 
     def expand(self, *shape: Any) -> "Tensor":
         return mv.expand(self, shape_args(shape))
@@ -276,91 +265,48 @@ class Tensor:
     def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
         return mv.expand(self, tuple(shape))
 
-    def squeeze(self, dim: Any = None) -> "Tensor":
-        return mv.squeeze(self, dim)
+    def t(self) -> "Tensor":
+        if self.ndim > 2:
+            raise ShapeError(f"t() expects a tensor with <= 2 dims, got shape {self.shape}; use transpose(d0, d1)")
+        return self.T
 
-    def unsqueeze(self, dim: int) -> "Tensor":
-        return mv.unsqueeze(self, dim)
+    flatten, unflatten, transpose, swapaxes = mv.flatten, mv.unflatten, mv.transpose, mv.transpose
+    squeeze, unsqueeze, narrow, chunk, split = mv.squeeze, mv.unsqueeze, mv.narrow, mv.chunk, mv.split
+    contiguous, clone, sum_to = mv.contiguous, mv.clone, rd.sum_to
+    __getitem__, __setitem__ = index_ops.getitem, index_ops.setitem
 
-    def narrow(self, dim: int, start: int, length: int) -> "Tensor":
-        return mv.narrow(self, dim, start, length)
-
-    def chunk(self, chunks: int, dim: int = 0) -> list:
-        return mv.chunk(self, chunks, dim)
-
-    def split(self, split_size: Any, dim: int = 0) -> list:
-        return mv.split(self, split_size, dim)
-
-    def __getitem__(self, key: Any) -> "Tensor":
-        return index_ops.getitem(self, key)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        index_ops.setitem(self, key, value)
-
-    def contiguous(self) -> "Tensor":
-        return mv.contiguous(self)
-
-    def clone(self) -> "Tensor":
-        return mv.clone(self)
-
-    def sum_to(self, shape: Sequence[int]) -> "Tensor":
-        """Sum broadcast dims away so the result has `shape` (the gradient of broadcasting)."""
-        return rd.sum_to(self, shape)
-
-    # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other: Any) -> "Tensor":
-        return ew.add(self, other)
+    # arithmetic (PyTorch's promotion; Python numbers and numpy arrays are accepted as operands)
+    __add__, __sub__, __mul__, __truediv__, __pow__ = ew.add, ew.sub, ew.mul, ew.div, ew.pow
+    __floordiv__, __mod__, __neg__, __matmul__ = ew.floor_divide, ew.remainder, ew.neg, matmul_ops.matmul
+    mul, div, pow, neg, floor_divide, remainder = ew.mul, ew.div, ew.pow, ew.neg, ew.floor_divide, ew.remainder
+    multiply, divide, negative = ew.mul, ew.div, ew.neg
 
     def __radd__(self, other: Any) -> "Tensor":
         return ew.add(self, other, reverse=True)
 
-    def __sub__(self, other: Any) -> "Tensor":
-        return ew.sub(self, other)
-
     def __rsub__(self, other: Any) -> "Tensor":
         return ew.sub(self, other, reverse=True)
-
-    def __mul__(self, other: Any) -> "Tensor":
-        return ew.mul(self, other)
 
     def __rmul__(self, other: Any) -> "Tensor":
         return ew.mul(self, other, reverse=True)
 
-    def __truediv__(self, other: Any) -> "Tensor":
-        return ew.div(self, other)
-
     def __rtruediv__(self, other: Any) -> "Tensor":
         return ew.div(self, other, reverse=True)
-
-    def __pow__(self, other: Any) -> "Tensor":
-        return ew.pow(self, other)
 
     def __rpow__(self, other: Any) -> "Tensor":
         return ew.pow(self, other, reverse=True)
 
-    def __floordiv__(self, other: Any) -> "Tensor":
-        return ew.floor_divide(self, other)
-
     def __rfloordiv__(self, other: Any) -> "Tensor":
         return ew.floor_divide(self, other, reverse=True)
-
-    def __mod__(self, other: Any) -> "Tensor":
-        return ew.remainder(self, other)
 
     def __rmod__(self, other: Any) -> "Tensor":
         return ew.remainder(self, other, reverse=True)
 
-    def __neg__(self) -> "Tensor":
-        return ew.neg(self)
+    def __rmatmul__(self, other: "Tensor") -> "Tensor":
+        return matmul_ops.matmul(other, self)
 
     def __pos__(self) -> "Tensor":
         return self
-
-    def __matmul__(self, other: "Tensor") -> "Tensor":
-        return mm.matmul(self, other)
-
-    def __rmatmul__(self, other: "Tensor") -> "Tensor":
-        return mm.matmul(other, self)
 
     def add(self, other: Any, alpha: Scalar = 1) -> "Tensor":
         return ew.add(self, other if alpha == 1 else other * alpha)
@@ -368,153 +314,27 @@ class Tensor:
     def sub(self, other: Any, alpha: Scalar = 1) -> "Tensor":
         return ew.sub(self, other if alpha == 1 else other * alpha)
 
-    def mul(self, other: Any) -> "Tensor":
-        return ew.mul(self, other)
+    subtract = sub
 
-    def div(self, other: Any) -> "Tensor":
-        return ew.div(self, other)
+    # comparisons and logic (bool results, no gradient)
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = ew.eq, ew.ne, ew.lt, ew.le, ew.gt, ew.ge  # type: ignore[assignment]
+    eq, ne, lt, le, gt, ge = ew.eq, ew.ne, ew.lt, ew.le, ew.gt, ew.ge
+    __and__ = __rand__ = logical_and = ew.logical_and
+    __or__ = __ror__ = logical_or = ew.logical_or
+    __xor__ = __rxor__ = logical_xor = ew.logical_xor
+    __invert__ = logical_not = ew.logical_not
+    isnan, isinf, isfinite, any, all = ew.isnan, ew.isinf, ew.isfinite, composed.any, composed.all
 
-    def pow(self, exponent: Any) -> "Tensor":
-        return ew.pow(self, exponent)
-
-    def neg(self) -> "Tensor":
-        return ew.neg(self)
-
-    def floor_divide(self, other: Any) -> "Tensor":
-        return ew.floor_divide(self, other)
-
-    def remainder(self, other: Any) -> "Tensor":
-        return ew.remainder(self, other)
-
-    multiply, divide, subtract, negative = mul, div, sub, neg
-
-    # ------------------------------------------------------------------ comparisons and logic (no gradient)
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return ew.compare(self, other, "eq")
-
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return ew.compare(self, other, "ne")
-
-    def __lt__(self, other: Any) -> "Tensor":
-        return ew.compare(self, other, "lt")
-
-    def __le__(self, other: Any) -> "Tensor":
-        return ew.compare(self, other, "le")
-
-    def __gt__(self, other: Any) -> "Tensor":
-        return ew.compare(self, other, "gt")
-
-    def __ge__(self, other: Any) -> "Tensor":
-        return ew.compare(self, other, "ge")
-
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
-
-    def __and__(self, other: Any) -> "Tensor":
-        return ew.logic(self, other, "mul")
-
-    def __or__(self, other: Any) -> "Tensor":
-        return ew.logic(self, other, "maximum")
-
-    def __xor__(self, other: Any) -> "Tensor":
-        return ew.logic(self, other, "ne")
-
-    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
-
-    def __invert__(self) -> "Tensor":
-        return ew.logical_not(self)
-
-    logical_not = __invert__
-
-    def isnan(self) -> "Tensor":
-        return ew.isnan(self)
-
-    def isinf(self) -> "Tensor":
-        return ew.isinf(self)
-
-    def isfinite(self) -> "Tensor":
-        return ew.isfinite(self)
-
-    def any(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
-        return composed.any(self, dim, keepdim)
-
-    def all(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
-        return composed.all(self, dim, keepdim)
-
-    # ------------------------------------------------------------------ unary math
-    def exp(self) -> "Tensor":
-        return ew.exp(self)
-
-    def log(self) -> "Tensor":
-        return ew.log(self)
-
-    def sqrt(self) -> "Tensor":
-        return ew.sqrt(self)
-
-    def sin(self) -> "Tensor":
-        return ew.sin(self)
-
-    def cos(self) -> "Tensor":
-        return ew.cos(self)
-
-    def tanh(self) -> "Tensor":
-        return ew.tanh(self)
-
-    def sigmoid(self) -> "Tensor":
-        return ew.sigmoid(self)
-
-    def relu(self) -> "Tensor":
-        return ew.relu(self)
-
-    def erf(self) -> "Tensor":
-        return ew.erf(self)
-
-    def reciprocal(self) -> "Tensor":
-        return ew.reciprocal(self)
-
-    def abs(self) -> "Tensor":
-        return ew.abs(self)
-
-    def sign(self) -> "Tensor":
-        return ew.sign(self)
-
-    def floor(self) -> "Tensor":
-        return ew.floor(self)
-
-    def ceil(self) -> "Tensor":
-        return ew.ceil(self)
-
-    def trunc(self) -> "Tensor":
-        return ew.trunc(self)
-
-    def round(self) -> "Tensor":
-        """Round half to even, as PyTorch and numpy do."""
-        return composed.round(self)
+    # unary math
+    exp, log, sqrt, sin, cos, tanh, sigmoid, relu = ew.exp, ew.log, ew.sqrt, ew.sin, ew.cos, ew.tanh, ew.sigmoid, ew.relu
+    erf, reciprocal, abs, sign = ew.erf, ew.reciprocal, ew.abs, ew.sign
+    floor, ceil, trunc, round = ew.floor, ew.ceil, ew.trunc, composed.round
+    rsqrt, log1p, expm1, softplus = composed.rsqrt, composed.log1p, composed.expm1, composed.softplus
+    gelu, leaky_relu, clamp, clip, lerp = composed.gelu, composed.leaky_relu, composed.clamp, composed.clamp, composed.lerp
+    maximum, minimum = ew.maximum, ew.minimum
 
     def square(self) -> "Tensor":
         return self * self
-
-    def rsqrt(self) -> "Tensor":
-        return composed.rsqrt(self)
-
-    def log1p(self) -> "Tensor":
-        return composed.log1p(self)
-
-    def expm1(self) -> "Tensor":
-        return composed.expm1(self)
-
-    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> "Tensor":
-        return composed.softplus(self, beta, threshold)
-
-    def gelu(self, approximate: str = "none") -> "Tensor":
-        return composed.gelu(self, approximate)
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
-        return composed.leaky_relu(self, negative_slope)
-
-    def clamp(self, min: Optional[Scalar] = None, max: Optional[Scalar] = None) -> "Tensor":
-        return composed.clamp(self, min, max)
-
-    clip = clamp
 
     def clamp_min(self, min: Scalar) -> "Tensor":
         return composed.clamp(self, min=min)
@@ -522,21 +342,8 @@ class Tensor:
     def clamp_max(self, max: Scalar) -> "Tensor":
         return composed.clamp(self, max=max)
 
-    def maximum(self, other: Any) -> "Tensor":
-        return ew.maximum(self, other)
-
-    def minimum(self, other: Any) -> "Tensor":
-        return ew.minimum(self, other)
-
-    def lerp(self, end: "Tensor", weight: Any) -> "Tensor":
-        return composed.lerp(self, end, weight)
-
-    # ------------------------------------------------------------------ reductions
-    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
-        return rd.sum(self, dim, keepdim, dtype)
-
-    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
-        return rd.mean(self, dim, keepdim, dtype)
+    # reductions
+    sum, mean, prod, logsumexp = rd.sum, rd.mean, rd.prod, composed.logsumexp
 
     def max(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
         """Maximum values over dim (values only; use argmax for indices), or max(other) elementwise."""
@@ -557,17 +364,11 @@ class Tensor:
     def argmin(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
         return rd.arg(self, "argmin", dim, keepdim)
 
-    def prod(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
-        return rd.prod(self, dim, keepdim)
-
     def var(self, dim: Any = None, keepdim: bool = False, correction: int = 1, unbiased: Optional[bool] = None) -> "Tensor":
         return composed.var(self, dim, keepdim, correction if unbiased is None else int(unbiased))
 
     def std(self, dim: Any = None, keepdim: bool = False, correction: int = 1, unbiased: Optional[bool] = None) -> "Tensor":
         return self.var(dim, keepdim, correction, unbiased).sqrt()
-
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> "Tensor":
-        return composed.logsumexp(self, dim, keepdim)
 
     def softmax(self, dim: int) -> "Tensor":
         return rd.softmax(self, dim)
@@ -575,52 +376,26 @@ class Tensor:
     def log_softmax(self, dim: int) -> "Tensor":
         return rd.softmax(self, dim, log=True)
 
-    # ------------------------------------------------------------------ matrix products
-    def matmul(self, other: "Tensor") -> "Tensor":
-        return mm.matmul(self, other)
-
-    mm = bmm = matmul
+    # matrix products
+    matmul = mm = bmm = matmul_ops.matmul
 
     def dot(self, other: "Tensor") -> "Tensor":
         if self.ndim != 1 or other.ndim != 1:
             raise ShapeError(f"dot: expects 1-D tensors, got shapes {self.shape} and {other.shape}")
-        return mm.matmul(self, other)
+        return matmul_ops.matmul(self, other)
 
-    # ------------------------------------------------------------------ indexing with tensors
-    def gather(self, dim: int, index: "Tensor") -> "Tensor":
-        return index_ops.gather(self, dim, index)
+    # indexing with tensors
+    gather, index_select, scatter_add = index_ops.gather, index_ops.index_select, index_ops.scatter_add
+    masked_fill = index_ops.masked_fill
 
-    def index_select(self, dim: int, index: "Tensor") -> "Tensor":
-        return index_ops.index_select(self, dim, index)
-
-    def scatter_add(self, dim: int, index: "Tensor", src: "Tensor") -> "Tensor":
-        """out = self.clone(); out[... index ...] += src along dim (differentiable in self and src)."""
-        return index_ops.scatter_add(self, dim, index, src)
-
-    def masked_fill(self, mask: "Tensor", value: Any) -> "Tensor":
-        return index_ops.masked_fill(self, mask, value)
-
-    # ------------------------------------------------------------------ in place (optimizers, init)
-    def add_(self, other: Any, alpha: Scalar = 1) -> "Tensor":
-        return inplace.add_(self, other, alpha)
-
-    def sub_(self, other: Any, alpha: Scalar = 1) -> "Tensor":
-        return inplace.sub_(self, other, alpha)
+    # in place (optimizers, initializers)
+    add_, sub_, clamp_, copy_, fill_ = inplace.add_, inplace.sub_, inplace.clamp_, inplace.copy_, inplace.fill_
 
     def mul_(self, other: Any) -> "Tensor":
         return inplace.binary_(self, "mul", other)
 
     def div_(self, other: Any) -> "Tensor":
         return inplace.binary_(self, "div", other)
-
-    def clamp_(self, min: Optional[Scalar] = None, max: Optional[Scalar] = None) -> "Tensor":
-        return inplace.clamp_(self, min, max)
-
-    def copy_(self, src: "Tensor") -> "Tensor":
-        return inplace.copy_(self, src)
-
-    def fill_(self, value: Scalar) -> "Tensor":
-        return inplace.fill_(self, value)
 
     def zero_(self) -> "Tensor":
         return inplace.fill_(self, 0)

@@ -299,12 +299,48 @@ def compare(a: Any, other: Any, op: str) -> Any:
     return dispatch.binary(op, a, b, dt, bool_)
 
 
+def eq(a: Any, other: Any) -> Any:
+    return compare(a, other, "eq")
+
+
+def ne(a: Any, other: Any) -> Any:
+    return compare(a, other, "ne")
+
+
+def lt(a: Any, other: Any) -> Any:
+    return compare(a, other, "lt")
+
+
+def le(a: Any, other: Any) -> Any:
+    return compare(a, other, "le")
+
+
+def gt(a: Any, other: Any) -> Any:
+    return compare(a, other, "gt")
+
+
+def ge(a: Any, other: Any) -> Any:
+    return compare(a, other, "ge")
+
+
 def logic(a: Any, other: Any, op: str) -> Any:
     """Elementwise and (mul), or (maximum), xor (ne) of bool tensors."""
     a, b, dt = operands(a, other)
     if dt is not bool_:
         raise DTypeError(f"logical/bitwise ops are supported on bool tensors only, got {dt.name}")
     return dispatch.binary(op, a, b, bool_, bool_)
+
+
+def logical_and(a: Any, other: Any) -> Any:
+    return logic(a, other, "mul")
+
+
+def logical_or(a: Any, other: Any) -> Any:
+    return logic(a, other, "maximum")
+
+
+def logical_xor(a: Any, other: Any) -> Any:
+    return logic(a, other, "ne")
 
 
 def isnan(x: Any) -> Any:
