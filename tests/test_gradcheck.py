@@ -262,13 +262,13 @@ def test_composite_expression_through_views():
 
 
 def test_gradcheck_raises_on_a_wrong_gradient():
-    from tinygrad_like.tensor import _record
+    from tinygrad_like.autograd import record
 
     def bad_square(x):
         with tg.no_grad():
             out = x * x
         wrong = tg.tensor([[0.0, 0.0], [0.5, 0.0]], dtype=tg.float64)  # off at element (1, 0) only
-        return _record(out, "BadSquare", (x,), lambda g: (g * x * 2.0 + g * wrong,))
+        return record(out, "BadSquare", (x,), lambda g: (g * x * 2.0 + g * wrong,))
 
     x = tg.tensor([[0.5, -1.0], [2.0, 1.5]], dtype=tg.float64, requires_grad=True)
     with pytest.raises(tg.GradcheckError, match=r"element \(1, 0\)") as e:

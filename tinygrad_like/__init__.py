@@ -7,8 +7,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, frombuffer, fu
                        ones, ones_like, tensor, zeros, zeros_like)
 from .device import get_backend, set_backend
 from .dtypes import DType, bool_, float32, float64, int64
-from .errors import (AutogradError, BackendError, DTypeError, InvalidValueError, ShapeError,
-                     TensorError, TensorIndexError)
+from .errors import (AllocationError, AutogradError, BackendError, DivisionByZeroError, DTypeError,
+                     InvalidValueError, ShapeError, TensorError, TensorIndexError)
 from .gradcheck import GradcheckError, gradcheck
 from .interop import from_numpy
 from .random import (Generator, initial_seed, manual_seed, rand, rand_like, randint, randn,
@@ -38,7 +38,10 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
               "matmul", "reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "clamp",
               "gelu", "leaky_relu", "gather", "index_select", "sign", "reciprocal", "floor", "ceil",
               "isnan", "isinf", "amax", "amin", "prod", "square", "expand", "narrow", "split", "chunk",
-              "dot", "masked_fill", "clip", "log1p", "expm1", "softplus", "scatter_add"):
+              "dot", "masked_fill", "clip", "log1p", "expm1", "softplus", "scatter_add", "add", "sub",
+              "mul", "div", "pow", "round", "trunc", "remainder", "floor_divide", "logical_not",
+              "isfinite", "any", "all", "rsqrt", "lerp", "clamp_min", "clamp_max", "multiply",
+              "divide", "subtract", "negative"):
     globals()[_name] = _fn(_name)
 
 

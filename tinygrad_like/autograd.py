@@ -1,29 +1,34 @@
-"""The autograd graph: nodes, grad mode, and the backward pass (iterative, no recursion).
+"""The autograd graph: grad mode, graph nodes, and the backward pass (iterative, no recursion).
 
-Each differentiable op in tensor.py builds its result and, when grad is on, attaches a Node
-holding its inputs and a `backward(grad) -> tuple of input grads` closure written right next
-to the forward code. The closure captures what backward needs (the "saved tensors");
-freeing the graph drops the closure and with it those tensors.
+Each differentiable op (tinygrad_like/ops/) computes its result, then calls `record` with its
+inputs and a `backward(grad) -> tuple of input grads` closure written right next to the
+forward code. The closure captures what backward needs (the "saved tensors"); freeing the
+graph drops the closure and with it those tensors. Backward rules are written with tensor
+ops, so they need nothing from this module but the grad mode.
+
+Grad mode is per thread, as in PyTorch: `no_grad()` in one thread leaves another thread's
+recording alone, and every new thread starts with recording on.
 """
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Optional
+import threading
+from typing import Any, Callable, Optional
 
 from .errors import AutogradError
 
-if TYPE_CHECKING:
-    from .tensor import Tensor
-
-BackwardFn = Callable[["Tensor"], tuple]
+BackwardFn = Callable[[Any], tuple]
 
 
-class _GradMode:
-    enabled = True
+class _GradMode(threading.local):
+    enabled = True  # the class default is what every new thread sees first
+
+
+grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return _GradMode.enabled
+    return grad_mode.enabled
 
 
 class _SetGrad:
@@ -32,23 +37,23 @@ class _SetGrad:
     mode = True
 
     def __enter__(self) -> None:
-        self._prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
+        self._prev = grad_mode.enabled
+        grad_mode.enabled = self.mode
 
     def __exit__(self, *exc: Any) -> None:
-        _GradMode.enabled = self._prev
+        grad_mode.enabled = self._prev
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = _GradMode.enabled
-            _GradMode.enabled = mode
+            prev = grad_mode.enabled
+            grad_mode.enabled = mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _GradMode.enabled = prev
+                grad_mode.enabled = prev
         return wrapper
 
 
@@ -87,7 +92,23 @@ class Node:
         return self.backward is None
 
 
-def _topo_order(root: "Tensor") -> list:
+def record(out: Any, name: str, inputs: tuple, backward: BackwardFn) -> Any:
+    """Attach a graph node to `out` when grad mode is on and some input requires grad."""
+    if grad_mode.enabled:
+        for x in inputs:
+            if x.requires_grad:
+                out.requires_grad = True
+                out._node = Node(name, inputs, backward)
+                break
+    return out
+
+
+def needs_grad(*inputs: Any) -> bool:
+    """True when an op on `inputs` would be recorded (lets an op skip building its backward)."""
+    return grad_mode.enabled and any(x.requires_grad for x in inputs)
+
+
+def _topo_order(root: Any) -> list:
     """Non-leaf tensors reachable from root, each after every tensor that uses it (iterative DFS)."""
     order: list = []
     seen: set[int] = set()
@@ -115,7 +136,7 @@ def _topo_order(root: "Tensor") -> list:
     return order
 
 
-def run_backward(root: "Tensor", grad: "Tensor", retain_graph: bool) -> None:
+def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
     """Propagate `grad` from root to every leaf that requires grad, accumulating into `.grad`."""
     if root._node is None:  # a leaf: backward() just accumulates
         _accumulate(root, grad)
@@ -144,7 +165,7 @@ def run_backward(root: "Tensor", grad: "Tensor", retain_graph: bool) -> None:
                 t._node.free()
 
 
-def _accumulate(t: "Tensor", g: "Tensor") -> None:
+def _accumulate(t: Any, g: Any) -> None:
     if g.dtype is not t.dtype:
         g = g.to(t.dtype)
     if g.shape != t.shape:
@@ -152,13 +173,24 @@ def _accumulate(t: "Tensor", g: "Tensor") -> None:
     t.grad = g if t.grad is None else t.grad + g
 
 
-def graph_string(root: "Tensor") -> str:
-    """A tree of the ops behind `root`: op name, shape, dtype, and which inputs need grad."""
+_MAX_INDENT = 120
+
+
+def graph_string(root: Any, max_lines: int = 2000) -> str:
+    """A tree of the ops behind `root`: op name, shape, dtype, and which inputs need grad.
+
+    A subgraph reached twice is printed once (later visits refer back to it by number), and
+    the tree is cut after `max_lines` lines with a note saying how much was left out; indentation
+    stops growing past 40 levels. A 100,000-op chain prints in bounded time and memory."""
     lines: list[str] = []
     seen: dict[int, int] = {}
-    stack: list = [(root, "", "", True)]
+    stack: list = [(root, "", "")]
     while stack:
-        t, prefix, child_prefix, _ = stack.pop()
+        if len(lines) >= max_lines:
+            lines.append(f"... (cut at {max_lines} lines; {len(stack)} more branches not shown: "
+                         f"pass max_lines= to graph() for more)")
+            break
+        t, prefix, child_prefix = stack.pop()
         node = t._node
         desc = f"{tuple(t.shape)} {t.dtype.name}"
         if node is None:
@@ -172,9 +204,10 @@ def graph_string(root: "Tensor") -> str:
         freed = " [freed]" if node.freed else ""
         lines.append(f"{prefix}#{seen[id(t)]} {node.name} {desc}{freed}")
         kids = list(node.inputs)
+        deep = len(child_prefix) >= _MAX_INDENT  # past this depth, stop indenting (lines stay short)
         for i in range(len(kids) - 1, -1, -1):
             last = i == len(kids) - 1
             branch = "└─ " if last else "├─ "
-            cont = "   " if last else "│  "
-            stack.append((kids[i], child_prefix + branch, child_prefix + cont, last))
+            cont = "" if deep else "   " if last else "│  "
+            stack.append((kids[i], child_prefix + branch, child_prefix + cont))
     return "\n".join(lines)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import backends as _registry
+from .backends import default_name, load
 
 _default: Optional[Any] = None
 
@@ -12,14 +12,14 @@ def default_backend() -> Any:
     """The backend object new tensors get when no backend= is given."""
     global _default
     if _default is None:
-        _default = _registry.load(_registry.default_name())
+        _default = load(default_name())
     return _default
 
 
 def set_backend(name: str) -> None:
     """Make `name` the default backend of this process (ValueError for an unknown name)."""
     global _default
-    _default = _registry.load(name)
+    _default = load(name)
 
 
 def get_backend() -> str:
@@ -32,5 +32,5 @@ def resolve(backend: Any) -> Any:
     if backend is None:
         return default_backend()
     if isinstance(backend, str):
-        return _registry.load(backend)
+        return load(backend)
     return backend

@@ -28,3 +28,11 @@ class BackendError(TensorError, RuntimeError):
 
 class InvalidValueError(TensorError, ValueError):
     """A bad argument value that is not about shapes."""
+
+
+class DivisionByZeroError(TensorError, ZeroDivisionError):
+    """Integer division or modulo by zero (float division gives inf or nan instead)."""
+
+
+class AllocationError(TensorError, MemoryError):
+    """A tensor larger than this machine's memory (refused before anything is allocated)."""

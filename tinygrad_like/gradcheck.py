@@ -1,11 +1,15 @@
 """gradcheck: analytic gradients against central differences in float64."""
 from __future__ import annotations
 
+import math
+import random
 from typing import Any, Callable, Sequence
 
 from .autograd import no_grad
+from .creation import tensor
 from .dtypes import float64
 from .errors import AutogradError, DTypeError
+from .tensor import Tensor
 
 
 class GradcheckError(AutogradError):
@@ -19,8 +23,6 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
 
     The output is projected on a fixed random vector v, so one backward gives v^T J and
     each input element costs two forward calls."""
-    from .tensor import Tensor
-    from .creation import tensor
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and x.requires_grad and x.dtype is not float64:
@@ -28,8 +30,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise DTypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-    import random as _random
-    rng = _random.Random(seed)
+    rng = random.Random(seed)
     v = tensor([rng.uniform(-1.0, 1.0) for _ in range(out.numel())], dtype=out.dtype, backend=out._be).reshape(out.shape)
     for x in inputs:
         if isinstance(x, Tensor):
@@ -54,6 +55,8 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
             numeric = (vals[0] - vals[1]) / (2 * eps)
             err = abs(numeric - analytic[j])
             excess = err - (atol + rtol * abs(numeric))
+            if math.isnan(excess):  # a NaN on either side is a failure, never a pass
+                excess = math.inf
             if excess > worst[0] or (worst[1] < 0 and excess > 0):
                 worst = (excess, j, numeric, analytic[j])
         if worst[1] >= 0:

@@ -5,6 +5,7 @@ from typing import Any
 
 from . import dtypes as _dt
 from .device import resolve
+from .dispatch import wrap
 from .errors import DTypeError
 from .view import View, contiguous_strides
 
@@ -37,18 +38,22 @@ def _negative_strided(base: Any, v: View, dt: Any) -> Any:
 def from_numpy(array: Any, backend: Any = None) -> Any:
     """A tensor over a numpy array's memory where the backend can wrap it (numba), else a copy."""
     import numpy as np
-    from .tensor import _wrap
     if not isinstance(array, np.ndarray):
         raise DTypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return numpy_to_tensor(array, resolve(backend))
+
+
+def numpy_to_tensor(array: Any, be: Any) -> Any:
+    """`from_numpy` on a resolved backend (also how numpy operands of tensor ops are taken)."""
+    import numpy as np
     name = array.dtype.name
     if name not in _NP_NAMES:
         valid = ", ".join(_NP_NAMES)
         raise DTypeError(f"from_numpy: numpy dtype {name} is not supported; supported: {valid} (convert with .astype)")
     dt = _dt.get_dtype(name)
-    be = resolve(backend)
     arr = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d arrays into 1-d
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     flat = arr.reshape(-1)
     buf = be.from_buffer(memoryview(flat.view(np.uint8) if dt.name == "bool" else flat), dt) if flat.size else be.empty(0, dt)
-    return _wrap(buf, View(tuple(arr.shape), contiguous_strides(arr.shape), 0), dt, be)
+    return wrap(buf, View(tuple(arr.shape), contiguous_strides(arr.shape), 0), dt, be)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .device import get_backend
 from .dtypes import bool_, float32, int64
 
 THRESHOLD = 1000   # elide tensors with more elements than this
@@ -74,7 +75,6 @@ def tensor_repr(t: Any) -> str:
 
 
 def _default_name() -> str:
-    from .device import get_backend
     return get_backend()
 
 

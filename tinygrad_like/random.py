@@ -5,7 +5,8 @@ from typing import Any
 
 from . import dtypes as _dt
 from .device import resolve
-from .errors import DTypeError
+from .dispatch import check_alloc, check_shape, contig, from_list, shape_args, wrap
+from .errors import DTypeError, InvalidValueError
 from .view import prod
 
 _DEFAULT_SEED = 67280421310721
@@ -33,11 +34,15 @@ class Generator:
     def set_state(self, state: tuple) -> None:
         self.seed, self.counter = state
 
-    def draw(self, dist: str, n: int, dtype: Any, backend: Any) -> Any:
+    def sample(self, dist: str, shape: tuple, dtype: Any, backend: Any) -> Any:
+        """A new tensor of `shape` with draws of 'uniform' or 'normal'; advances the counter
+        (by one per element for uniform, two for normal: Box-Muller uses two words)."""
         be = resolve(backend)
+        n = prod(shape)
+        check_alloc(shape, dtype)
         buf = be.random(dist, n, self.seed, self.counter, dtype) if n else be.empty(0, dtype)
         self.counter += n if dist == "uniform" else 2 * n
-        return be, buf
+        return wrap(buf, contig(tuple(shape)), dtype, be)
 
 
 default_generator = Generator()
@@ -53,14 +58,11 @@ def initial_seed() -> int:
 
 
 def _random(dist: str, shape: tuple, dtype: Any, backend: Any, requires_grad: bool, generator: Any) -> Any:
-    from .creation import _check_shape
-    from .tensor import _contig, _shape_args, _wrap
-    shape = _check_shape(_shape_args(shape))
+    shape = check_shape(shape_args(shape))
     dt = _dt.DEFAULT_FLOAT if dtype is None else _dt.get_dtype(dtype)
     if not dt.is_float:
         raise DTypeError(f"{'rand' if dist == 'uniform' else 'randn'}: dtype must be floating point, got {dt.name}")
-    be, buf = (generator or default_generator).draw(dist, prod(shape), dt, backend)
-    t = _wrap(buf, _contig(tuple(shape)), dt, be)
+    t = (generator or default_generator).sample(dist, shape, dt, backend)
     return t.requires_grad_() if requires_grad else t
 
 
@@ -79,7 +81,6 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, backe
     if high is None:
         low, high = 0, low
     if high <= low:
-        from .errors import InvalidValueError
         raise InvalidValueError(f"randint: high ({high}) must be greater than low ({low})")
     u = _random("uniform", tuple(size), _dt.float64, backend, False, generator)
     out = (u * (high - low)).floor() + low
@@ -88,10 +89,9 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, backe
 
 def randperm(n: int, backend: Any = None, generator: Any = None) -> Any:
     """A random permutation of 0..n-1 (int64), from the same stream on every backend."""
-    from .creation import tensor
     keys = _random("uniform", (n,), _dt.float64, backend, False, generator).tolist()
     order = sorted(range(n), key=keys.__getitem__)
-    return tensor(order, dtype=_dt.int64, backend=backend)
+    return from_list(order, (n,), _dt.int64, resolve(backend))
 
 
 def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Any:

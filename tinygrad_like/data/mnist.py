@@ -11,6 +11,7 @@ from typing import Any, Optional
 from ..creation import frombuffer
 from ..dtypes import float32, int64
 from ..errors import InvalidValueError, TensorError
+from .loader import TensorDataset
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist_sample")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -82,7 +83,6 @@ def load_mnist(root: Optional[str] = None, train: bool = True, backend: Any = No
 
 def mnist_datasets(root: Optional[str] = None, backend: Any = None) -> tuple:
     """(train, test) TensorDatasets of flattened float32 images (N, 784) and int64 labels."""
-    from .loader import TensorDataset
     out = []
     for train in (True, False):
         x, y = load_mnist(root, train, backend)

@@ -6,37 +6,12 @@ from typing import Any, Optional
 from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
+from ..ops.loss import checks_indices, fused_cross_entropy
+from ..ops.matmul import linear
 from ..random import rand
-from ..autograd import is_grad_enabled, no_grad
-from ..tensor import Tensor, _contig, _mT, _record, _wrap, where
-from ..view import View
+from ..tensor import Tensor, where
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """input @ weight.T + bias, with weight in PyTorch's (out_features, in_features) layout."""
-    if input.shape[-1:] != weight.shape[-1:]:
-        raise ShapeError(f"linear: input has {input.shape[-1] if input.ndim else 0} features (shape {input.shape}) "
-                         f"but weight expects {weight.shape[-1]} (weight shape {weight.shape})")
-    if (bias is None or weight.ndim != 2 or bias.shape != weight.shape[:1] or input.ndim == 0
-            or not input.dtype is weight.dtype is bias.dtype or not input.dtype.is_float):
-        out = input @ weight.T  # the general case, composed: matmul's own promotion and errors
-        return out + bias if bias is not None else out
-    # One graph node instead of three (transpose, matmul, add): the layer that every MLP step
-    # runs twice, so its Python overhead matters. The kernels are the same ones.
-    with no_grad():
-        out = input @ _mT(weight)  # a bare transposed view: no graph is recorded here anyway
-        out.add_(bias)  # into the fresh result: no temporary
-
-    def backward(g: Tensor) -> tuple:
-        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])  # (rows, out_features)
-        x2 = input if input.ndim == 2 else input.reshape(-1, input.shape[-1])
-        gx = g @ weight if input.requires_grad else None
-        gw = _mT(g2) @ x2 if weight.requires_grad else None  # (out, in), contiguous like weight
-        gb = g2.sum(0) if bias.requires_grad else None
-        return gx, gw, gb
-    return _record(out, "Linear", (input, weight, bias), backward)
 
 
 def relu(input: Tensor) -> Tensor:
@@ -192,24 +167,12 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_
 
 
 def _fused_cross_entropy(input: Tensor, target: Tensor) -> Optional[Tensor]:
-    """Per-row losses -log_softmax(input)[r, target[r]] of (N, C) logits from the backend's
-    optional one-pass `cross_entropy` kernel (None when it has none: the caller composes)."""
-    be = input._be
-    kernel = be.optional.cross_entropy
-    if kernel is None or input.ndim != 2 or not input.dtype.is_float or input.numel() == 0 or target._be is not be:
+    """Per-row losses from the backend's one-pass kernel (None when it has none: the caller composes)."""
+    if not input.backend == target.backend:
         return None
-    if not be.optional.checks_indices:
+    if not checks_indices(input):
         _check_class_target(input, target, "cross_entropy")  # the targets' range, before the kernel indexes with them
-    x, t = input.contiguous(), target.contiguous()
-    rows, cols = x.shape
-    want_grad = x.requires_grad and is_grad_enabled()
-    loss, grad = kernel(x._buf, View((rows, cols), (cols, 1), 0), t._buf, View((rows,), (1,), 0), x.dtype, want_grad)
-    out = _wrap(loss, _contig((rows,)), x.dtype, be)
-    if grad is None:
-        return out
-    # the kernel also saved d(loss[r])/d(x[r]) = softmax(x[r]) - one_hot(target[r]): backward scales its rows
-    dx = _wrap(grad, _contig((rows, cols)), x.dtype, be)
-    return _record(out, "CrossEntropy", (x,), lambda g: (dx * g.unsqueeze(1),))
+    return fused_cross_entropy(input, target)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -265,7 +228,6 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
     if input.numel():
         lo, hi = int(input.min().item()), int(input.max().item())
         if lo < 0 or hi >= weight.shape[0]:
-            from ..errors import TensorIndexError
             raise TensorIndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {weight.shape[0]} embeddings")
     rows = weight.index_select(0, input.reshape(-1))
     return rows.reshape(tuple(input.shape) + (weight.shape[1],))

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from ..autograd import no_grad
 from ..creation import empty, tensor
-from ..errors import InvalidValueError, ShapeError, TensorError
+from ..errors import InvalidValueError, ShapeError, TensorError, TensorIndexError
 from ..tensor import Tensor
 
 _TENSOR_FIELDS = ("_buf", "_view", "dtype", "_be")
@@ -356,6 +356,5 @@ def _check_module(m: Any) -> Module:
 
 def _check_index(idx: int, n: int) -> int:
     if not -n <= idx < n:
-        from ..errors import TensorIndexError
         raise TensorIndexError(f"index {idx} is out of range for a container of {n} modules")
     return idx % n

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Optional
 
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..errors import InvalidValueError
 from ..tensor import Tensor
 
@@ -58,7 +58,6 @@ class Optimizer:
         """One update of every parameter that has a .grad; closure re-evaluates the loss if given."""
         loss = None
         if closure is not None:
-            from ..autograd import enable_grad
             with enable_grad():
                 loss = closure()
         with no_grad():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..errors import InvalidValueError
-from ..tensor import Tensor, _axpy_
+from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonneg
 
 
@@ -35,4 +35,4 @@ class SGD(Optimizer):
                 damp = 1 - group["dampening"]
                 buf.add_(d if damp == 1 else d * damp)
             d = d + buf * momentum if group["nesterov"] else buf
-        _axpy_(p, d, -lr)  # p -= lr * d in place (one fused pass where the backend has it)
+        p.add_(d, alpha=-lr)  # p -= lr * d in place (one fused pass where the backend has it)

@@ -1,0 +1,459 @@
+"""Dispatch: between the ops and the backends. It plans layouts, calls kernels and wraps results.
+
+An op (tinygrad_like/ops/) decides *what* to compute and how to differentiate it; this module
+decides *how* one kernel call looks: the broadcast shape, the memory order of the result, the
+coalesced views the kernel receives (`view.elementwise_layout`, `view.coalesce`), and the new
+tensor around the buffer the backend returns. Nothing here records a graph: results are plain
+tensors, and `autograd.record` attaches the node afterwards.
+
+The Tensor class itself is defined above this layer (tensor.py: the API) and is handed down
+once with `use_tensor_class`, so that `wrap` can build results without this module importing
+the API it serves.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any, Optional
+
+from . import dtypes as _dt
+from .dtypes import DType, bool_
+from .errors import AllocationError, BackendError, DTypeError, InvalidValueError, ShapeError, TensorIndexError
+from .view import (View, broadcast_shapes, coalesce, contiguous_strides, elementwise_layout, is_dense_permuted,
+                   normalize_dims, prod)
+
+SCALAR_VIEW = View((), ())
+_CONTIG: dict[tuple, View] = {}
+_new = object.__new__
+_tensor_class: list = []  # [Tensor], set once by tensor.py
+
+
+def use_tensor_class(cls: type) -> None:
+    """Make `cls` the class of every result `wrap` builds (tensor.py's Tensor)."""
+    _tensor_class[:] = [cls]
+
+
+def is_tensor(x: Any) -> bool:
+    return isinstance(x, _tensor_class[0])
+
+
+# ---------------------------------------------------------------------- results
+
+def contig(shape: tuple) -> View:
+    """The row-major view of `shape` over a fresh buffer (cached: a training loop meets few shapes)."""
+    v = _CONTIG.get(shape)
+    if v is None:
+        if len(_CONTIG) > 4096:
+            _CONTIG.clear()
+        v = _CONTIG[shape] = View.contiguous(shape)
+    return v
+
+
+def wrap(buf: Any, view: View, dtype: DType, be: Any) -> Any:
+    """A new tensor (no graph) over a backend buffer."""
+    t = _new(_tensor_class[0])
+    t._buf = buf
+    t._view = view
+    t.dtype = dtype
+    t._be = be
+    t.requires_grad = False
+    t.grad = None
+    t._node = None
+    t._retains_grad = False
+    return t
+
+
+def scalar(value: Any, dtype: DType, be: Any) -> Any:
+    """A 0-d tensor holding one Python number."""
+    return wrap(be.full(1, _dt.cast_scalar(value, dtype), dtype), SCALAR_VIEW, dtype, be)
+
+
+def full(shape: tuple, value: Any, dtype: DType, be: Any) -> Any:
+    """A new contiguous tensor of `shape` filled with `value`."""
+    return wrap(be.full(prod(shape), _dt.cast_scalar(value, dtype), dtype), contig(shape), dtype, be)
+
+
+def zeros(shape: tuple, dtype: DType, be: Any) -> Any:
+    return full(shape, 0, dtype, be)
+
+
+def empty(shape: tuple, dtype: DType, be: Any) -> Any:
+    """A new contiguous tensor of `shape` whose values the caller overwrites."""
+    return wrap(be.empty(prod(shape), dtype), contig(shape), dtype, be)
+
+
+def from_list(values: list, shape: tuple, dtype: DType, be: Any) -> Any:
+    """A new contiguous tensor from flat Python numbers of `dtype`."""
+    buf = be.from_list(values, dtype) if values else be.empty(0, dtype)
+    return wrap(buf, contig(shape), dtype, be)
+
+
+# ---------------------------------------------------------------------- shapes and sizes
+
+def shape_args(args: tuple) -> tuple:
+    """Accept f(2, 3), f((2, 3)) and f([2, 3])."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def check_shape(shape: tuple) -> tuple:
+    """The shape as a tuple of non-negative ints; ShapeError otherwise."""
+    for n in shape:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ShapeError(f"invalid shape {tuple(shape)}: sizes must be non-negative ints")
+    return tuple(shape)
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 48
+
+
+MEMORY_BYTES = _memory_bytes()
+
+
+def check_alloc(shape: tuple, dtype: DType) -> None:
+    """AllocationError, before anything is allocated or built, when a tensor of `shape` and `dtype`
+    would not fit in this machine's memory."""
+    n = prod(shape)
+    if n * dtype.itemsize > MEMORY_BYTES:
+        raise AllocationError(f"cannot allocate a tensor of shape {tuple(shape)} and dtype {dtype.name}: "
+                              f"{n * dtype.itemsize:,} bytes, more than this machine's {MEMORY_BYTES:,} bytes of memory")
+
+
+# ---------------------------------------------------------------------- operands and promotion
+
+def as_number(x: Any) -> Any:
+    """A Python number from an int/float/bool or a numpy scalar; DTypeError otherwise."""
+    if isinstance(x, (int, float)):
+        return x
+    if hasattr(x, "item") and not is_tensor(x) and getattr(x, "ndim", 0) == 0:  # numpy scalar or 0-d array
+        return x.item()
+    raise DTypeError(f"expected a Tensor or a Python number, got {type(x).__name__}")
+
+
+def result_dtype(a: Any, b: Any) -> DType:
+    """PyTorch promotion; a 0-dim tensor does not widen a dimensioned one of the same category."""
+    da, db = a.dtype, b.dtype
+    if da is db:
+        return da
+    if da.category == db.category:
+        if a._view.shape == () and b._view.shape != ():
+            return db
+        if b._view.shape == () and a._view.shape != ():
+            return da
+    return _dt.promote(da, db)
+
+
+def same_backend(what: str, *tensors: Any) -> None:
+    """BackendError unless every tensor lives on one backend."""
+    be = tensors[0]._be
+    for t in tensors[1:]:
+        if t._be is not be:
+            names = ", ".join(repr(x.backend) for x in tensors)
+            raise BackendError(f"{what}: expected all tensors on one backend, got {names}; "
+                               f"move one with .to('{tensors[0].backend}')")
+
+
+# ---------------------------------------------------------------------- layout plans (cached)
+
+@lru_cache(maxsize=4096)
+def binary_plan(sa: tuple, ta: tuple, sb: tuple, tb: tuple) -> tuple:
+    """(broadcast shape, kernel shape, a's kernel strides, b's kernel strides, result view) for
+    two views' geometry; the result follows the operands' memory order (`elementwise_layout`).
+
+    Cached: a training loop meets the same few geometries every step, and this bookkeeping
+    costs more than a small kernel. (Offsets are not part of it: they are added per call.)"""
+    shape = broadcast_shapes(sa, sb)
+    ost, cs, (s1, s2) = elementwise_layout(shape, View(sa, ta).expand(shape).strides, View(sb, tb).expand(shape).strides)
+    return shape, cs, s1, s2, result_view(shape, ost)
+
+
+@lru_cache(maxsize=4096)
+def unary_plan(shape: tuple, strides: tuple) -> tuple:
+    """(result view, kernel shape, (kernel strides,)) of a one-input elementwise op, cached."""
+    ost, cs, ks = elementwise_layout(shape, strides)
+    return result_view(shape, ost), cs, ks
+
+
+def result_view(shape: tuple, strides: tuple) -> View:
+    """The view of an elementwise result over its fresh buffer: dense, in the operands' memory order."""
+    return contig(shape) if strides == contiguous_strides(shape) else View(shape, strides, 0)
+
+
+@lru_cache(maxsize=4096)
+def reduce_plan(shape: tuple, strides: tuple, dim: Any, keepdim: bool) -> tuple:
+    """(result shape, reduced count, kept count, kernel shape, kernel strides, k) of a reduction:
+    the kept dims then the k reduced dims, each group coalesced. Cached like `binary_plan`."""
+    nd = len(shape)
+    dims = normalize_dims(dim, nd)
+    out_shape = tuple(1 if i in dims else n for i, n in enumerate(shape)) if keepdim else \
+        tuple(n for i, n in enumerate(shape) if i not in dims)
+    keep = [i for i in range(nd) if i not in dims]
+    ks, (kst,) = coalesce(tuple(shape[i] for i in keep), tuple(strides[i] for i in keep))
+    rs, (rst,) = coalesce(tuple(shape[i] for i in dims), tuple(strides[i] for i in dims))
+    return out_shape, prod(shape[d] for d in dims), prod(out_shape), ks + rs, kst + rst, len(rs)
+
+
+def check_no_internal_overlap(view: View, what: str) -> None:
+    """Refuse to write through a view whose elements share memory (an expand()ed tensor), as PyTorch does:
+    the result would depend on the order the kernel happens to write in."""
+    for n, s in zip(view.shape, view.strides):
+        if s == 0 and n > 1:
+            raise InvalidValueError(
+                f"unsupported {what}: more than one element of the written-to tensor (shape {view.shape}, "
+                f"strides {view.strides}) refers to a single memory location; clone() the tensor first")
+
+
+# ---------------------------------------------------------------------- kernel calls
+
+def copy(x: Any, dtype: DType) -> Any:
+    """A contiguous copy of x's values, cast to `dtype`."""
+    v = x._view
+    if prod(v.shape) == 0:
+        return empty(v.shape, dtype, x._be)
+    cs, (st,) = coalesce(v.shape, v.strides)
+    return wrap(x._be.copy(x._buf, View(cs, st, v.offset), x.dtype, dtype), contig(v.shape), dtype, x._be)
+
+
+def assign(dst_buf: Any, dst_view: View, src: Any) -> None:
+    """dst_buf[dst_view] = src (same shape and dtype), through one coalesced strided copy."""
+    if prod(dst_view.shape) == 0:
+        return
+    sv = src._view
+    if src._buf is dst_buf and sv != dst_view:
+        src = copy(src, src.dtype)  # overlapping copy: go through a temporary
+        sv = src._view
+    cs, (sd, ss) = coalesce(dst_view.shape, dst_view.strides, sv.strides)
+    src._be.assign(dst_buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
+
+
+def unary(op: str, x: Any, dtype: DType) -> Any:
+    """op(x) elementwise (x already has `dtype`); the result keeps x's memory order."""
+    v = x._view
+    shape = v.shape
+    if prod(shape) == 0:
+        return empty(shape, dtype, x._be)
+    if v.is_contiguous():
+        kv, ov = (View((prod(shape),), (1,), 0) if shape else SCALAR_VIEW), contig(shape)
+    else:
+        ov, cs, (st,) = unary_plan(shape, v.strides)
+        kv = View(cs, st, v.offset)
+    return wrap(x._be.unary(op, x._buf, kv, dtype), ov, dtype, x._be)
+
+
+def binary(op: str, a: Any, b: Any, dtype: DType, out_dtype: DType) -> Any:
+    """a op b on broadcast, coalesced views (both already `dtype`); the result is `out_dtype`."""
+    va, vb = a._view, b._view
+    sa, sb = va.shape, vb.shape
+    be = a._be
+    if sa == sb and va.is_contiguous() and vb.is_contiguous():
+        n = prod(sa)
+        if n == 0:
+            return empty(sa, out_dtype, be)
+        kv = View((n,), (1,), 0) if sa else SCALAR_VIEW
+        return wrap(be.binary(op, a._buf, kv, b._buf, kv, dtype), contig(sa), out_dtype, be)
+    shape, cs, s1, s2, ov = binary_plan(sa, va.strides, sb, vb.strides)
+    if prod(shape) == 0:
+        return empty(shape, out_dtype, be)
+    check_alloc(shape, out_dtype)  # a broadcast can ask for far more than either operand holds
+    buf = be.binary(op, a._buf, View(cs, s1, va.offset), b._buf, View(cs, s2, vb.offset), dtype)
+    return wrap(buf, ov, out_dtype, be)
+
+
+def binary_inplace(op: str, x: Any, src: Any) -> None:
+    """x[...] = x op src in place (src already x's dtype, broadcastable to x, not sharing x's buffer)."""
+    v, sv = x._view, src._view
+    # when x is contiguous its strides decide the memory order, so the plan is row-major
+    shape, cs, s1, s2, _ = binary_plan(v.shape, v.strides, sv.shape, sv.strides)
+    if prod(shape) == 0:
+        return
+    if v.is_contiguous():
+        x._be.binary(op, x._buf, View(cs, s1, 0), src._buf, View(cs, s2, sv.offset), x.dtype, out=x._buf)
+    else:
+        assign(x._buf, v, binary(op, x, src, x.dtype, x.dtype))
+
+
+def where(cond: Any, a: Any, b: Any, dtype: DType) -> Any:
+    """cond ? a : b (a and b already `dtype`, all three broadcast together)."""
+    shape = broadcast_shapes(broadcast_shapes(cond.shape, a.shape), b.shape)
+    be = cond._be
+    if prod(shape) == 0:
+        return empty(shape, dtype, be)
+    vc, va, vb = cond._view.expand(shape), a._view.expand(shape), b._view.expand(shape)
+    ost, cs, (s1, s2, s0) = elementwise_layout(shape, va.strides, vb.strides, vc.strides)
+    buf = be.where(cond._buf, View(cs, s0, vc.offset), a._buf, View(cs, s1, va.offset), b._buf, View(cs, s2, vb.offset), dtype)
+    return wrap(buf, result_view(shape, ost), dtype, be)
+
+
+def reduce(op: str, x: Any, dim: Any, keepdim: bool) -> Any:
+    """sum/max/min of x's values over `dim` (None: all dims); sums of ints and bools are int64."""
+    dt = x.dtype
+    if op == "sum" and not dt.is_float and dt is not _dt.int64:
+        x, dt = copy(x, _dt.int64), _dt.int64
+    v = x._view
+    dims = dim if type(dim) is int else tuple(dim) if isinstance(dim, list) else dim
+    try:
+        out_shape, red_n, keep_n, kshape, kstrides, k = reduce_plan(v.shape, v.strides, dims, keepdim)
+    except TypeError:  # an unhashable `dim`: let normalize_dims word the error
+        normalize_dims(dim, len(v.shape))
+        raise
+    be = x._be
+    if red_n == 0:
+        if op != "sum":
+            raise ShapeError(f"{op}(): cannot reduce over a zero-size dimension (shape {v.shape}, "
+                             f"dim {normalize_dims(dim, len(v.shape))}); there is no identity")
+        return full(out_shape, 0, dt, be)
+    if keep_n == 0:
+        return empty(out_shape, dt, be)
+    if not k:  # every reduced dim has size 1: the result is a plain copy
+        buf = be.copy(x._buf, View(kshape, kstrides, v.offset), dt, dt)
+    else:
+        buf = be.reduce(op, x._buf, View(kshape, kstrides, v.offset), k, dt)
+    return wrap(buf, contig(out_shape), dt, be)
+
+
+def arg_reduce(op: str, x: Any, d: int) -> Any:
+    """argmax/argmin over dim d of x (size of d > 0) as int64, that dim removed."""
+    order = [i for i in range(x.ndim) if i != d] + [d]
+    v = x._view.permute(order)
+    ks, (kst,) = coalesce(v.shape[:-1], v.strides[:-1])
+    keep_shape = v.shape[:-1]
+    if prod(keep_shape) == 0:
+        return empty(keep_shape, _dt.int64, x._be)
+    buf = x._be.arg_reduce(op, x._buf, View(ks + v.shape[-1:], kst + v.strides[-1:], v.offset), x.dtype)
+    return wrap(buf, contig(keep_shape), _dt.int64, x._be)
+
+
+def matmul(a: Any, b: Any, batch: tuple, dtype: DType) -> Any:
+    """a @ b with the batch dims broadcast to `batch` (both `dtype`, inner dims agree)."""
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    be = a._be
+    out_shape = batch + (m, n)
+    if prod(out_shape) == 0:
+        return empty(out_shape, dtype, be)
+    if k == 0:
+        return zeros(out_shape, dtype, be)
+    va, vb = a._view, b._view
+    if not batch:
+        return wrap(be.matmul(a._buf, va, b._buf, vb, dtype), contig(out_shape), dtype, be)
+    va = va.expand(batch + (m, k))
+    vb = vb.expand(batch + (k, n))
+    bs, (sa, sb) = coalesce(batch, va.strides[:-2], vb.strides[:-2])
+    buf = be.matmul(a._buf, View(bs + (m, k), sa + va.strides[-2:], va.offset),
+                    b._buf, View(bs + (k, n), sb + vb.strides[-2:], vb.offset), dtype)
+    return wrap(buf, contig(out_shape), dtype, be)
+
+
+def gather(x: Any, d: int, index: Any) -> Any:
+    """out[p] = x[p with p[d] := index[p]] (index range-checked by the caller or the kernel)."""
+    if prod(index.shape) == 0:
+        return empty(index.shape, x.dtype, x._be)
+    buf = x._be.gather(x._buf, x._view, index._buf, index._view, d, x.dtype)
+    return wrap(buf, contig(index.shape), x.dtype, x._be)
+
+
+def scatter_add_(dst: Any, d: int, index: Any, src: Any) -> None:
+    """In place dst[p with p[d] := index[p]] += src[p] (dst contiguous; src has index's shape)."""
+    if prod(index.shape):
+        dst._be.scatter_add(dst._buf, dst._view, index._buf, index._view, src._buf, src._view, d, dst.dtype)
+
+
+def check_index_range(index: Any, size: int, what: str, dim: int) -> None:
+    """TensorIndexError naming the first bad value when an index is outside [0, size)."""
+    if prod(index.shape) == 0:
+        return
+    lo, hi = reduce("min", index, None, False).item(), reduce("max", index, None, False).item()
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise TensorIndexError(f"{what}: index {bad} is out of bounds for dim {dim} with size {size}")
+
+
+def transposed(t: Any) -> Any:
+    """t with its last two dims swapped: a bare view with no graph node (for backward rules)."""
+    v = t._view
+    sh, st = v.shape, v.strides
+    return wrap(t._buf, View(sh[:-2] + (sh[-1], sh[-2]), st[:-2] + (st[-1], st[-2]), v.offset), t.dtype, t._be)
+
+
+# ---------------------------------------------------------------------- optional fused kernels
+# Each returns None when the backend lacks the kernel (be.optional, probed once when it loaded)
+# or the operands do not fit it; the op then composes primitives.
+
+def fused_softmax(x: Any, d: Optional[int], log: bool) -> Optional[Any]:
+    """The backend's fused (log-)softmax over the last dim."""
+    kernel = x._be.optional.softmax
+    if kernel is None or d is None or d != x.ndim - 1 or prod(x.shape) == 0:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    cols = x.shape[-1]
+    buf = kernel(xc._buf, View((prod(x.shape) // cols, cols), (cols, 1), xc._view.offset), x.dtype, log)
+    return wrap(buf, contig(x.shape), x.dtype, x._be)
+
+
+def fused_softmax_backward(g: Any, out: Any, d: Optional[int], log: bool) -> Optional[Any]:
+    """The backend's one-pass (log-)softmax gradient over the last dim."""
+    kernel = out._be.optional.softmax_backward
+    if kernel is None or d is None or d != out.ndim - 1 or prod(out.shape) == 0 or g.dtype is not out.dtype:
+        return None
+    gc = g if g._view.is_contiguous() else copy(g, g.dtype)
+    oc = out if out._view.is_contiguous() else copy(out, out.dtype)  # a composed forward may follow its input's order
+    cols = out.shape[-1]
+    rows = prod(out.shape) // cols
+    buf = kernel(gc._buf, View((rows, cols), (cols, 1), gc._view.offset), oc._buf, View((rows, cols), (cols, 1), oc._view.offset),
+                 out.dtype, log)
+    return wrap(buf, contig(out.shape), out.dtype, out._be)
+
+
+def fused_relu_backward(g: Any, out: Any) -> Optional[Any]:
+    """The backend's relu gradient `g where out > 0 else 0` in one pass."""
+    kernel = out._be.optional.relu_backward
+    n = prod(out.shape)
+    if kernel is None or n == 0 or not out.dtype.is_float or g.dtype is not out.dtype or g.shape != out.shape:
+        return None
+    ov, gv = out._view, g._view
+    if ov.is_contiguous() or not (gv.strides == ov.strides and ov.offset == 0 and all(s >= 0 for s in ov.strides)
+                                  and is_dense_permuted(ov.shape, ov.strides)):
+        out, g = (out if ov.is_contiguous() else copy(out, out.dtype)), (g if gv.is_contiguous() else copy(g, g.dtype))
+        ov, gv = out._view, g._view
+    # both dense in one memory order (a relu of a transposed input): one flat pass, result in that order
+    buf = kernel(g._buf, View((n,), (1,), gv.offset), out._buf, View((n,), (1,), ov.offset), out.dtype)
+    return wrap(buf, ov if ov.offset == 0 else contig(out.shape), out.dtype, out._be)
+
+
+def fused_axpy_(y: Any, x: Any, alpha: float) -> bool:
+    """In place y += alpha * x with the backend's fused `axpy` when both are dense tensors of one
+    float dtype and shape; False (nothing done) otherwise."""
+    kernel = y._be.optional.axpy
+    n = prod(y.shape)
+    if (kernel is None or not n or x._be is not y._be or x.dtype is not y.dtype or not y.dtype.is_float
+            or x.shape != y.shape or x._buf is y._buf or not y._view.is_contiguous() or not x._view.is_contiguous()):
+        return False
+    kernel(y._buf, View((n,), (1,), y._view.offset), x._buf, View((n,), (1,), x._view.offset), alpha, y.dtype)
+    return True
+
+
+def fused_cross_entropy(x: Any, target: Any, want_grad: bool) -> Optional[tuple]:
+    """(per-row losses, d loss[r] / d x[r] or None) of (N, C) logits and int64 targets from the
+    backend's one-pass kernel; None when it has none. Targets must be in range unless the
+    backend `checks_indices` (then a bad one raises TensorIndexError from the kernel)."""
+    be = x._be
+    kernel = be.optional.cross_entropy
+    if kernel is None or x.ndim != 2 or not x.dtype.is_float or prod(x.shape) == 0 or target._be is not be:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    tc = target if target._view.is_contiguous() else copy(target, target.dtype)
+    rows, cols = x.shape
+    loss, grad = kernel(xc._buf, View((rows, cols), (cols, 1), xc._view.offset), tc._buf,
+                        View((rows,), (1,), tc._view.offset), x.dtype, want_grad)
+    dx = None if grad is None else wrap(grad, contig((rows, cols)), x.dtype, be)
+    return wrap(loss, contig((rows,)), x.dtype, be), dx
+
+
+def checks_indices(be: Any) -> bool:
+    """True when the backend's index kernels range-check indices themselves."""
+    return be.optional.checks_indices

@@ -1,0 +1,395 @@
+"""Elementwise ops: unary math, binary arithmetic, comparisons, logic and `where`.
+
+Each op is a function of tensors: it computes its result through `dispatch` (which plans the
+broadcast and calls one kernel), then records its backward rule, written right below or next
+to it with tensor ops, so that `create_graph` can differentiate it again.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+from .. import dispatch
+from .. import dtypes as _dt
+from ..autograd import grad_mode, needs_grad, record
+from ..dispatch import as_number, is_tensor, result_dtype, same_backend, scalar
+from ..dtypes import DType, bool_, float32, float64, int64
+from ..errors import DivisionByZeroError, DTypeError, InvalidValueError
+from ..interop import numpy_to_tensor
+
+# ---------------------------------------------------------------------- unary
+
+
+def unary(x: Any, op: str, name: str, backward_of: Optional[Callable] = None, dtype: Optional[DType] = None) -> Any:
+    """op(x) with one kernel; `backward_of(x, out)` returns the backward closure (None: no gradient).
+    Integer and bool inputs are computed in float32 unless `dtype` says otherwise."""
+    if dtype is None:
+        dtype = x.dtype if x.dtype.is_float else float32
+    if x.dtype is not dtype:
+        x = x.to(dtype)
+    out = dispatch.unary(op, x, dtype)
+    if backward_of is None or not needs_grad(x):
+        return out
+    return record(out, name, (x,), backward_of(x, out))
+
+
+def exp(x: Any) -> Any:
+    return unary(x, "exp", "Exp", lambda x, out: lambda g: (g * out,))
+
+
+def log(x: Any) -> Any:
+    return unary(x, "log", "Log", lambda x, out: lambda g: (g / x,))
+
+
+def sqrt(x: Any) -> Any:
+    return unary(x, "sqrt", "Sqrt", lambda x, out: lambda g: (g * 0.5 / out,))
+
+
+def sin(x: Any) -> Any:
+    return unary(x, "sin", "Sin", lambda x, out: lambda g: (g * x.cos(),))
+
+
+def cos(x: Any) -> Any:
+    return unary(x, "cos", "Cos", lambda x, out: lambda g: (-g * x.sin(),))
+
+
+def tanh(x: Any) -> Any:
+    return unary(x, "tanh", "Tanh", lambda x, out: lambda g: (g * (1 - out * out),))
+
+
+def sigmoid(x: Any) -> Any:
+    return unary(x, "sigmoid", "Sigmoid", lambda x, out: lambda g: (g * out * (1 - out),))
+
+
+def relu(x: Any) -> Any:
+    def backward_of(x: Any, out: Any) -> Callable:
+        def backward(g: Any) -> tuple:
+            # the gradient passes where the output is positive: the backend's one-pass kernel when
+            # it has one (its result is not differentiable again, so not under create_graph,
+            # the only time backward runs with grad mode on)
+            fused = None if grad_mode.enabled else dispatch.fused_relu_backward(g, out)
+            return (where(out > 0, g, 0.0) if fused is None else fused,)
+        return backward
+    return unary(x, "relu", "Relu", backward_of, dtype=x.dtype if x.dtype is not bool_ else int64)
+
+
+def erf(x: Any) -> Any:
+    c = 2.0 / math.sqrt(math.pi)
+    return unary(x, "erf", "Erf", lambda x, out: lambda g: (g * c * (-(x * x)).exp(),))
+
+
+def reciprocal(x: Any) -> Any:
+    return unary(x, "reciprocal", "Reciprocal", lambda x, out: lambda g: (-g * out * out,))
+
+
+def abs(x: Any) -> Any:  # noqa: A001  (PyTorch's name)
+    dt = x.dtype if x.dtype is not bool_ else int64
+    return unary(x, "abs", "Abs", lambda x, out: lambda g: (g * x.sign(),), dtype=dt)
+
+
+def sign(x: Any) -> Any:
+    dt = x.dtype if x.dtype is not bool_ else int64
+    return unary(x, "sign", "Sign", lambda x, out: lambda g: (g * 0,), dtype=dt)
+
+
+def floor(x: Any) -> Any:
+    return x if not x.dtype.is_float else unary(x, "floor", "Floor", lambda x, out: lambda g: (g * 0,))
+
+
+def ceil(x: Any) -> Any:
+    return x if not x.dtype.is_float else unary(x, "ceil", "Ceil", lambda x, out: lambda g: (g * 0,))
+
+
+def trunc(x: Any) -> Any:
+    """Round toward zero."""
+    return x if not x.dtype.is_float else where(x < 0, ceil(x), floor(x))
+
+
+def neg(x: Any) -> Any:
+    if x.dtype is bool_:
+        raise DTypeError("negation of a bool tensor is not supported; use ~ (logical not)")
+    return unary(x, "neg", "Neg", lambda x, out: lambda g: (-g,), dtype=x.dtype)
+
+
+def logical_not(x: Any) -> Any:
+    if x.dtype is not bool_:
+        raise DTypeError(f"~ is supported on bool tensors only, got {x.dtype.name}")
+    return unary(x, "logical_not", "Not", dtype=bool_)
+
+
+# ---------------------------------------------------------------------- binary: operands
+
+
+def operands(a: Any, other: Any, reverse: bool = False) -> tuple:
+    """(left, right, dtype): `other` made a tensor (a Python number becomes a 0-d tensor of the
+    promoted dtype), both cast to the result dtype; swapped when `reverse` (for __radd__ etc.)."""
+    if is_tensor(other):
+        same_backend("binary op", a, other)
+        dt = a.dtype if other.dtype is a.dtype else result_dtype(a, other)
+        b = other
+    else:
+        other = _operand_number(other, a)
+        if is_tensor(other):  # a numpy array made a tensor
+            return operands(a, other, reverse)
+        dt = _dt.promote_with_scalar(a.dtype, other)
+        b = scalar(other, dt, a._be)
+    if a.dtype is not dt:
+        a = a.to(dt)
+    if b.dtype is not dt:
+        b = b.to(dt)
+    return (b, a, dt) if reverse else (a, b, dt)
+
+
+def _operand_number(x: Any, like: Any) -> Any:
+    """A Python number, or a tensor copy of a numpy array (as PyTorch accepts numpy operands)."""
+    if type(x).__module__ == "numpy" and hasattr(x, "__array_interface__") and getattr(x, "ndim", 0) > 0:
+        return numpy_to_tensor(x, like._be)
+    return as_number(x)
+
+
+def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse: bool = False) -> Any:
+    """a op other with PyTorch's promotion; records `backward_of(a, b, out)` when needed."""
+    a, b, dt = operands(a, other, reverse)
+    if dt is bool_:
+        if op == "sub":
+            raise DTypeError("subtraction of two bool tensors is not supported; use ^ (logical xor) or ~")
+        if op in ("div", "pow"):
+            a, b, dt = a.to(int64), b.to(int64), int64
+        elif op == "add":
+            op = "maximum"
+    if op == "div" and not dt.is_float:
+        a, b, dt = a.to(float32), b.to(float32), float32
+    if op == "pow" and not dt.is_float and (b < 0).any().item():
+        raise InvalidValueError("Integers to negative integer powers are not allowed")
+    out = dispatch.binary(op, a, b, dt, dt)
+    if not needs_grad(a, b):
+        return out
+    return record(out, name, (a, b), backward_of(a, b, out))
+
+
+# ---------------------------------------------------------------------- binary: arithmetic
+
+
+def _add_backward(a: Any, b: Any, out: Any) -> Callable:
+    sa, sb = a.shape, b.shape
+    return lambda g: (g.sum_to(sa), g.sum_to(sb))
+
+
+def add(a: Any, other: Any, reverse: bool = False) -> Any:
+    return arith(a, other, "add", "Add", _add_backward, reverse)
+
+
+def _sub_backward(a: Any, b: Any, out: Any) -> Callable:
+    sa, sb = a.shape, b.shape
+    return lambda g: (g.sum_to(sa), (-g).sum_to(sb))
+
+
+def sub(a: Any, other: Any, reverse: bool = False) -> Any:
+    return arith(a, other, "sub", "Sub", _sub_backward, reverse)
+
+
+def _mul_backward(a: Any, b: Any, out: Any) -> Callable:
+    return lambda g: ((g * b).sum_to(a.shape) if a.requires_grad else None,
+                      (g * a).sum_to(b.shape) if b.requires_grad else None)
+
+
+def mul(a: Any, other: Any, reverse: bool = False) -> Any:
+    return arith(a, other, "mul", "Mul", _mul_backward, reverse)
+
+
+def _div_backward(a: Any, b: Any, out: Any) -> Callable:
+    return lambda g: ((g / b).sum_to(a.shape) if a.requires_grad else None,
+                      (-g * out / b).sum_to(b.shape) if b.requires_grad else None)
+
+
+def div(a: Any, other: Any, reverse: bool = False) -> Any:
+    return arith(a, other, "div", "Div", _div_backward, reverse)
+
+
+def _pow_backward(a: Any, b: Any, out: Any) -> Callable:
+    def backward(g: Any) -> tuple:
+        ga = None
+        if a.requires_grad:  # d(a**0)/da is 0 even at a == 0, where b * a**(b-1) would be 0 * inf
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1)).sum_to(a.shape)
+        gb = None
+        if b.requires_grad:
+            gb = (g * out * where(a > 0, a, 1.0).log()).sum_to(b.shape)
+        return ga, gb
+    return backward
+
+
+def pow(a: Any, other: Any, reverse: bool = False) -> Any:  # noqa: A001  (PyTorch's name)
+    if not reverse and isinstance(other, (int, float)) and not isinstance(other, bool) and a.dtype.is_float:
+        if other == 2:
+            return mul(a, a)
+        if other == 1:
+            return mul(a, 1)
+    return arith(a, other, "pow", "Pow", _pow_backward, reverse)
+
+
+def _minmax_backward(a: Any, b: Any, out: Any) -> Callable:
+    def backward(g: Any) -> tuple:
+        pick_a = (a == out).to(g.dtype)
+        pick_b = (b == out).to(g.dtype)
+        share = g / (pick_a + pick_b)  # ties split the gradient in half, as in PyTorch
+        return ((share * pick_a).sum_to(a.shape) if a.requires_grad else None,
+                (share * pick_b).sum_to(b.shape) if b.requires_grad else None)
+    return backward
+
+
+def maximum(a: Any, b: Any) -> Any:
+    if not is_tensor(a):
+        a, b = b, a
+    return arith(a, b, "maximum", "Maximum", _minmax_backward)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    if not is_tensor(a):
+        a, b = b, a
+    return arith(a, b, "minimum", "Minimum", _minmax_backward)
+
+
+# ---------------------------------------------------------------------- floor division, remainder
+
+
+def _fmod(a: Any, b: Any) -> Any:
+    """C's fmod composed from primitives (a - trunc(a / b) * b; a itself when b is infinite)."""
+    return where(b.isinf() & a.isfinite(), a, a - trunc(a / b) * b)
+
+
+def floor_divide(a: Any, other: Any, reverse: bool = False) -> Any:
+    """a // other, rounding toward -inf, with PyTorch's results for zeros, infinities and NaN."""
+    a, b, dt = operands(a, other, reverse)
+    if not dt.is_float:
+        _check_int_divisor(b)
+        af, bf = a.to(float64), b.to(float64)
+        return (af / bf).floor().to(dt)
+    mod = _fmod(a, b)
+    div = (a - mod) / b
+    div = where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
+    fl = div.floor()
+    fl = where(div - fl > 0.5, fl + 1, fl)
+    q = a / b
+    signed_zero = where(q.reciprocal() < 0, -0.0, 0.0)  # copysign(0, a / b): 1/-0.0 is -inf
+    return where(b == 0, q, where(div != 0, fl, signed_zero))
+
+
+def remainder(a: Any, other: Any, reverse: bool = False) -> Any:
+    """a % other with the divisor's sign (Python's and PyTorch's `%`)."""
+    a, b, dt = operands(a, other, reverse)
+    if not dt.is_float:
+        _check_int_divisor(b)
+        return a - floor_divide(a, b) * b
+    mod = _fmod(a, b)
+    return where((mod != 0) & ((b < 0) != (mod < 0)), mod + b, mod)
+
+
+def _check_int_divisor(b: Any) -> None:
+    if (b == 0).any().item():
+        raise DivisionByZeroError("integer division or modulo by zero (a divisor is 0); "
+                                  "convert to float with .float() for inf/nan results")
+
+
+# ---------------------------------------------------------------------- comparisons and logic
+
+
+def compare(a: Any, other: Any, op: str) -> Any:
+    """a op other (eq, ne, lt, le, gt, ge) as a bool tensor; no gradient."""
+    a, b, dt = operands(a, other)
+    return dispatch.binary(op, a, b, dt, bool_)
+
+
+def eq(a: Any, other: Any) -> Any:
+    return compare(a, other, "eq")
+
+
+def ne(a: Any, other: Any) -> Any:
+    return compare(a, other, "ne")
+
+
+def lt(a: Any, other: Any) -> Any:
+    return compare(a, other, "lt")
+
+
+def le(a: Any, other: Any) -> Any:
+    return compare(a, other, "le")
+
+
+def gt(a: Any, other: Any) -> Any:
+    return compare(a, other, "gt")
+
+
+def ge(a: Any, other: Any) -> Any:
+    return compare(a, other, "ge")
+
+
+def logic(a: Any, other: Any, op: str) -> Any:
+    """Elementwise and (mul), or (maximum), xor (ne) of bool tensors."""
+    a, b, dt = operands(a, other)
+    if dt is not bool_:
+        raise DTypeError(f"logical/bitwise ops are supported on bool tensors only, got {dt.name}")
+    return dispatch.binary(op, a, b, bool_, bool_)
+
+
+def logical_and(a: Any, other: Any) -> Any:
+    return logic(a, other, "mul")
+
+
+def logical_or(a: Any, other: Any) -> Any:
+    return logic(a, other, "maximum")
+
+
+def logical_xor(a: Any, other: Any) -> Any:
+    return logic(a, other, "ne")
+
+
+def isnan(x: Any) -> Any:
+    return x != x
+
+
+def isinf(x: Any) -> Any:
+    if not x.dtype.is_float:
+        return dispatch.full(x.shape, False, bool_, x._be)
+    return x.abs() == math.inf
+
+
+def isfinite(x: Any) -> Any:
+    if not x.dtype.is_float:
+        return dispatch.full(x.shape, True, bool_, x._be)
+    return ~(isnan(x) | isinf(x))
+
+
+# ---------------------------------------------------------------------- where
+
+
+def _as_operand(x: Any, like: Any) -> Any:
+    if is_tensor(x):
+        return x
+    return scalar(as_number(x), _dt.promote_with_scalar(like.dtype, as_number(x)), like._be)
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """cond ? a : b elementwise, broadcasting all three; a and b may be Python numbers."""
+    if not is_tensor(cond):
+        raise DTypeError(f"where: condition must be a bool Tensor, got {type(cond).__name__}")
+    a_t, b_t = is_tensor(a), is_tensor(b)
+    if a_t and b_t:
+        ta, tb = a, b
+        dt = result_dtype(ta, tb)
+    elif a_t or b_t:  # a Python scalar may lift the category (int -> float)
+        t, num = (a, b) if a_t else (b, a)
+        dt = _dt.promote_with_scalar(t.dtype, as_number(num))
+        ta, tb = (a, _as_operand(b, a)) if a_t else (_as_operand(a, b), b)
+    else:
+        dt = _dt.promote_with_scalar(_dt.scalar_dtype(as_number(a)), as_number(b))
+        ta, tb = scalar(a, dt, cond._be), scalar(b, dt, cond._be)
+    same_backend("where", cond, ta, tb)
+    ta, tb = ta.to(dt), tb.to(dt)
+    if cond.dtype is not bool_:  # PyTorch refuses too: a float mask is usually a bug (0.5 would count as True)
+        raise DTypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype.name}")
+    out = dispatch.where(cond, ta, tb, dt)
+    if not needs_grad(ta, tb):
+        return out
+    sa, sb = ta.shape, tb.shape
+    return record(out, "Where", (ta, tb), lambda g: (where(cond, g, 0.0).sum_to(sa) if ta.requires_grad else None,
+                                                     where(cond, 0.0, g).sum_to(sb) if tb.requires_grad else None))
