@@ -264,6 +264,20 @@ def make_reduce_cols(opc: int, par: bool):
     return k
 
 
+@njit(cache=True, error_model="numpy")
+def _row_start(t, ox, kshape, kstrides):
+    """Buffer offset of row t (row-major over kshape). A call, not code in the prange body:
+    numba's parfor pass takes a copy of the loop index (`rem = t`) in the body for the index
+    itself, and reassigning the copy fails the parallel build ("Overwrite of parallel loop
+    index"). t is cast because a parallel loop's index is unsigned (int64 with uint64 is float64)."""
+    p = ox
+    rem = np.int64(t)
+    for d in range(len(kshape) - 1, -1, -1):
+        p += (rem % kshape[d]) * kstrides[d]
+        rem //= kshape[d]
+    return p
+
+
 def make_reduceN(opc: int, par: bool):
     """Generic: out[p] = op over the red dims; keep/red shapes are tuples (each ndim >= 1)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
@@ -280,11 +294,7 @@ def make_reduceN(opc: int, par: bool):
         for d in range(nr - 1):
             outer_r *= rshape[d]
         for t in prange(keep):
-            p = ox
-            rem = t
-            for d in range(nk - 1, -1, -1):
-                p += (rem % kshape[d]) * kstrides[d]
-                rem //= kshape[d]
+            p = _row_start(t, ox, kshape, kstrides)
             if opc == SUM:
                 acc = acc0
                 for r in range(outer_r):
@@ -306,20 +316,6 @@ def make_reduceN(opc: int, par: bool):
                     best = _combine(opc, best, _reduce_strided(opc, x, q, inner, sinner, acc0))
                 out[t] = best
     return k
-
-
-@njit(cache=True, error_model="numpy")
-def _row_start(t, ox, kshape, kstrides):
-    """Buffer offset of row t (row-major over kshape). A call, not code in the prange body:
-    numba's parfor pass takes a copy of the loop index (`rem = t`) in the body for the index
-    itself, and reassigning the copy fails the parallel build ("Overwrite of parallel loop
-    index"). t is cast because a parallel loop's index is unsigned (int64 with uint64 is float64)."""
-    p = ox
-    rem = np.int64(t)
-    for d in range(len(kshape) - 1, -1, -1):
-        p += (rem % kshape[d]) * kstrides[d]
-        rem //= kshape[d]
-    return p
 
 
 @njit(cache=True, error_model="numpy")
