@@ -4,7 +4,8 @@ numpy only allocates and wraps memory here (np.empty, np.full, np.frombuffer); t
 numba_elementwise, numba_reduce, numba_misc and numba_matmul compute every result. Kernels
 compile lazily on first use and are cached on disk (cache=True), so importing this module
 compiles nothing. Each kernel comes in a serial and a parallel build; a call takes the
-parallel one only above a measured size, because waking the thread pool costs about 1.5 us.
+parallel one only above a measured size, because waking the thread pool costs about 1.5 us,
+and a process forked after a parallel kernel ran takes the serial ones only.
 The Python side of each call is kept short: dispatch tables are built once, and a call
 allocates nothing but its output.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
+import os
 import warnings
 
 import numba
@@ -39,10 +41,33 @@ NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: n
 COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
 
 # Sizes (elements, or multiply-adds for matmul) from which the parallel build wins on this
-# 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up.
+# 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up. A forked child
+# raises them out of reach (_after_fork_in_child).
 PAR_ELEMWISE = 1 << 16
 PAR_REDUCE = 1 << 16
 PAR_MATMUL = 1 << 20
+SERIAL_ONLY = 1 << 62  # every threshold in a child forked after the parent's pool started
+
+
+def _after_fork_in_child() -> None:
+    """A child forked after the parent ran a parallel kernel runs the serial builds only.
+
+    numba's `omp` layer (GNU OpenMP) cannot run a parallel region in such a child: it kills the
+    process ("fork() called from a process already using GNU OpenMP, this is unsafe"), which a
+    multiprocessing.Pool sees as a task that never returns. `workqueue` threads do not survive
+    fork either; only `tbb` is fork-safe. A parent that never started the pool leaves the child
+    free to start its own."""
+    global PAR_ELEMWISE, PAR_REDUCE, PAR_MATMUL
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not initialized: no parallel kernel has run in the parent
+        return
+    if layer != "tbb":
+        PAR_ELEMWISE = PAR_REDUCE = PAR_MATMUL = SERIAL_ONLY
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Kernels(dict):

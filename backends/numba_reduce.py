@@ -264,6 +264,20 @@ def make_reduce_cols(opc: int, par: bool):
     return k
 
 
+@njit(cache=True, error_model="numpy")
+def _row_start(t, ox, kshape, kstrides):
+    """Buffer offset of row t (row-major over kshape). A call, not code in the prange body:
+    numba's parfor pass takes a copy of the loop index (`rem = t`) in the body for the index
+    itself, and reassigning the copy fails the parallel build ("Overwrite of parallel loop
+    index"). t is cast because a parallel loop's index is unsigned (int64 with uint64 is float64)."""
+    p = ox
+    rem = np.int64(t)
+    for d in range(len(kshape) - 1, -1, -1):
+        p += (rem % kshape[d]) * kstrides[d]
+        rem //= kshape[d]
+    return p
+
+
 def make_reduceN(opc: int, par: bool):
     """Generic: out[p] = op over the red dims; keep/red shapes are tuples (each ndim >= 1)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
@@ -280,11 +294,7 @@ def make_reduceN(opc: int, par: bool):
         for d in range(nr - 1):
             outer_r *= rshape[d]
         for t in prange(keep):
-            p = ox
-            rem = t
-            for d in range(nk - 1, -1, -1):
-                p += (rem % kshape[d]) * kstrides[d]
-                rem //= kshape[d]
+            p = _row_start(t, ox, kshape, kstrides)
             if opc == SUM:
                 acc = acc0
                 for r in range(outer_r):
@@ -308,6 +318,21 @@ def make_reduceN(opc: int, par: bool):
     return k
 
 
+@njit(cache=True, error_model="numpy")
+def _arg_row(x, p, n, sn, is_max):
+    """Index of the first max (min) of x[p + j*sn] for j < n; the first NaN's index if any."""
+    best = x[p]
+    bi = 0
+    for j in range(n):
+        v = x[p + j * sn]
+        if v != v:
+            return j
+        if (v > best) if is_max else (v < best):
+            best = v
+            bi = j
+    return bi
+
+
 def make_arg_reduce(is_max: bool, par: bool):
     """out[t] = index of the first max (min) of row t; a NaN wins (the first NaN's index)."""
     @njit(cache=True, parallel=par, error_model="numpy")
@@ -318,22 +343,7 @@ def make_arg_reduce(is_max: bool, par: bool):
         for d in range(nk):
             keep *= kshape[d]
         for t in prange(keep):
-            p = ox
-            rem = t
-            for d in range(nk - 1, -1, -1):
-                p += (rem % kshape[d]) * kstrides[d]
-                rem //= kshape[d]
-            best = x[p]
-            bi = 0
-            for j in range(n):
-                v = x[p + j * sn]
-                if v != v:
-                    bi = j
-                    break
-                if (v > best) if is_max else (v < best):
-                    best = v
-                    bi = j
-            out[t] = bi
+            out[t] = _arg_row(x, _row_start(t, ox, kshape, kstrides), n, sn, is_max)
     return k
 
 

@@ -139,9 +139,16 @@ static void *worker_main(void *arg) {
 /* [0, n) in chunks of `chunk` (the last one shorter), claimed by up to nt threads */
 void tg_parallel_chunks(int64_t n, int nt, int64_t chunk, range_fn fn, void *ctx) {
     if (chunk < 1) chunk = 1;
-    if (nt <= 1 || n <= chunk || pthread_mutex_trylock(&g_master) != 0) {
-        /* serial: small work, or another thread (cffi drops the GIL) or an outer job holds the pool */
+    if (nt <= 1 || n <= chunk) {  /* serial: small work (nt comes from the shape and TG_NUM_THREADS) */
         fn(ctx, 0, n);
+        return;
+    }
+    if (pthread_mutex_trylock(&g_master) != 0) {
+        /* Another thread (cffi drops the GIL) or an outer job holds the pool: the caller runs the
+           same chunks itself, in order. Not fn(ctx, 0, n): a kernel's summation order follows its
+           chunks (a GEMM's blocks, a split sum's partials), and a result must not depend on how
+           busy the pool is. */
+        for (int64_t lo = 0; lo < n; lo += chunk) fn(ctx, lo, lo + chunk < n ? lo + chunk : n);
         return;
     }
     if (nt > MAX_WORKERS + 1) nt = MAX_WORKERS + 1;
