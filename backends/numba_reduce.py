@@ -18,7 +18,9 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .numba_elementwise import vexp
+from .numba_index import numel, offset_of
 from .numba_simd import LANES, lanes, prefer_wide, vaccum_f64, vadd, vhsum, vload, vzeros
+from .protocol import REDUCE_CODES
 
 FM = {"reassoc", "contract", "nsz"}
 FM_NOREASSOC = {"contract", "nsz"}
@@ -26,8 +28,7 @@ BLOCK = 2048  # elements per float64 partial of a float sum (a multiple of 4 x 1
 ROWS_PER_PASS = 8  # rows a column sum adds in registers before touching its accumulator row
 ROW_CHUNK = 1 << 16  # elements per parallel task of a full reduction
 COL_BLOCK = 256  # output columns per parallel task of a column reduction (sum over dim 0)
-SUM, MAX, MIN = 0, 1, 2
-REDUCE_CODES = {"sum": SUM, "max": MAX, "min": MIN}
+SUM, MAX, MIN = REDUCE_CODES["sum"], REDUCE_CODES["max"], REDUCE_CODES["min"]
 
 
 @njit(inline="always")
@@ -271,38 +272,21 @@ def make_reduceN(opc: int, par: bool):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
         nk = len(kshape)
         nr = len(rshape)
-        keep = 1
-        for d in range(nk):
-            keep *= kshape[d]
         inner = rshape[nr - 1]
         sinner = rstrides[nr - 1]
-        outer_r = 1
-        for d in range(nr - 1):
-            outer_r *= rshape[d]
-        for t in prange(keep):
-            p = ox
-            rem = t
-            for d in range(nk - 1, -1, -1):
-                p += (rem % kshape[d]) * kstrides[d]
-                rem //= kshape[d]
+        outer_r = numel(rshape, nr - 1)
+        for t in prange(numel(kshape, nk)):
+            p = offset_of(t, kshape, kstrides, ox, nk)
             if opc == SUM:
                 acc = acc0
                 for r in range(outer_r):
-                    q = p
-                    rem2 = r
-                    for d in range(nr - 2, -1, -1):
-                        q += (rem2 % rshape[d]) * rstrides[d]
-                        rem2 //= rshape[d]
+                    q = offset_of(r, rshape, rstrides, p, nr - 1)
                     acc += _reduce_strided(opc, x, q, inner, sinner, acc0)
                 out[t] = acc
             else:
                 best = x[p]
                 for r in range(outer_r):
-                    q = p
-                    rem2 = r
-                    for d in range(nr - 2, -1, -1):
-                        q += (rem2 % rshape[d]) * rstrides[d]
-                        rem2 //= rshape[d]
+                    q = offset_of(r, rshape, rstrides, p, nr - 1)
                     best = _combine(opc, best, _reduce_strided(opc, x, q, inner, sinner, acc0))
                 out[t] = best
     return k
