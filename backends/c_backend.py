@@ -9,12 +9,11 @@ Threads (one pool for everything; see README "C backend"):
 - TG_NUM_THREADS (default: all CPUs) sets the size of the backend's own thread pool (csrc/core.c),
   which runs every parallel kernel. OpenBLAS itself runs serial: csrc/blas.c splits a big product
   into one block per thread of the pool, so matmuls and elementwise kernels never wake a second
-  pool (with OpenBLAS's own pool as well, every switch between the two woke sleeping threads:
-  200k-element adds after a matmul took 0.5 ms instead of 30 us in the MLP step on a busy 2-core
-  machine).
+  pool: with two pools, every switch between them wakes sleeping threads (in an MLP step on a
+  busy 2-core machine a 200k-element add after a matmul costs 0.5 ms that way, 30 us with one).
 - The pool is not OpenMP's: a job's chunks are claimed by whichever thread is running, so the
   caller never waits for a worker the OS has not scheduled yet (an OpenMP region waits for its
-  whole team, which on a loaded machine cost a scheduler slice per kernel). Idle workers spin
+  whole team, which on a loaded machine costs a scheduler slice per kernel). Idle workers spin
   TG_SPIN_US microseconds (default 50), then sleep.
 - Neither OpenMP nor OpenBLAS's own thread pool runs here, so this module sets none of their
   environment variables: another library's pools in the same process (numba's, PyTorch's)
@@ -37,7 +36,7 @@ from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorInd
 from tinygrad_like.view import View, contiguous_strides, prod
 
 from .c_build import CSRC, source_hash
-from .common import COMPARE, check_span, flat_operand, rows_operand
+from .common import COMPARE, ViewChecks
 from .protocol import ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, UNARY_CODES
 from .threads import num_threads
 
@@ -70,8 +69,8 @@ _MAXDIM = 64
 _ERRORS = {-1: "is not supported for this dtype", -2: "has too many dims (at most 64)",
            -3: "got an index out of range"}
 
-# Below these element counts kernels run on one thread: a 2-thread add of 1e3 elements took 1.8 us
-# against 0.34 us serial here, at 1e5 the two threads won (7 us against 12 us).
+# Below these element counts kernels run on one thread: on this machine a 2-thread add of 1e3
+# elements costs 1.8 us against 0.34 us serial; at 1e5 the two threads win (7 us against 12 us).
 PAR_MIN_CHEAP = 65536
 PAR_MIN_COSTLY = 8192
 
@@ -118,24 +117,19 @@ def _fail(what: str, rc: int) -> None:
     raise BackendError(msg)
 
 
-def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
-    """The view lies inside the buffer and the buffer holds `dtype` (else no C call is made)."""
+def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """buf is a CBuffer of dtype and the view has few enough dims for C (else no C call is made)."""
     if type(buf) is not CBuffer:
         raise BackendError(f"c backend: {what}: expected a CBuffer, got {type(buf).__name__}")
     if buf.dtype is not dtype:
         raise DTypeError(f"c backend: {what}: buffer holds {buf.dtype.name}, the call says {dtype.name}")
-    shape = view.shape
-    if len(shape) > _MAXDIM:
-        raise ShapeError(f"c backend: {what}: {len(shape)} dims, at most {_MAXDIM} are supported")
-    check_span(view, buf.size, "c", what)
+    if len(view.shape) > _MAXDIM:
+        raise ShapeError(f"c backend: {what}: {len(view.shape)} dims, at most {_MAXDIM} are supported")
+    return buf.size
 
 
-def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
-    return flat_operand(_check, "c", buf, view, dtype, what)
-
-
-def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    return rows_operand(_check, "c", buf, view, dtype, what)
+_checks = ViewChecks("c", _buffer_check)
+_check, _flat, _rows = _checks.view, _checks.flat, _checks.rows
 
 
 def _code(codes: dict, op: str, kind: str) -> int:
@@ -178,7 +172,7 @@ class CBackend:
         n = max(1, int(n))
         lib.tg_set_threads(n)
         # OpenBLAS stays serial: csrc/blas.c splits big products over the pool's threads itself,
-        # so one pool serves every kernel (two pools woke each other's threads on every switch)
+        # so one pool serves every kernel (two pools wake each other's threads at every switch)
         lib.scipy_openblas_set_num_threads(1)
 
     def get_num_threads(self) -> int:

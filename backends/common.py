@@ -1,8 +1,7 @@
 """Helpers every backend shares: view checks against a buffer, and the offsets of a view's rows.
 
-A backend checks a view against its own buffer with `check_span` (after its own type and dtype
-checks), and the fused kernels' operands with `flat_operand` / `rows_operand`, which take the
-backend's check as an argument.
+A backend checks its operands through a `ViewChecks` made with its own buffer check (type and
+dtype): `view` for any operand, `flat` and `rows` for the fused kernels' flat and row-major ones.
 """
 from __future__ import annotations
 
@@ -16,10 +15,6 @@ from .protocol import COMPARE_OPS
 
 COMPARE = frozenset(COMPARE_OPS)
 """The binary ops whose result is bool."""
-
-Check = Callable[[Any, View, DType, str], None]
-"""A backend's `check(buf, view, dtype, what)`: raise unless buf holds dtype and view lies in it."""
-
 
 def check_span(view: View, size: int, backend: str, what: str) -> None:
     """TensorIndexError unless every element of the view lies in a buffer of `size` elements."""
@@ -56,18 +51,29 @@ def row_major_shape(view: View, backend: str, what: str) -> tuple:
     return rows, cols
 
 
-def flat_operand(check: Check, backend: str, buf: Any, view: View, dtype: DType, what: str) -> int:
-    """Element count of a flat (n,) stride-1 view inside `buf` (a fused kernel's flat operand)."""
-    n = flat_length(view, backend, what)
-    check(buf, view, dtype, what)
-    return n
+class ViewChecks:
+    """A backend's operand checks: its own `buffer_check(buf, view, dtype, what) -> size` (buffer
+    type, dtype, anything else it needs) followed by the shared span check."""
 
+    def __init__(self, backend: str, buffer_check: Callable[[Any, View, DType, str], int]):
+        self.backend = backend
+        self.buffer_check = buffer_check
 
-def rows_operand(check: Check, backend: str, buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    """(rows, cols) of a row-major 2-d view inside `buf` (a fused kernel's matrix operand)."""
-    rows, cols = row_major_shape(view, backend, what)
-    check(buf, view, dtype, what)
-    return rows, cols
+    def view(self, buf: Any, view: View, dtype: DType, what: str) -> None:
+        """Raise unless buf holds dtype and every element of the view lies inside it."""
+        check_span(view, self.buffer_check(buf, view, dtype, what), self.backend, what)
+
+    def flat(self, buf: Any, view: View, dtype: DType, what: str) -> int:
+        """Element count of a flat (n,) stride-1 view inside `buf` (a fused kernel's flat operand)."""
+        n = flat_length(view, self.backend, what)
+        self.view(buf, view, dtype, what)
+        return n
+
+    def rows(self, buf: Any, view: View, dtype: DType, what: str) -> tuple:
+        """(rows, cols) of a row-major 2-d view inside `buf` (a fused kernel's matrix operand)."""
+        rows, cols = row_major_shape(view, self.backend, what)
+        self.view(buf, view, dtype, what)
+        return rows, cols
 
 
 def bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:

@@ -28,7 +28,7 @@ from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
-from .common import COMPARE, bases, check_span, flat_operand, rows_operand
+from .common import COMPARE, ViewChecks, bases
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, mix64
 from .threads import num_threads
 
@@ -365,19 +365,15 @@ def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str
         raise TensorIndexError(f"numba backend: {what}: an index is out of bounds for dim {dim} with size {size}")
 
 
-def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
-    """buf is a numba-backend buffer of dtype and the view lies inside it (fused kernels only:
-    the core's primitives come with that guarantee, these are also called directly)."""
+def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """buf is a 1-D numpy buffer of dtype (the fused kernels check their operands: the core's
+    primitives come with that guarantee, these are also called directly)."""
     if type(buf) is not np.ndarray or buf.ndim != 1:
         raise BackendError(f"numba backend: {what}: expected a 1-D numpy buffer, got {type(buf).__name__}")
     if buf.dtype != NP_DTYPES[dtype]:
         raise DTypeError(f"numba backend: {what}: buffer holds {buf.dtype}, the call says {dtype.name}")
-    check_span(view, buf.size, "numba", what)
+    return buf.size
 
 
-def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
-    return flat_operand(_check, "numba", buf, view, dtype, what)
-
-
-def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    return rows_operand(_check, "numba", buf, view, dtype, what)
+_checks = ViewChecks("numba", _buffer_check)
+_flat, _rows = _checks.flat, _checks.rows

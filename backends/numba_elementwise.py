@@ -9,14 +9,14 @@ kernel's own source file changes.
 Layouts: a kernel takes the view's (offset, strides, shape) directly. 1-D kernels take ints and
 have fast paths for unit and zero strides (a dense tensor of any shape arrives as one dim);
 N-D kernels (ndim >= 2) take tuples and walk bands of rows; when an input's inner stride is
-neither 0 nor 1 (a transposed read such as `x + x.T`) a separate `_tiled` kernel tiles the
-columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
+neither 0 nor 1 (a transposed read such as `x + x.T`) a separate build (`tiled=True`) tiles
+the columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
 one op compiles once, not once per ndim.
 Every kernel exists twice, serial and `parallel=True`; the backend picks by size because
 waking the thread pool costs more than a small loop. numba keys its disk cache on a kernel's
-bytecode and closure values, not on its flags, so every kernel body names `par`: one that does
-not shares a cache entry between its two builds, and whichever compiled first then runs for
-both (a parallel N-D add ran on one thread, 2x slower; tests/test_numba_kernels.py checks).
+bytecode and closure values, not on its flags, so every kernel body names `par` (and any other
+factory argument), which gives each build its own cache entry (tests/backends/test_numba.py
+checks).
 """
 from __future__ import annotations
 
@@ -471,7 +471,7 @@ def _ov_stage(x, px, s0, s1, r0, r1, j0, j1, buf):
 @njit(cache=True, error_model="numpy")
 def stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf):
     """`_stage` as a function of its own, called (not inlined) by the tiled kernels: its shuffle
-    networks and edge loops compile once per dtype instead of into every op's kernel (most of a
+    networks and edge loops compile once per dtype, not into every op's kernel (most of a
     tiled kernel's compile time). One call moves a whole tile, so the call costs nothing."""
     _stage(x, px, s0, s1, r0, r1, j0, j1, buf)
 
@@ -603,15 +603,15 @@ def make_binary1_inplace(opc: int, par: bool):
     """a[oa + i] = a[oa + i] op b[ob + i*sb] for i < n: the in-place update (`p -= lr * g`).
 
     Its own kernel because with a separate `out` that is `a`, LLVM's run-time alias check
-    between them fails and the loop runs scalar (2.5x slower at 1e7 elements); here the load
+    between them fails and the loop runs scalar (2.5x the time at 1e7 elements); here the load
     and the store go through one array, so only b is checked."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, b, ob, sb, n):
         nch = n_chunks(n, par)
         for c in prange(nch):
             lo, hi = chunk_bounds(n, nch, c)
-            av = a[oa + lo:oa + hi]
             m = hi - lo
+            av = a[oa + lo:oa + hi]
             if sb == 1:
                 bv = b[ob + lo:ob + hi]
                 for j in range(m):

@@ -1,7 +1,7 @@
 """Optional fused kernels of the numba backend (see backends/protocol.py, "Optional fused kernels").
 
-relu_backward, softmax_backward, axpy and cross_entropy, each one pass over memory instead of
-the two to five primitives the core would compose. Serial and parallel builds like every other
+relu_backward, softmax_backward, axpy and cross_entropy, each one pass over memory where the
+core's composition takes two to five primitives. Serial and parallel builds like every other
 kernel (fixed-size tasks, nothing that defeats the disk cache). No `reassoc` anywhere here: the
 vectorized exp (numba_elementwise.vexp) relies on its two-part argument reduction, and axpy
 must round `alpha * x` before the add (so no `contract` there either).

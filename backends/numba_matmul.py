@@ -77,6 +77,19 @@ _MICRO = _build_micro(MR, NV)
 
 
 @njit(inline="always")
+def _pack_transposed(x, src, ld, w0, B, kv, kc, dst, base, width):
+    """dst[base + p*width + w] = x[src + w*ld + p] for w0 <= w < w0 + B, p < kc: B lines of
+    memory (stride ld apart) packed k-major, B x B blocks through SIMD register transposes for
+    p < kv (a multiple of B), the rest element by element."""
+    for p in range(0, kv, B):
+        transpose_block(x, src + w0 * ld + p, ld, dst, base + p * width + w0, width)
+    for w in range(w0, w0 + B):
+        q = src + w * ld
+        for p in range(kv, kc):
+            dst[base + p * width + w] = x[q + p]
+
+
+@njit(inline="always")
 def _pack_a(a, ao, sam, sak, ip, m, p0, kc, dst):
     """A panel ip: dst[(ip*kc + p)*MR + r] = A[ip*MR + r, p0 + p], zero past row m."""
     base = ip * kc * MR
@@ -89,12 +102,7 @@ def _pack_a(a, ao, sam, sak, ip, m, p0, kc, dst):
             rv = MR - MR % B
             kv = kc - kc % B
             for r0 in range(0, rv, B):
-                for p in range(0, kv, B):
-                    transpose_block(a, src + r0 * sam + p, sam, dst, base + p * MR + r0, MR)
-                for r in range(r0, r0 + B):
-                    q = src + r * sam
-                    for p in range(kv, kc):
-                        dst[base + p * MR + r] = a[q + p]
+                _pack_transposed(a, src, sam, r0, B, kv, kc, dst, base, MR)
             for r in range(rv, MR):
                 q = src + r * sam
                 for p in range(kc):
@@ -128,12 +136,7 @@ def _pack_b(b, bo, sbk, sbn, p0, kc, j0, n, jp, nr, dst):
         B = tblock(b)
         kv = kc - kc % B
         for c0 in range(0, nr, B):
-            for p in range(0, kv, B):
-                transpose_block(b, src + c0 * sbn + p, sbn, dst, base + p * nr + c0, nr)
-            for c in range(c0, c0 + B):
-                q = src + c * sbn
-                for p in range(kv, kc):
-                    dst[base + p * nr + c] = b[q + p]
+            _pack_transposed(b, src, sbn, c0, B, kv, kc, dst, base, nr)
     else:  # column-major (B.T) or a partial panel: walk each column in memory order
         for c in range(nr):
             if c < cols:

@@ -137,9 +137,8 @@ MM_LANES = 16  # independent running max/min lanes: a loop over them has no carr
 @njit(inline="always")
 def _minmax_contig(opc, v):
     """max (min) of a non-empty contiguous array; the first NaN if there is one. A running
-    extreme per lane and a separate NaN count, instead of one NaN-aware select chain
-    (`_combine`) carried from element to element: rows of 1024 float32 take 2.9x less time
-    (max over dim 1 of 1024x1024: 822 -> 276 us; softmax 1.59 -> 0.73 ms)."""
+    extreme per lane and a separate NaN count: no NaN-aware select chain (`_combine`) is carried
+    from element to element, so the lanes vectorize (about 3x faster on rows of 1024 float32)."""
     n = v.size
     acc = np.empty(MM_LANES, v.dtype)
     for j in range(MM_LANES):

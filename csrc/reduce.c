@@ -52,8 +52,8 @@ static int64_t sum_i64(const int64_t *x, int64_t s, int64_t n) {
 
 /* max/min of a row into `a` (already holding a value); LANES independent lanes vectorize.
    Float rows use a plain compare (an `omp simd` max/min reduction) and a separate NaN flag:
-   PICK's `|| x != x` kept gcc from vectorizing, which made a float max (and softmax, which
-   starts with one) run at one element per cycle. A NaN in the row makes the result the row's
+   gcc does not vectorize PICK's `|| x != x`, which would run a float max (and softmax, which
+   starts with one) at one element per cycle. A NaN in the row makes the result the row's
    first NaN, as PICK would. */
 #define FAST_MAX(a, x) ((x) > (a) ? (x) : (a))
 #define FAST_MIN(a, x) ((x) < (a) ? (x) : (a))
