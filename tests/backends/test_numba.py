@@ -16,22 +16,34 @@ def T(a: np.ndarray) -> tg.Tensor:
     return tg.Tensor(a)
 
 
+_MICRO_RUNNERS: dict = {}
+
+
+def _micro_runner(mr: int, nv: int):
+    """A jitted caller of the mr x nv micro-kernel, kept for the whole session: a collected
+    dispatcher leaves dead weak proxies in gc.get_objects() (test_nn's memory test walks them)."""
+    if (mr, nv) not in _MICRO_RUNNERS:
+        from numba import njit
+        from tinygrad_like.backends import numba_matmul as mm
+        micro = mm._build_micro(mr, nv)
+
+        @njit
+        def run(ap, bp, kc, c, first):
+            micro(ap, 0, bp, 0, kc, c, 0, bp.size // kc, first)
+
+        _MICRO_RUNNERS[mr, nv] = run
+    return _MICRO_RUNNERS[mr, nv]
+
+
 @pytest.mark.parametrize("mr,nv", [(6, 2), (12, 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_micro_kernels_of_both_tile_shapes(mr, nv, dtype):
     """Both generated micro-kernels (AVX2's 6x2 and AVX-512's 12x2), whichever the CPU uses:
     a store (`first`) and an accumulate of sum_p a[p, r] * b[p, j] against numpy."""
-    from numba import njit
     from numba.core import types
-    from tinygrad_like.backends import numba_matmul as mm
     from tinygrad_like.backends.numba_simd import LANES
-    micro = mm._build_micro(mr, nv)
     nr = nv * LANES[types.float32 if dtype == np.float32 else types.float64]
-
-    @njit
-    def run(ap, bp, kc, c, first):
-        micro(ap, 0, bp, 0, kc, c, 0, nr, first)
-
+    run = _micro_runner(mr, nv)
     rng = np.random.default_rng(mr)
     kc = 7
     ap = rng.standard_normal(kc * mr).astype(dtype)
