@@ -29,7 +29,7 @@ def offset_of(t, shape, strides, off, nd):
     """Buffer offset of flat position t (row-major) over the dims shape[0:nd] of a view that
     starts at `off` with `strides`."""
     p = off
-    rem = t
+    rem = t + 0  # a new variable: numba rejects an in-place update of an alias of a prange index
     for d in range(nd - 1, -1, -1):
         n = shape[d]
         p += (rem % n) * strides[d]

@@ -167,3 +167,16 @@ def test_every_kernel_build_has_its_own_disk_cache_entry():
             assert not missing, f"{mod.__name__}.{name}: the kernel must name {sorted(missing)} in its body"
             seen += 1
     assert seen >= 15
+
+
+@pytest.mark.parametrize("op", ["sum", "max", "min"])
+@pytest.mark.parametrize("shape,dims", [((3, 64, 64, 32), (1, 3)), ((2, 3, 4, 5), (1, 3))])
+def test_generic_reduction_serial_and_parallel_builds(op, shape, dims):
+    """The N-D reduction kernel on both sides of PAR_REDUCE (the first shape takes the parallel
+    build, whose prange index feeds the shared offset helper)."""
+    from tinygrad_like.backends import numba_backend as nb
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    assert (x.size >= nb.PAR_REDUCE) == (x.size > 1000)
+    got = getattr(T(x), op)(dims) if op == "sum" else getattr(T(x), op)(dims[1]).__getattribute__(op)(dims[0])
+    want = getattr(x.astype(np.float64), op)(axis=dims)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
