@@ -9,12 +9,11 @@ Threads (one pool for everything; see README "C backend"):
 - TG_NUM_THREADS (default: all CPUs) sets the size of the backend's own thread pool (csrc/core.c),
   which runs every parallel kernel. OpenBLAS itself runs serial: csrc/blas.c splits a big product
   into one block per thread of the pool, so matmuls and elementwise kernels never wake a second
-  pool (with OpenBLAS's own pool as well, every switch between the two woke sleeping threads:
-  200k-element adds after a matmul took 0.5 ms instead of 30 us in the MLP step on a busy 2-core
-  machine).
+  pool: with two pools, every switch between them wakes sleeping threads (in an MLP step on a
+  busy 2-core machine a 200k-element add after a matmul costs 0.5 ms that way, 30 us with one).
 - The pool is not OpenMP's: a job's chunks are claimed by whichever thread is running, so the
   caller never waits for a worker the OS has not scheduled yet (an OpenMP region waits for its
-  whole team, which on a loaded machine cost a scheduler slice per kernel). Idle workers spin
+  whole team, which on a loaded machine costs a scheduler slice per kernel). Idle workers spin
   TG_SPIN_US microseconds (default 50), then sleep.
 - Neither OpenMP nor OpenBLAS's own thread pool runs here, so this module sets none of their
   environment variables: another library's pools in the same process (numba's, PyTorch's)
@@ -34,10 +33,11 @@ import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) bef
 
 from tinygrad_like.dtypes import DType, bool_
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
-from tinygrad_like.view import View
+from tinygrad_like.view import View, contiguous_strides, prod
 
 from .c_build import CSRC, source_hash
-from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS, flat_length, row_major_shape
+from .common import COMPARE, ViewChecks
+from .protocol import ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, UNARY_CODES
 from .threads import num_threads
 
 try:
@@ -64,18 +64,13 @@ def check_fresh() -> None:
 
 check_fresh()
 
-_DT = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
-_UNARY = {op: i for i, op in enumerate(UNARY_OPS)}
-_BINARY = {op: i for i, op in enumerate(ARITH_OPS + COMPARE_OPS)}
-_COMPARE = frozenset(COMPARE_OPS)
-_REDUCE = {"sum": 0, "max": 1, "min": 2}
-_ARG = {"argmax": 0, "argmin": 1}
+_DT = DTYPE_CODES
 _MAXDIM = 64
 _ERRORS = {-1: "is not supported for this dtype", -2: "has too many dims (at most 64)",
            -3: "got an index out of range"}
 
-# Below these element counts kernels run on one thread: a 2-thread add of 1e3 elements took 1.8 us
-# against 0.34 us serial here, at 1e5 the two threads won (7 us against 12 us).
+# Below these element counts kernels run on one thread: on this machine a 2-thread add of 1e3
+# elements costs 1.8 us against 0.34 us serial; at 1e5 the two threads win (7 us against 12 us).
 PAR_MIN_CHEAP = 65536
 PAR_MIN_COSTLY = 8192
 
@@ -122,40 +117,27 @@ def _fail(what: str, rc: int) -> None:
     raise BackendError(msg)
 
 
-def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
-    """The view lies inside the buffer and the buffer holds `dtype` (else no C call is made)."""
+def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """buf is a CBuffer of dtype and the view has few enough dims for C (else no C call is made)."""
     if type(buf) is not CBuffer:
         raise BackendError(f"c backend: {what}: expected a CBuffer, got {type(buf).__name__}")
     if buf.dtype is not dtype:
         raise DTypeError(f"c backend: {what}: buffer holds {buf.dtype.name}, the call says {dtype.name}")
-    shape = view.shape
-    if len(shape) > _MAXDIM:
-        raise ShapeError(f"c backend: {what}: {len(shape)} dims, at most {_MAXDIM} are supported")
-    lo = hi = view.offset  # view.span(), inlined: this runs for every operand of every call
-    for n, st in zip(shape, view.strides):
-        if n == 0:
-            return  # no element is touched
-        if st > 0:
-            hi += (n - 1) * st
-        else:
-            lo += (n - 1) * st
-    if lo < 0 or hi >= buf.size:
-        raise TensorIndexError(f"c backend: {what}: view {view} reaches elements {lo}..{hi} "
-                               f"outside its buffer of {buf.size}")
+    if len(view.shape) > _MAXDIM:
+        raise ShapeError(f"c backend: {what}: {len(view.shape)} dims, at most {_MAXDIM} are supported")
+    return buf.size
 
 
-def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
-    """Element count of a flat (n,) stride-1 view inside `buf` (the fused kernels' operands)."""
-    n = flat_length(view, "c", what)
-    _check(buf, view, dtype, what)
-    return n
+_checks = ViewChecks("c", _buffer_check)
+_check, _flat, _rows = _checks.view, _checks.flat, _checks.rows
 
 
-def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    """(rows, cols) of a row-major 2-d view inside `buf` (strides (cols, 1))."""
-    rows, cols = row_major_shape(view, "c", what)
-    _check(buf, view, dtype, what)
-    return rows, cols
+def _code(codes: dict, op: str, kind: str) -> int:
+    """The C code of `op` in one of protocol.py's code tables (BackendError for an unknown op)."""
+    code = codes.get(op)
+    if code is None:
+        raise BackendError(f"c backend: unknown {kind} {op!r}")
+    return code
 
 
 def _geo(*parts: Sequence[int]) -> list:
@@ -190,7 +172,7 @@ class CBackend:
         n = max(1, int(n))
         lib.tg_set_threads(n)
         # OpenBLAS stays serial: csrc/blas.c splits big products over the pool's threads itself,
-        # so one pool serves every kernel (two pools woke each other's threads on every switch)
+        # so one pool serves every kernel (two pools wake each other's threads at every switch)
         lib.scipy_openblas_set_num_threads(1)
 
     def get_num_threads(self) -> int:
@@ -254,7 +236,7 @@ class CBackend:
         out = _new(n, dst_dtype)
         nd = len(shape)
         rc = lib.tg_copy(_DT[src_dtype.name], _DT[dst_dtype.name], nd,
-                         _geo(shape, view.strides, _cstrides(shape)), src.ptr, view.offset, out.ptr, 0)
+                         _geo(shape, view.strides, contiguous_strides(shape)), src.ptr, view.offset, out.ptr, 0)
         if rc:
             _fail("copy", rc)
         return out
@@ -273,9 +255,7 @@ class CBackend:
 
     # elementwise ------------------------------------------------------------------
     def unary(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
-        code = _UNARY.get(op)
-        if code is None:
-            raise BackendError(f"c backend: unknown unary op {op!r}")
+        code = _code(UNARY_CODES, op, "unary op")
         _check(x, view, dtype, op)
         shape = view.shape
         nd = len(shape)
@@ -292,13 +272,11 @@ class CBackend:
 
     def binary(self, op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType,
                out: Optional[CBuffer] = None) -> CBuffer:
-        code = _BINARY.get(op)
-        if code is None:
-            raise BackendError(f"c backend: unknown binary op {op!r}")
+        code = _code(BINARY_CODES, op, "binary op")
         shape = a_view.shape
         if b_view.shape != shape:
             raise ShapeError(f"c backend: {op}: operand shapes {shape} and {b_view.shape} differ")
-        odt = bool_ if op in _COMPARE else dtype
+        odt = bool_ if op in COMPARE else dtype
         if len(shape) == 1:
             # the hot path: inline span checks of two 1-d views, one C call
             n = shape[0]
@@ -346,9 +324,7 @@ class CBackend:
 
     # reductions -------------------------------------------------------------------
     def reduce(self, op: str, x: CBuffer, view: View, k: int, dtype: DType) -> CBuffer:
-        code = _REDUCE.get(op)
-        if code is None:
-            raise BackendError(f"c backend: unknown reduction {op!r}")
+        code = _code(REDUCE_CODES, op, "reduction")
         _check(x, view, dtype, op)
         shape = view.shape
         if not 1 <= k <= len(shape):
@@ -364,9 +340,7 @@ class CBackend:
         return out
 
     def arg_reduce(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
-        code = _ARG.get(op)
-        if code is None:
-            raise BackendError(f"c backend: unknown arg reduction {op!r}")
+        code = _code(ARG_REDUCE_CODES, op, "arg reduction")
         _check(x, view, dtype, op)
         shape = view.shape
         if not shape:
@@ -468,18 +442,18 @@ class CBackend:
         ta, lda = _blas_layout(m, k, *a_view.strides[-2:])
         if ta < 0:
             a, a_view, ta, lda = self._dense(a, a_view, dtype), None, 0, k
-            abst = _cstrides(tuple(batch) + (m * k,))[:nb] if nb else ()
+            abst = contiguous_strides(tuple(batch) + (m * k,))[:nb] if nb else ()
         tb, ldb = _blas_layout(k, n, *b_view.strides[-2:])
         if tb < 0:
             b, b_view, tb, ldb = self._dense(b, b_view, dtype), None, 0, n
-            bbst = _cstrides(tuple(batch) + (k * n,))[:nb] if nb else ()
+            bbst = contiguous_strides(tuple(batch) + (k * n,))[:nb] if nb else ()
         aoff = a_view.offset if a_view is not None else 0
         boff = b_view.offset if b_view is not None else 0
         mm = m
         if nb == 1 and bbst[0] == 0 and ta == 0 and abst[0] == m * lda:
             # (B, M, K) @ broadcast (K, N): one GEMM of (B*M, K) @ (K, N), as nn.Linear wants
             mm, nb, batch, abst, bbst = m * batch[0], 0, [], (), ()
-        out = _new(_prod(batch) * mm * n, dtype)
+        out = _new(prod(batch) * mm * n, dtype)
         rc = lib.tg_matmul(_DT[dtype.name], nb, _geo(batch, abst, bbst), a.ptr, aoff, ta, lda,
                            b.ptr, boff, tb, ldb, out.ptr, mm, n, k)
         if rc:
@@ -541,21 +515,6 @@ from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
 
 _PTR = {"bool": "_Bool *", "int64": "int64_t *", "float32": "float *", "float64": "double *"}
 _CTYPE = {"float32": "float[]", "float64": "double[]"}
-
-
-def _prod(xs: Sequence[int]) -> int:
-    n = 1
-    for x in xs:
-        n *= x
-    return n
-
-
-def _cstrides(shape: Sequence[int]) -> tuple:
-    out, acc = [], 1
-    for s in reversed(shape):
-        out.append(acc)
-        acc *= max(s, 1)
-    return tuple(reversed(out))
 
 
 _NO_BATCH = [0]  # tg_matmul's batch geometry when there is no batch

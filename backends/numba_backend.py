@@ -23,14 +23,15 @@ from numba.core.errors import NumbaIRAssumptionWarning
 
 from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
-from tinygrad_like.view import View
+from tinygrad_like.view import View, prod
 
 from . import numba_elementwise as ew
 from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
-from .protocol import MASK64, flat_length, mix64, row_major_shape
+from .common import COMPARE, ViewChecks, bases
+from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, mix64
 from .threads import num_threads
 
 # numba's own SSA self-check flags conditional expressions inlined from our scalar-op overloads;
@@ -38,7 +39,6 @@ from .threads import num_threads
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.uint8}
-COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
 
 # Sizes (elements, or multiply-adds for matmul) from which the parallel build wins on this
 # 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up. A forked child
@@ -82,25 +82,25 @@ class _Kernels(dict):
         return k
 
 
-def _table(make: Callable[[int, bool], Any], codes: dict[str, int]) -> tuple[dict, dict]:
-    """(serial, parallel) tables name -> kernel for every op name in codes."""
-    ser = _Kernels(lambda name: make(codes[name], False))
-    par = _Kernels(lambda name: make(codes[name], True))
+def _table(make: Callable[..., Any], codes: dict[str, int], *args: Any) -> tuple[dict, dict]:
+    """(serial, parallel) tables name -> make(code, parallel, *args) for every op name in codes."""
+    ser = _Kernels(lambda name: make(codes[name], False, *args))
+    par = _Kernels(lambda name: make(codes[name], True, *args))
     return ser, par
 
 
 _UN1 = _table(ew.make_unary1, ew.UNARY_CODES)
 _UNN = _table(ew.make_unaryN, ew.UNARY_CODES)
-_UNN_TILED = _table(ew.make_unaryN_tiled, ew.UNARY_CODES)
-_BIN1 = _table(ew.make_binary1, ew.BINARY_CODES)
-_BINN = _table(ew.make_binaryN, ew.BINARY_CODES)
-_BINN_TILED = _table(ew.make_binaryN_tiled, ew.BINARY_CODES)
-_BIN1_INPLACE = _table(ew.make_binary1_inplace, ew.BINARY_CODES)
+_UNN_TILED = _table(ew.make_unaryN, ew.UNARY_CODES, True)
+_BIN1 = _table(ew.make_binary1, BINARY_CODES)
+_BINN = _table(ew.make_binaryN, BINARY_CODES)
+_BINN_TILED = _table(ew.make_binaryN, BINARY_CODES, True)
+_BIN1_INPLACE = _table(ew.make_binary1_inplace, BINARY_CODES)
 _WHERE1 = (_Kernels(lambda _: ew.make_where1(False)), _Kernels(lambda _: ew.make_where1(True)))
 _WHEREN = (_Kernels(lambda _: ew.make_whereN(False)), _Kernels(lambda _: ew.make_whereN(True)))
-_ROWS = _table(red.make_reduce_rows, red.REDUCE_CODES)
-_COLS = _table(red.make_reduce_cols, red.REDUCE_CODES)
-_REDN = _table(red.make_reduceN, red.REDUCE_CODES)
+_ROWS = _table(red.make_reduce_rows, REDUCE_CODES)
+_COLS = _table(red.make_reduce_cols, REDUCE_CODES)
+_REDN = _table(red.make_reduceN, REDUCE_CODES)
 _ARG = _Kernels(lambda op, par: red.make_arg_reduce(op == "argmax", par))
 _SOFTMAX = _Kernels(red.make_softmax)
 _RANDOM = _Kernels(misc.make_random)
@@ -126,14 +126,6 @@ def _nd(shape: tuple, *strides: tuple) -> tuple:
 
 def _unit(s: int) -> bool:
     return s == 1 or s == 0
-
-
-def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
-    """Buffer offsets of every index of (shape, strides), row-major (for matmul batches)."""
-    bases = [offset]
-    for n, s in zip(shape, strides):
-        bases = [b + k * s for b in bases for k in range(n)]
-    return bases
 
 
 class NumbaBackend:
@@ -283,7 +275,7 @@ class NumbaBackend:
                 _COLS[par][op](x, view.offset, m, sm, n, sn, out, acc)
             return out
         kshape, kstrides = (shape[:nk], strides[:nk]) if nk else ((1,), (0,))
-        out = np.empty(total // _prod(shape[nk:]), out_type)
+        out = np.empty(total // prod(shape[nk:]), out_type)
         kshape, kstrides = _nd(kshape, kstrides)
         rshape, rstrides = _nd(shape[nk:], strides[nk:])
         _REDN[par][op](x, view.offset, kshape, kstrides, rshape, rstrides, out, acc0)
@@ -292,7 +284,7 @@ class NumbaBackend:
     def arg_reduce(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         shape, strides = view.shape, view.strides
         kshape, kstrides = (shape[:-1], strides[:-1]) if len(shape) > 1 else ((1,), (0,))
-        m = _prod(kshape)
+        m = prod(kshape)
         kshape, kstrides = _nd(kshape, kstrides)
         out = np.empty(m, np.int64)
         _ARG[op, m * shape[-1] >= PAR_REDUCE](x, view.offset, kshape, kstrides, shape[-1], strides[-1], out)
@@ -355,8 +347,8 @@ class NumbaBackend:
         sam, sak = a_view.strides[-2:]
         sbk, sbn = b_view.strides[-2:]
         if batch:
-            a_offs = np.array(_bases(batch, a_view.strides[:-2], a_view.offset), np.int64)
-            b_offs = np.array(_bases(batch, b_view.strides[:-2], b_view.offset), np.int64)
+            a_offs = np.array(bases(batch, a_view.strides[:-2], a_view.offset), np.int64)
+            b_offs = np.array(bases(batch, b_view.strides[:-2], b_view.offset), np.int64)
         else:
             a_offs = np.full(1, a_view.offset, np.int64)
             b_offs = np.full(1, b_view.offset, np.int64)
@@ -372,7 +364,7 @@ class NumbaBackend:
                dtype: DType) -> np.ndarray:
         shape = index_view.shape
         _check_indices(index, index_view, x_view.shape[dim], dim, "gather")
-        out = np.empty(_prod(shape), NP_TYPES[dtype])
+        out = np.empty(prod(shape), NP_TYPES[dtype])
         misc.gather(x, x_view.offset, x_view.strides, index, index_view.offset, index_view.strides,
                     shape, dim, out)
         return out
@@ -394,46 +386,19 @@ class NumbaBackend:
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:
     """Raise TensorIndexError unless every index of the view is in [0, size) (before any write)."""
     shape, strides = (view.shape, view.strides) if view.shape else ((1,), (0,))
-    if _prod(shape) and fu.first_bad_index(index, view.offset, strides, shape, size) >= 0:
+    if prod(shape) and fu.first_bad_index(index, view.offset, strides, shape, size) >= 0:
         raise TensorIndexError(f"numba backend: {what}: an index is out of bounds for dim {dim} with size {size}")
 
 
-def _check(buf: Any, view: View, dtype: DType, what: str) -> None:
-    """buf is a numba-backend buffer of dtype and the view lies inside it (fused kernels only:
-    the core's primitives come with that guarantee, these are also called directly)."""
+def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
+    """buf is a 1-D numpy buffer of dtype (the fused kernels check their operands: the core's
+    primitives come with that guarantee, these are also called directly)."""
     if type(buf) is not np.ndarray or buf.ndim != 1:
         raise BackendError(f"numba backend: {what}: expected a 1-D numpy buffer, got {type(buf).__name__}")
     if buf.dtype != NP_DTYPES[dtype]:
         raise DTypeError(f"numba backend: {what}: buffer holds {buf.dtype}, the call says {dtype.name}")
-    lo = hi = view.offset
-    for n, st in zip(view.shape, view.strides):
-        if n == 0:
-            return
-        if st > 0:
-            hi += (n - 1) * st
-        else:
-            lo += (n - 1) * st
-    if lo < 0 or hi >= buf.size:
-        raise TensorIndexError(f"numba backend: {what}: view {view} reaches [{lo}, {hi}] outside a buffer of "
-                               f"{buf.size} elements")
+    return buf.size
 
 
-def _flat(buf: Any, view: View, dtype: DType, what: str) -> int:
-    """Element count of a flat (n,) stride-1 view inside `buf` (the fused kernels' operands)."""
-    n = flat_length(view, "numba", what)
-    _check(buf, view, dtype, what)
-    return n
-
-
-def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
-    """(rows, cols) of a row-major 2-d view inside `buf` (strides (cols, 1))."""
-    rows, cols = row_major_shape(view, "numba", what)
-    _check(buf, view, dtype, what)
-    return rows, cols
-
-
-def _prod(xs: Sequence[int]) -> int:
-    p = 1
-    for x in xs:
-        p *= x
-    return p
+_checks = ViewChecks("numba", _buffer_check)
+_flat, _rows = _checks.flat, _checks.rows

@@ -9,14 +9,14 @@ kernel's own source file changes.
 Layouts: a kernel takes the view's (offset, strides, shape) directly. 1-D kernels take ints and
 have fast paths for unit and zero strides (a dense tensor of any shape arrives as one dim);
 N-D kernels (ndim >= 2) take tuples and walk bands of rows; when an input's inner stride is
-neither 0 nor 1 (a transposed read such as `x + x.T`) a separate `_tiled` kernel tiles the
-columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
+neither 0 nor 1 (a transposed read such as `x + x.T`) a separate build (`tiled=True`) tiles
+the columns so both sides stay in cache. The backend pads the tuples to a few fixed lengths, so
 one op compiles once, not once per ndim.
 Every kernel exists twice, serial and `parallel=True`; the backend picks by size because
 waking the thread pool costs more than a small loop. numba keys its disk cache on a kernel's
-bytecode and closure values, not on its flags, so every kernel body names `par`: one that does
-not shares a cache entry between its two builds, and whichever compiled first then runs for
-both (a parallel N-D add ran on one thread, 2x slower; tests/test_numba_kernels.py checks).
+bytecode and closure values, not on its flags, so every kernel body names `par` (and any other
+factory argument), which gives each build its own cache entry (tests/backends/test_numba.py
+checks).
 """
 from __future__ import annotations
 
@@ -29,18 +29,15 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .numba_index import chunk_bounds, n_chunks, numel, offset_of
 from .numba_simd import AVX512, prefer_wide, tblock, transpose_block
+from .protocol import BINARY_CODES, UNARY_OPS
 
-UNARY_CODES = {name: i for i, name in enumerate((
-    "neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-    "erf", "reciprocal", "floor", "ceil", "logical_not", "copy", "tobool"))}
-BINARY_CODES = {name: i for i, name in enumerate((
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"))}
+# protocol.py's codes, and two unary ops of this backend's own after them: `copy` (a strided copy
+# or a cast) and `tobool` (a cast to bool, x != 0)
+UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS + ("copy", "tobool"))}
 
 TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
-# Elements per parallel task of the 1-D kernels. A fixed task size, not numba.get_num_threads()
-# inside the kernel: that call embeds a pointer to the thread pool, which numba cannot cache.
-PAR_CHUNK = 1 << 15
 # Unary kernels may fuse a*b+c into one FMA (exp's polynomial); no flag that touches NaN/inf.
 FM_CONTRACT = {"contract"}
 
@@ -398,19 +395,12 @@ def _where_row(c, pc, sc, a, pa, sa, b, pb, sb, o):
 
 
 @njit(inline="always")
-def _chunk(n, nch, c):
-    step = (n + nch - 1) // nch
-    lo = min(n, c * step)
-    return lo, min(n, lo + step)
-
-
-@njit(inline="always")
-def _outer(shape, nd):
-    """Number of (n0, n1) planes of an N-D shape, and bands of TILE rows per plane."""
-    outer = 1
-    for d in range(nd - 2):
-        outer *= shape[d]
-    return outer, (shape[nd - 2] + TILE - 1) // TILE
+def _geometry(shape):
+    """(ndim, rows n0, columns n1, number of (n0, n1) planes, bands of TILE rows per plane) of an
+    N-D kernel's shape (ndim >= 2)."""
+    nd = len(shape)
+    n0 = shape[nd - 2]
+    return nd, n0, shape[nd - 1], numel(shape, nd - 2), (n0 + TILE - 1) // TILE
 
 
 @njit(inline="always")
@@ -424,13 +414,7 @@ def _band(u, bands, n0, n1):
 @njit(inline="always")
 def _plane_base(t, shape, strides, off, nd):
     """Buffer offset of plane t (row-major over the dims before the last two)."""
-    p = off
-    rem = t
-    for d in range(nd - 3, -1, -1):
-        n = shape[d]
-        p += (rem % n) * strides[d]
-        rem //= n
-    return p
+    return offset_of(t, shape, strides, off, nd - 2)
 
 
 @njit(inline="always")
@@ -487,9 +471,89 @@ def _ov_stage(x, px, s0, s1, r0, r1, j0, j1, buf):
 @njit(cache=True, error_model="numpy")
 def stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf):
     """`_stage` as a function of its own, called (not inlined) by the tiled kernels: its shuffle
-    networks and edge loops compile once per dtype instead of into every op's kernel (most of a
+    networks and edge loops compile once per dtype, not into every op's kernel (most of a
     tiled kernel's compile time). One call moves a whole tile, so the call costs nothing."""
     _stage(x, px, s0, s1, r0, r1, j0, j1, buf)
+
+
+@njit(inline="always")
+def _un_band(opc, x, px, s0, s1, out, po, r0, r1, n1):
+    """Rows r0..r1 of a plane whose inner stride s1 is 0 or 1: a vectorized loop per row."""
+    for i in range(r0, r1):
+        _un_row01(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
+
+
+@njit(inline="always")
+def _un_band_tiled(opc, x, px, s0, s1, out, po, r0, r1, n1):
+    """Rows r0..r1 of a plane with any other inner stride, TILE columns at a time. A transposed
+    read (s0 == 1) stages each tile into a dense buffer (`stage_tile`: SIMD transposes), then one
+    unit-stride loop per row applies the op; another stride is read in place."""
+    prefer_wide()
+    if s0 == 1:
+        buf = np.empty(TILE * TILE, x.dtype)
+        for j0 in range(0, n1, TILE):
+            j1 = min(n1, j0 + TILE)
+            m = j1 - j0
+            stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf)
+            for i in range(r0, r1):
+                xv = buf[(i - r0) * TILE:(i - r0) * TILE + m]
+                o = out[po + i * n1 + j0:po + i * n1 + j1]
+                for j in range(m):
+                    o[j] = unop(opc, xv[j])
+    else:
+        for j0 in range(0, n1, TILE):
+            j1 = min(n1, j0 + TILE)
+            for i in range(r0, r1):
+                q = px + i * s0 + j0 * s1
+                o = out[po + i * n1 + j0:po + i * n1 + j1]
+                for j in range(j1 - j0):
+                    o[j] = unop(opc, x[q + j * s1])
+
+
+@njit(inline="always")
+def _bin_band(opc, a, pa, sa0, sa1, b, pb, sb0, sb1, out, po, r0, r1, n1):
+    """Rows r0..r1 of a plane whose inner strides are 0 or 1: a vectorized loop per row."""
+    for i in range(r0, r1):
+        _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1, out[po + i * n1:po + (i + 1) * n1])
+
+
+@njit(inline="always")
+def _bin_band_tiled(opc, a, pa, sa0, sa1, b, pb, sb0, sb1, out, po, r0, r1, n1):
+    """Rows r0..r1 of a plane with an inner stride other than 0 or 1, TILE columns at a time.
+    An operand whose inner stride is not 1 is staged per tile (`stage_tile`: SIMD transposes for
+    a transposed read, a gather otherwise), then one unit-stride loop per row runs the op;
+    another strided inner dim (`x[:, ::2]`) is read in place."""
+    if _dense(sa0, sa1) and _dense(sb0, sb1):
+        ta = np.empty(TILE * TILE if sa1 != 1 else 0, a.dtype)
+        tb = np.empty(TILE * TILE if sb1 != 1 else 0, b.dtype)
+        for j0 in range(0, n1, TILE):
+            j1 = min(n1, j0 + TILE)
+            m = j1 - j0
+            if sa1 == 1:
+                xa, ba, ra = a, pa + j0, sa0
+            else:
+                stage_tile(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
+                xa, ba, ra = ta, -r0 * TILE, TILE
+            if sb1 == 1:
+                xb, bb, rb = b, pb + j0, sb0
+            else:
+                stage_tile(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
+                xb, bb, rb = tb, -r0 * TILE, TILE
+            for i in range(r0, r1):
+                av = xa[ba + i * ra:ba + i * ra + m]
+                bv = xb[bb + i * rb:bb + i * rb + m]
+                o = out[po + i * n1 + j0:po + i * n1 + j1]
+                for j in range(m):
+                    o[j] = binop(opc, av[j], bv[j])
+    else:
+        for j0 in range(0, n1, TILE):
+            j1 = min(n1, j0 + TILE)
+            for i in range(r0, r1):
+                qa = pa + i * sa0 + j0 * sa1
+                qb = pb + i * sb0 + j0 * sb1
+                o = out[po + i * n1 + j0:po + i * n1 + j1]
+                for j in range(j1 - j0):
+                    o[j] = binop(opc, a[qa + j * sa1], b[qb + j * sb1])
 
 
 # ---------------------------------------------------------------- kernel factories
@@ -498,70 +562,29 @@ def make_unary1(opc: int, par: bool):
     """out[i] = op(x[ox + i*sx]) for i < n."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, n):
-        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
+        nch = n_chunks(n, par)
         for c in prange(nch):
-            lo, hi = _chunk(n, nch, c)
+            lo, hi = chunk_bounds(n, nch, c)
             _un_row(opc, x, ox + lo * sx, sx, out[lo:hi])
     return k
 
 
-def make_unaryN(opc: int, par: bool):
-    """out (row-major, contiguous) = op(x viewed with shape/strides/offset), ndim >= 2, when the
-    inner stride is 0 or 1: a vectorized loop per row."""
+def make_unaryN(opc: int, par: bool, tiled: bool = False):
+    """out (row-major, contiguous) = op(x viewed with shape/strides/offset), ndim >= 2, one band
+    of TILE rows per task: `_un_band` when the inner stride is 0 or 1, `_un_band_tiled` for any
+    other (`tiled`, a compile-time constant: a kernel compiles only its own path, so the common
+    case does not compile the tiling)."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
     def k(x, ox, sx, out, shape):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nd = len(shape)
-        n0 = shape[nd - 2]
-        n1 = shape[nd - 1]
-        s0 = sx[nd - 2]
-        s1 = sx[nd - 1]
-        outer, bands = _outer(shape, nd)
+        nd, n0, n1, outer, bands = _geometry(shape)
         for u in prange(outer * bands):
             t, r0, r1, po = _band(u, bands, n0, n1)
             px = _plane_base(t, shape, sx, ox, nd)
-            for i in range(r0, r1):
-                _un_row01(opc, x, px + i * s0, s1, out[po + i * n1:po + (i + 1) * n1])
-    return k
-
-
-def make_unaryN_tiled(opc: int, par: bool):
-    """unaryN for any other inner stride: tiled. Each TILE x TILE tile is staged into a dense
-    buffer (`stage_tile`: SIMD transposes for a transposed read, a gather otherwise), then one
-    unit-stride loop per row applies the op. A separate kernel so that the common case does not
-    compile the tiling; one op loop here keeps its own compile short."""
-    @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
-    def k(x, ox, sx, out, shape):
-        par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nd = len(shape)
-        n0 = shape[nd - 2]
-        n1 = shape[nd - 1]
-        s0 = sx[nd - 2]
-        s1 = sx[nd - 1]
-        outer, bands = _outer(shape, nd)
-        for u in prange(outer * bands):
-            prefer_wide()
-            t, r0, r1, po = _band(u, bands, n0, n1)
-            px = _plane_base(t, shape, sx, ox, nd)
-            if s0 == 1:  # a transposed read: stage each tile through SIMD transposes
-                buf = np.empty(TILE * TILE, x.dtype)
-                for j0 in range(0, n1, TILE):
-                    j1 = min(n1, j0 + TILE)
-                    m = j1 - j0
-                    stage_tile(x, px, s0, s1, r0, r1, j0, j1, buf)
-                    for i in range(r0, r1):
-                        xv = buf[(i - r0) * TILE:(i - r0) * TILE + m]
-                        o = out[po + i * n1 + j0:po + i * n1 + j1]
-                        for j in range(m):
-                            o[j] = unop(opc, xv[j])
-            else:  # another strided inner dim: read in place, columns tiled
-                for j0 in range(0, n1, TILE):
-                    j1 = min(n1, j0 + TILE)
-                    for i in range(r0, r1):
-                        q = px + i * s0 + j0 * s1
-                        o = out[po + i * n1 + j0:po + i * n1 + j1]
-                        for j in range(j1 - j0):
-                            o[j] = unop(opc, x[q + j * s1])
+            if tiled:
+                _un_band_tiled(opc, x, px, sx[nd - 2], sx[nd - 1], out, po, r0, r1, n1)
+            else:
+                _un_band(opc, x, px, sx[nd - 2], sx[nd - 1], out, po, r0, r1, n1)
     return k
 
 
@@ -569,9 +592,9 @@ def make_binary1(opc: int, par: bool):
     """out[i] = a[oa + i*sa] op b[ob + i*sb] for i < n."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, n):
-        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
+        nch = n_chunks(n, par)
         for c in prange(nch):
-            lo, hi = _chunk(n, nch, c)
+            lo, hi = chunk_bounds(n, nch, c)
             _bin_row(opc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])
     return k
 
@@ -580,15 +603,15 @@ def make_binary1_inplace(opc: int, par: bool):
     """a[oa + i] = a[oa + i] op b[ob + i*sb] for i < n: the in-place update (`p -= lr * g`).
 
     Its own kernel because with a separate `out` that is `a`, LLVM's run-time alias check
-    between them fails and the loop runs scalar (2.5x slower at 1e7 elements); here the load
+    between them fails and the loop runs scalar (2.5x the time at 1e7 elements); here the load
     and the store go through one array, so only b is checked."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, b, ob, sb, n):
-        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
+        nch = n_chunks(n, par)
         for c in prange(nch):
-            lo, hi = _chunk(n, nch, c)
-            av = a[oa + lo:oa + hi]
+            lo, hi = chunk_bounds(n, nch, c)
             m = hi - lo
+            av = a[oa + lo:oa + hi]
             if sb == 1:
                 bv = b[ob + lo:ob + hi]
                 for j in range(m):
@@ -604,84 +627,24 @@ def make_binary1_inplace(opc: int, par: bool):
     return k
 
 
-def make_binaryN(opc: int, par: bool):
-    """out = a op b over N-D views (ndim >= 2) of one shape whose inner strides are 0 or 1
-    (rows, row broadcasts, column broadcasts): a vectorized loop per row."""
+def make_binaryN(opc: int, par: bool, tiled: bool = False):
+    """out = a op b over N-D views (ndim >= 2) of one shape, one band of TILE rows per task:
+    `_bin_band` when both inner strides are 0 or 1 (rows, row broadcasts, column broadcasts),
+    `_bin_band_tiled` otherwise (`x + x.T`, `x[:, ::2] * y`; `tiled`, a compile-time constant:
+    a kernel compiles only its own path)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, oa, sa, b, ob, sb, out, shape):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nd = len(shape)
-        n0 = shape[nd - 2]
-        n1 = shape[nd - 1]
-        sa0 = sa[nd - 2]
-        sa1 = sa[nd - 1]
-        sb0 = sb[nd - 2]
-        sb1 = sb[nd - 1]
-        outer, bands = _outer(shape, nd)
+        nd, n0, n1, outer, bands = _geometry(shape)
         for u in prange(outer * bands):
             t, r0, r1, po = _band(u, bands, n0, n1)
             pa = _plane_base(t, shape, sa, oa, nd)
             pb = _plane_base(t, shape, sb, ob, nd)
-            for i in range(r0, r1):
-                _bin_row(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1,
-                         out[po + i * n1:po + (i + 1) * n1])
-    return k
-
-
-def make_binaryN_tiled(opc: int, par: bool):
-    """binaryN when an inner stride is neither 0 nor 1 (`x + x.T`, `x[:, ::2] * y`): tiled. Per
-    TILE x TILE tile, an operand whose inner stride is not 1 is staged into a dense buffer
-    (`stage_tile`: SIMD transposes for a transposed read, a gather otherwise), then one
-    unit-stride loop per row runs the op. A separate kernel so that the common case does not
-    compile the tiling; one op loop here keeps its own compile short."""
-    @njit(cache=True, parallel=par, error_model="numpy")
-    def k(a, oa, sa, b, ob, sb, out, shape):
-        par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nd = len(shape)
-        n0 = shape[nd - 2]
-        n1 = shape[nd - 1]
-        sa0 = sa[nd - 2]
-        sa1 = sa[nd - 1]
-        sb0 = sb[nd - 2]
-        sb1 = sb[nd - 1]
-        outer, bands = _outer(shape, nd)
-        for u in prange(outer * bands):
-            t, r0, r1, po = _band(u, bands, n0, n1)
-            pa = _plane_base(t, shape, sa, oa, nd)
-            pb = _plane_base(t, shape, sb, ob, nd)
-            if _dense(sa0, sa1) and _dense(sb0, sb1):
-                # stage the operands whose inner stride is not 1 (a transposed read goes through
-                # SIMD transposes), then one unit-stride loop per row
-                ta = np.empty(TILE * TILE if sa1 != 1 else 0, a.dtype)
-                tb = np.empty(TILE * TILE if sb1 != 1 else 0, b.dtype)
-                for j0 in range(0, n1, TILE):
-                    j1 = min(n1, j0 + TILE)
-                    m = j1 - j0
-                    if sa1 == 1:
-                        xa, ba, ra = a, pa + j0, sa0
-                    else:
-                        stage_tile(a, pa, sa0, sa1, r0, r1, j0, j1, ta)
-                        xa, ba, ra = ta, -r0 * TILE, TILE
-                    if sb1 == 1:
-                        xb, bb, rb = b, pb + j0, sb0
-                    else:
-                        stage_tile(b, pb, sb0, sb1, r0, r1, j0, j1, tb)
-                        xb, bb, rb = tb, -r0 * TILE, TILE
-                    for i in range(r0, r1):
-                        av = xa[ba + i * ra:ba + i * ra + m]
-                        bv = xb[bb + i * rb:bb + i * rb + m]
-                        o = out[po + i * n1 + j0:po + i * n1 + j1]
-                        for j in range(m):
-                            o[j] = binop(opc, av[j], bv[j])
-            else:  # another strided inner dim (`x[:, ::2]`): read in place, columns tiled
-                for j0 in range(0, n1, TILE):
-                    j1 = min(n1, j0 + TILE)
-                    for i in range(r0, r1):
-                        qa = pa + i * sa0 + j0 * sa1
-                        qb = pb + i * sb0 + j0 * sb1
-                        o = out[po + i * n1 + j0:po + i * n1 + j1]
-                        for j in range(j1 - j0):
-                            o[j] = binop(opc, a[qa + j * sa1], b[qb + j * sb1])
+            if tiled:
+                _bin_band_tiled(opc, a, pa, sa[nd - 2], sa[nd - 1], b, pb, sb[nd - 2], sb[nd - 1], out, po,
+                                r0, r1, n1)
+            else:
+                _bin_band(opc, a, pa, sa[nd - 2], sa[nd - 1], b, pb, sb[nd - 2], sb[nd - 1], out, po, r0, r1, n1)
     return k
 
 
@@ -689,9 +652,9 @@ def make_where1(par: bool):
     """out[i] = a[..] if c[..] else b[..] over 1-D views."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(c, oc, sc, a, oa, sa, b, ob, sb, out, n):
-        nch = (n + PAR_CHUNK - 1) // PAR_CHUNK if par else 1
+        nch = n_chunks(n, par)
         for ch in prange(nch):
-            lo, hi = _chunk(n, nch, ch)
+            lo, hi = chunk_bounds(n, nch, ch)
             _where_row(c, oc + lo * sc, sc, a, oa + lo * sa, sa, b, ob + lo * sb, sb, out[lo:hi])
     return k
 
@@ -701,10 +664,7 @@ def make_whereN(par: bool):
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(c, oc, sc, a, oa, sa, b, ob, sb, out, shape):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nd = len(shape)
-        n0 = shape[nd - 2]
-        n1 = shape[nd - 1]
-        outer, bands = _outer(shape, nd)
+        nd, n0, n1, outer, bands = _geometry(shape)
         for u in prange(outer * bands):
             t, r0, r1, po = _band(u, bands, n0, n1)
             pc = _plane_base(t, shape, sc, oc, nd)
@@ -732,10 +692,7 @@ def assign1(dst, od, sd, src, os_, ss, n):
 @njit(cache=True, error_model="numpy")
 def assignN(dst, od, sd, src, os_, ss, shape):
     """dst[view] = src[view] over N-D views of one shape (ndim >= 2)."""
-    nd = len(shape)
-    n0 = shape[nd - 2]
-    n1 = shape[nd - 1]
-    outer, _ = _outer(shape, nd)
+    nd, n0, n1, outer, _ = _geometry(shape)
     for t in range(outer):
         pd = _plane_base(t, shape, sd, od, nd)
         ps = _plane_base(t, shape, ss, os_, nd)

@@ -1,7 +1,7 @@
 """Optional fused kernels of the numba backend (see backends/protocol.py, "Optional fused kernels").
 
-relu_backward, softmax_backward, axpy and cross_entropy, each one pass over memory instead of
-the two to five primitives the core would compose. Serial and parallel builds like every other
+relu_backward, softmax_backward, axpy and cross_entropy, each one pass over memory where the
+core's composition takes two to five primitives. Serial and parallel builds like every other
 kernel (fixed-size tasks, nothing that defeats the disk cache). No `reassoc` anywhere here: the
 vectorized exp (numba_elementwise.vexp) relies on its two-part argument reduction, and axpy
 must round `alpha * x` before the add (so no `contract` there either).
@@ -14,24 +14,18 @@ import numpy as np
 from numba import njit, prange
 
 from .numba_elementwise import vexp
+from .numba_index import chunk_bounds, n_chunks, numel, offset_of
 
-FLAT_CHUNK = 1 << 15  # elements per parallel task of the flat kernels
 FM = {"contract", "nsz"}
-
-
-@njit(inline="always")
-def _chunks(n, par):
-    return (n + FLAT_CHUNK - 1) // FLAT_CHUNK if par else 1
 
 
 def make_relu_backward(par: bool):
     """out[i] = g[go + i] if y[yo + i] > 0 else 0 (a NaN in y gives 0)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(g, go, y, yo, out, n, zero):
-        nch = _chunks(n, par)
+        nch = n_chunks(n, par)
         for c in prange(nch):
-            lo = c * n // nch
-            hi = (c + 1) * n // nch
+            lo, hi = chunk_bounds(n, nch, c)
             gv = g[go + lo:go + hi]
             yv = y[yo + lo:yo + hi]
             o = out[lo:hi]
@@ -44,10 +38,9 @@ def make_axpy(par: bool):
     """y[yo + i] += alpha * x[xo + i], the product rounded to the dtype first (no FMA)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(y, yo, x, xo, alpha, n):
-        nch = _chunks(n, par)
+        nch = n_chunks(n, par)
         for c in prange(nch):
-            lo = c * n // nch
-            hi = (c + 1) * n // nch
+            lo, hi = chunk_bounds(n, nch, c)
             yv = y[yo + lo:yo + hi]
             xv = x[xo + lo:xo + hi]
             for i in range(hi - lo):
@@ -121,16 +114,9 @@ def make_cross_entropy(want_grad: bool, par: bool):
 @njit(cache=True)
 def first_bad_index(index, ioff, istrides, shape, size):
     """Position (flat, row-major) of the first index outside [0, size) in the view, or -1."""
-    n = 1
-    for d in range(len(shape)):
-        n *= shape[d]
-    for t in range(n):
-        p = ioff
-        rem = t
-        for d in range(len(shape) - 1, -1, -1):
-            p += (rem % shape[d]) * istrides[d]
-            rem //= shape[d]
-        v = index[p]
+    nd = len(shape)
+    for t in range(numel(shape, nd)):
+        v = index[offset_of(t, shape, istrides, ioff, nd)]
         if v < 0 or v >= size:
             return t
     return -1

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .numba_index import numel, offset_of
+
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -81,10 +83,8 @@ def gather(x, xoff, xstrides, index, ioff, istrides, shape, dim, out):
 def scatter_add(dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides, shape, dim):
     """dst[p with p[dim] := index[p]] += src[p]; serial, so repeated indices accumulate."""
     sd = dstrides[dim]
-    n = 1
-    for d in range(len(shape)):
-        n *= shape[d]
-    for t in range(n):
+    nd = len(shape)
+    for t in range(numel(shape, nd)):
         pd, pi = _index_base(t, shape, dstrides, doff, istrides, ioff, dim)
-        ps, _ = _index_base(t, shape, sstrides, soff, sstrides, soff, -1)
+        ps = offset_of(t, shape, sstrides, soff, nd)
         dst[pd + index[pi] * sd] += src[ps]

@@ -60,6 +60,21 @@ def _vec_of(dtype) -> Vec:
     return Vec(dtype, LANES[dtype])
 
 
+def _vec_for_1d(arr):
+    """The vector type for a 1-D array of a float dtype, else None (the intrinsic does not apply)."""
+    if isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype in LANES:
+        return _vec_of(arr.dtype)
+    return None
+
+
+def _splat(context, builder, vt: Vec, x):
+    """A vector of type vt with every lane equal to the scalar value x."""
+    vty = context.get_value_type(vt)
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
+    return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+
+
 def _elem_ptr(context, builder, arrty, arr, idx):
     ary = context.make_array(arrty)(context, builder, arr)
     return builder.gep(ary.data, [idx])
@@ -75,20 +90,32 @@ def _ov_lanes(arr):
     return lambda arr: n
 
 
+def _read_at(arr, idx, emit):
+    """(signature, codegen) of an intrinsic (arr, idx) -> vector that reads at &arr[idx]:
+    `emit(context, builder, vt, ptr)` builds the vector; None when arr is no 1-D float array."""
+    vt = _vec_for_1d(arr)
+    if vt is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return emit(context, builder, vt, _elem_ptr(context, builder, sig.args[0], args[0], args[1]))
+
+    return vt(arr, idx), codegen
+
+
+def _emit_load(context, builder, vt, ptr):
+    vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
+    return builder.load(vptr, align=context.get_abi_sizeof(context.get_value_type(vt.dtype)))
+
+
+def _emit_bcast(context, builder, vt, ptr):
+    return _splat(context, builder, vt, builder.load(ptr))
+
+
 @intrinsic
 def vload(typingctx, arr, idx):
     """arr[idx:idx+LANES] as a vector (1-D array, unaligned load)."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype in LANES):
-        return None
-    vt = _vec_of(arr.dtype)
-
-    def codegen(context, builder, sig, args):
-        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
-        vty = context.get_value_type(vt)
-        vptr = builder.bitcast(ptr, vty.as_pointer())
-        return builder.load(vptr, align=context.get_abi_sizeof(context.get_value_type(arr.dtype)))
-
-    return vt(arr, idx), codegen
+    return _read_at(arr, idx, _emit_load)
 
 
 @intrinsic
@@ -99,10 +126,7 @@ def vsplat(typingctx, x):
     vt = _vec_of(x)
 
     def codegen(context, builder, sig, args):
-        vty = context.get_value_type(vt)
-        v = builder.insert_element(ir.Constant(vty, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
-        return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+        return _splat(context, builder, vt, args[0])
 
     return vt(x), codegen
 
@@ -123,19 +147,7 @@ def vzeros(typingctx, arr):
 @intrinsic
 def vbcast(typingctx, arr, idx):
     """A vector with every lane equal to arr[idx] (no negative-index wraparound: idx >= 0)."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype in LANES):
-        return None
-    vt = _vec_of(arr.dtype)
-
-    def codegen(context, builder, sig, args):
-        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
-        x = builder.load(ptr)
-        vty = context.get_value_type(vt)
-        v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
-        return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
-
-    return vt(arr, idx), codegen
+    return _read_at(arr, idx, _emit_bcast)
 
 
 @intrinsic

@@ -97,7 +97,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 from tinygrad_like.dtypes import DType
-from tinygrad_like.errors import ShapeError
 from tinygrad_like.view import View
 
 Buffer = Any
@@ -117,8 +116,22 @@ ARITH_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 """Binary ops whose result is bool."""
 
+BINARY_OPS = ARITH_OPS + COMPARE_OPS
+"""Every binary op, the comparisons last (a kernel tells them apart by code >= len(ARITH_OPS))."""
+
 REDUCE_OPS = ("sum", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
+
+DTYPE_NAMES = ("bool", "int64", "float32", "float64")
+"""The dtypes a backend stores, by `DType.name`."""
+
+# Op codes: an op's position in its table. The numba kernels and the C enums (generated from
+# these tables by backends/c_build.py into the build's tg_ops.h) use these numbers.
+UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS)}
+BINARY_CODES = {name: i for i, name in enumerate(BINARY_OPS)}
+REDUCE_CODES = {name: i for i, name in enumerate(REDUCE_OPS)}
+ARG_REDUCE_CODES = {name: i for i, name in enumerate(ARG_REDUCE_OPS)}
+DTYPE_CODES = {name: i for i, name in enumerate(DTYPE_NAMES)}
 
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
@@ -141,26 +154,6 @@ def probe_optional(backend: Any) -> OptionalKernels:
     """The optional kernels `backend` defines (called once, when the registry loads it)."""
     found = {name: getattr(backend, name, None) for name in OPTIONAL_KERNELS}
     return OptionalKernels(**found, checks_indices=bool(getattr(backend, "checks_indices", False)))
-
-
-def flat_length(view: View, backend: str, what: str) -> int:
-    """Element count of a flat `(n,)` stride-1 view, the layout of the fused kernels' flat
-    operands; ShapeError otherwise (a backend still checks the view against its buffer)."""
-    if len(view.shape) != 1 or (view.strides != (1,) and view.shape[0] > 1):
-        raise ShapeError(f"{backend} backend: {what} needs a flat (n,) view with stride 1, got {view}")
-    return view.shape[0]
-
-
-def row_major_shape(view: View, backend: str, what: str) -> tuple:
-    """(rows, cols) of a non-empty row-major 2-d view (strides (cols, 1)), the layout of the fused
-    kernels' matrix operands; ShapeError otherwise."""
-    if len(view.shape) != 2:
-        raise ShapeError(f"{backend} backend: {what} needs a 2-d (rows, cols) view, got {view}")
-    rows, cols = view.shape
-    if view.strides != (cols, 1) or rows < 1 or cols < 1:
-        raise ShapeError(f"{backend} backend: {what} needs a row-major (rows, cols) view with strides "
-                         f"(cols, 1), got {view}")
-    return rows, cols
 
 
 GAMMA = 0x9E3779B97F4A7C15

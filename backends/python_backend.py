@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 from tinygrad_like.dtypes import DType, bool_, int64
 from tinygrad_like.view import View, prod
 
+from .common import COMPARE, bases
 from .protocol import MASK64, GAMMA, mix64
 
 INF = math.inf
@@ -137,7 +138,6 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
     "gt": operator.gt, "ge": operator.ge,
 }
-COMPARE = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
 
 
 # ---------------------------------------------------------------- strided access
@@ -152,14 +152,6 @@ def _row(buf: array, off: int, n: int, step: int) -> array:
     return buf[off:end if end >= 0 else None:step]
 
 
-def _bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int]:
-    """Buffer offsets of every index of (shape, strides), row-major."""
-    bases = [offset]
-    for n, s in zip(shape, strides):
-        bases = [b + k * s for b in bases for k in range(n)]
-    return bases
-
-
 def _flat(buf: array, view: View) -> array:
     """The view's elements in row-major order (the buffer itself when it already is that)."""
     shape, strides, off = view.shape, view.strides, view.offset
@@ -172,7 +164,7 @@ def _flat(buf: array, view: View) -> array:
         return _row(buf, off, shape[0], strides[0])
     n, s = shape[-1], strides[-1]
     out = array(buf.typecode)
-    for base in _bases(shape[:-1], strides[:-1], off):
+    for base in bases(shape[:-1], strides[:-1], off):
         out += _row(buf, base, n, s)
     return out
 
@@ -259,7 +251,7 @@ class PythonBackend:
             dst[off] = vals[0]
             return
         n, s = shape[-1], strides[-1]
-        for r, base in enumerate(_bases(shape[:-1], strides[:-1], off)):
+        for r, base in enumerate(bases(shape[:-1], strides[:-1], off)):
             row = vals[r * n:(r + 1) * n]
             if s == 1:
                 dst[base:base + n] = row
@@ -291,7 +283,7 @@ class PythonBackend:
         keep_strides, red_strides = view.strides[:-k], view.strides[-k:]
         is_float = dtype.is_float
         out = []
-        for base in _bases(keep_shape, keep_strides, view.offset):
+        for base in bases(keep_shape, keep_strides, view.offset):
             xs = _flat(x, View(red_shape, red_strides, base))
             if op == "sum":
                 out.append(sum(xs))
@@ -305,7 +297,7 @@ class PythonBackend:
         n, s = view.shape[-1], view.strides[-1]
         pick = max if op == "argmax" else min
         out = []
-        for base in _bases(view.shape[:-1], view.strides[:-1], view.offset):
+        for base in bases(view.shape[:-1], view.strides[:-1], view.offset):
             row = _row(x, base, n, s).tolist()
             if dtype.is_float and _has_nan(row):
                 out.append(next(i for i, v in enumerate(row) if v != v))
@@ -321,8 +313,8 @@ class PythonBackend:
         sbk, sbn = b_view.strides[-2:]
         mul = operator.mul
         out: list[float] = []
-        a_bases = _bases(batch, a_view.strides[:-2], a_view.offset)
-        b_bases = _bases(batch, b_view.strides[:-2], b_view.offset)
+        a_bases = bases(batch, a_view.strides[:-2], a_view.offset)
+        b_bases = bases(batch, b_view.strides[:-2], b_view.offset)
         for ab, bb in zip(a_bases, b_bases):
             # lists, not arrays: each row/column is read n times, so box its floats once
             cols = [_row(b, bb + j * sbn, kk, sbk).tolist() for j in range(n)]
@@ -336,16 +328,16 @@ class PythonBackend:
                dtype: DType) -> array:
         sd = x_view.strides[dim]
         strides = x_view.strides[:dim] + (0,) + x_view.strides[dim + 1:]
-        bases = _bases(index_view.shape, strides, x_view.offset)
+        offs = bases(index_view.shape, strides, x_view.offset)
         idx = _flat(index, index_view)
-        return _pack([x[p + i * sd] for p, i in zip(bases, idx)], dtype.typecode)
+        return _pack([x[p + i * sd] for p, i in zip(offs, idx)], dtype.typecode)
 
     def scatter_add(self, dst: array, dst_view: View, index: array, index_view: View,
                     src: array, src_view: View, dim: int, dtype: DType) -> None:
         sd = dst_view.strides[dim]
         strides = dst_view.strides[:dim] + (0,) + dst_view.strides[dim + 1:]
-        bases = _bases(index_view.shape, strides, dst_view.offset)
-        for p, i, v in zip(bases, _flat(index, index_view), _flat(src, src_view)):
+        offs = bases(index_view.shape, strides, dst_view.offset)
+        for p, i, v in zip(offs, _flat(index, index_view), _flat(src, src_view)):
             dst[p + i * sd] += v
 
     # random

@@ -1,7 +1,8 @@
 /* The C API of the extension, parsed by both the C compiler and cffi's cdef (keep it plain:
    no macros, no includes). Offsets and strides are in elements; every view was checked
    against its buffer in Python (backends/c_backend.py) before any of these runs.
-   dtype codes: 0 bool (uint8), 1 int64, 2 float32, 3 float64. */
+   Op and dtype codes (`op`, `dt`) are positions in backends/protocol.py's tables (the DT_/U_/B_/
+   R_/A_ enums of the generated tg_ops.h); bool is stored as uint8. */
 
 const char *tg_source_hash(void);
 void *tg_alloc(int64_t nbytes);

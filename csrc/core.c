@@ -30,8 +30,8 @@ int tg_threads_for(int64_t work, int costly) {
 
 /* Why not OpenMP: at the end of a parallel region the caller waits for every thread of the
    team, also for one the OS has not woken yet. On a busy machine (2 cores, other processes)
-   that wait was often a whole scheduler slice: a 1024x1024 add took 0.6-1 ms on 2 threads
-   against 0.34 ms serial. Here a job is nt chunks that whoever is running claims one by one
+   that wait is often a whole scheduler slice: a 1024x1024 add costs 0.6-1 ms on 2 threads that
+   way against 0.34 ms serial. Here a job is nt chunks that whoever is running claims one by one
    (an atomic counter): the caller works through chunks too, and waits only for chunks a worker
    has actually started. A late worker finds nothing left and goes back to waiting.
    Chunk t is always [t * chunk, ...) whoever runs it, so results do not depend on timing.

@@ -4,10 +4,6 @@
 #include "tg.h"
 #include "vmath.h"
 
-enum { U_NEG, U_ABS, U_SIGN, U_EXP, U_LOG, U_SQRT, U_SIN, U_COS, U_TANH, U_SIGMOID, U_RELU,
-       U_ERF, U_RECIP, U_FLOOR, U_CEIL, U_NOT, U_COUNT };
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_COUNT };
-
 static int unary_costly(int op) {
     return op == U_EXP || op == U_LOG || op == U_SIN || op == U_COS || op == U_TANH ||
            op == U_SIGMOID || op == U_ERF;
@@ -43,7 +39,7 @@ static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
     case U_SIGMOID: UN(float, 1.0f / (1.0f + tg_expf_inline(-x))); break;
     case U_RELU: UN(float, x > 0 ? x : (x != x ? x : 0.0f)); break;
     case U_ERF: UN(float, F32D(erf)); break;
-    case U_RECIP: UN(float, 1.0f / x); break;
+    case U_RECIPROCAL: UN(float, 1.0f / x); break;
     case U_FLOOR: UN(float, floorf(x)); break;
     case U_CEIL: UN(float, ceilf(x)); break;
     default: break;
@@ -71,7 +67,7 @@ static void unary_f64(int op, char **p, const int64_t *st, int64_t n) {
     case U_SIGMOID: UN(double, sigmoid_d(x)); break;
     case U_RELU: UN(double, x > 0 ? x : (x != x ? x : 0.0)); break;
     case U_ERF: UN(double, erf(x)); break;
-    case U_RECIP: UN(double, 1.0 / x); break;
+    case U_RECIPROCAL: UN(double, 1.0 / x); break;
     case U_FLOOR: UN(double, floor(x)); break;
     case U_CEIL: UN(double, ceil(x)); break;
     default: break;
@@ -90,14 +86,14 @@ static void unary_i64(int op, char **p, const int64_t *st, int64_t n) {
 }
 
 static void unary_bool(int op, char **p, const int64_t *st, int64_t n) {
-    if (op == U_NOT) UN(uint8_t, (uint8_t)(x == 0));
+    if (op == U_LOGICAL_NOT) UN(uint8_t, (uint8_t)(x == 0));
 }
 
 static int unary_ok(int op, int dt) {
     if (op < 0 || op >= U_COUNT) return 0;
-    if (dt == DT_BOOL) return op == U_NOT;
+    if (dt == DT_BOOL) return op == U_LOGICAL_NOT;
     if (dt == DT_I64) return op == U_NEG || op == U_ABS || op == U_SIGN || op == U_RELU;
-    return op != U_NOT;
+    return op != U_LOGICAL_NOT;
 }
 
 static const loop_fn UNARY_LOOPS[4] = {unary_bool, unary_i64, unary_f32, unary_f64};
@@ -150,8 +146,8 @@ static void binary_f32(int op, char **p, const int64_t *st, int64_t n) {
     case B_MUL: BIN(float, float, x * y); break;
     case B_DIV: BIN(float, float, x / y); break;
     case B_POW: BIN(float, float, (float)pow((double)x, (double)y)); break;
-    case B_MAX: BIN(float, float, FMAX(x, y)); break;
-    case B_MIN: BIN(float, float, FMIN(x, y)); break;
+    case B_MAXIMUM: BIN(float, float, FMAX(x, y)); break;
+    case B_MINIMUM: BIN(float, float, FMIN(x, y)); break;
     COMPARES(float)
     default: break;
     }
@@ -164,8 +160,8 @@ static void binary_f64(int op, char **p, const int64_t *st, int64_t n) {
     case B_MUL: BIN(double, double, x * y); break;
     case B_DIV: BIN(double, double, x / y); break;
     case B_POW: BIN(double, double, pow(x, y)); break;
-    case B_MAX: BIN(double, double, FMAX(x, y)); break;
-    case B_MIN: BIN(double, double, FMIN(x, y)); break;
+    case B_MAXIMUM: BIN(double, double, FMAX(x, y)); break;
+    case B_MINIMUM: BIN(double, double, FMIN(x, y)); break;
     COMPARES(double)
     default: break;
     }
@@ -184,8 +180,8 @@ static void binary_i64(int op, char **p, const int64_t *st, int64_t n) {
     case B_SUB: BIN(int64_t, int64_t, (int64_t)((uint64_t)x - (uint64_t)y)); break;
     case B_MUL: BIN(int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)y)); break;
     case B_POW: BIN(int64_t, int64_t, ipow(x, y)); break;
-    case B_MAX: BIN(int64_t, int64_t, x >= y ? x : y); break;
-    case B_MIN: BIN(int64_t, int64_t, x <= y ? x : y); break;
+    case B_MAXIMUM: BIN(int64_t, int64_t, x >= y ? x : y); break;
+    case B_MINIMUM: BIN(int64_t, int64_t, x <= y ? x : y); break;
     COMPARES(int64_t)
     default: break;
     }
@@ -194,8 +190,8 @@ static void binary_i64(int op, char **p, const int64_t *st, int64_t n) {
 /* bools are 0/1 bytes: add/maximum is or, mul/minimum is and, sub is xor */
 static void binary_bool(int op, char **p, const int64_t *st, int64_t n) {
     switch (op) {
-    case B_ADD: case B_MAX: BIN(uint8_t, uint8_t, x | y); break;
-    case B_MUL: case B_MIN: BIN(uint8_t, uint8_t, x & y); break;
+    case B_ADD: case B_MAXIMUM: BIN(uint8_t, uint8_t, x | y); break;
+    case B_MUL: case B_MINIMUM: BIN(uint8_t, uint8_t, x & y); break;
     case B_SUB: BIN(uint8_t, uint8_t, x ^ y); break;
     COMPARES(uint8_t)
     default: break;
@@ -215,7 +211,7 @@ int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t
               const void *b, int64_t boff, void *out) {
     if (!binary_ok(op, dt)) return ERR_OP;
     if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
-    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_EQ ? 1 : isz, bst[3 * TG_MAXDIM], acc = osz;
+    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_FIRST_COMPARE ? 1 : isz, bst[3 * TG_MAXDIM], acc = osz;
     for (int d = nd - 1; d >= 0; d--) {
         bst[d] = geo[nd + d] * isz;
         bst[nd + d] = geo[2 * nd + d] * isz;
@@ -232,7 +228,7 @@ int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t a
                const void *b, int64_t boff, int64_t bs, void *out) {
     /* the 1-d entry point: no geometry array to build in Python for the common case */
     if (!binary_ok(op, dt)) return ERR_OP;
-    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_EQ ? 1 : isz;
+    int64_t isz = TG_ITEMSIZE[dt], osz = op >= B_FIRST_COMPARE ? 1 : isz;
     int64_t bst[3] = {as * isz, bs * isz, osz};
     char *base[3] = {(char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
     if (n < 4096) {  /* small: straight to the row loop, no iterator set-up */
@@ -260,7 +256,7 @@ static void where8(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint6
 
 int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, const void *a,
              int64_t aoff, const void *b, int64_t boff, void *out) {
-    if (dt < 0 || dt > 3) return ERR_OP;
+    if (dt < 0 || dt >= DT_COUNT) return ERR_OP;
     if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
     int64_t isz = TG_ITEMSIZE[dt], bst[4 * TG_MAXDIM], acc = isz;
     for (int d = nd - 1; d >= 0; d--) {
@@ -309,7 +305,7 @@ static void cast_loop(int op, char **p, const int64_t *st, int64_t n) {
 
 int tg_copy(int sdt, int ddt, int nd, const int64_t *geo, const void *src, int64_t soff,
             void *dst, int64_t doff) {
-    if (sdt < 0 || sdt > 3 || ddt < 0 || ddt > 3) return ERR_OP;
+    if (sdt < 0 || sdt >= DT_COUNT || ddt < 0 || ddt >= DT_COUNT) return ERR_OP;
     if (nd < 0 || nd > TG_MAXDIM) return ERR_DIM;
     int64_t ssz = TG_ITEMSIZE[sdt], dsz = TG_ITEMSIZE[ddt], bst[2 * TG_MAXDIM];
     for (int d = 0; d < nd; d++) {

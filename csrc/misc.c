@@ -58,7 +58,7 @@ int tg_random(int dist, int dt, int64_t n, uint64_t seed, uint64_t counter, void
 
 int tg_gather(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, const void *x, int64_t xoff,
               const int64_t *index, int64_t ioff, void *out) {
-    if (dt < 0 || dt > 3) return ERR_OP;
+    if (dt < 0 || dt >= DT_COUNT) return ERR_OP;
     if (nd < 1 || nd > TG_MAXDIM || dim < 0 || dim >= nd) return ERR_DIM;
     const int64_t *shape = geo, *xs = geo + nd, *is = geo + 2 * nd;
     int64_t xst[TG_MAXDIM], zero[TG_MAXDIM], idx[TG_MAXDIM], total = 1, sd = xs[dim];

@@ -3,7 +3,6 @@
 #include "tg.h"
 #include "vmath.h"
 
-enum { R_SUM, R_MAX, R_MIN };
 #define LANES 16
 
 /* An accumulator for any dtype: sums of floats in double, of ints in (wrapping) int64;
@@ -53,8 +52,8 @@ static int64_t sum_i64(const int64_t *x, int64_t s, int64_t n) {
 
 /* max/min of a row into `a` (already holding a value); LANES independent lanes vectorize.
    Float rows use a plain compare (an `omp simd` max/min reduction) and a separate NaN flag:
-   PICK's `|| x != x` kept gcc from vectorizing, which made a float max (and softmax, which
-   starts with one) run at one element per cycle. A NaN in the row makes the result the row's
+   gcc does not vectorize PICK's `|| x != x`, which would run a float max (and softmax, which
+   starts with one) at one element per cycle. A NaN in the row makes the result the row's
    first NaN, as PICK would. */
 #define FAST_MAX(a, x) ((x) > (a) ? (x) : (a))
 #define FAST_MIN(a, x) ((x) < (a) ? (x) : (a))
@@ -278,7 +277,7 @@ static void split_part(void *ctx, int64_t lo, int64_t hi) {
 }
 
 int tg_reduce(int op, int dt, int nd, int k, const int64_t *geo, const void *x, int64_t xoff, void *out) {
-    if (op < R_SUM || op > R_MIN || dt < 0 || dt > 3) return ERR_OP;
+    if (op < 0 || op >= R_COUNT || dt < 0 || dt >= DT_COUNT) return ERR_OP;
     if (op == R_SUM && dt == DT_BOOL) return ERR_OP;
     if (nd < 1 || nd > TG_MAXDIM || k < 1 || k > nd) return ERR_DIM;
     int nk = nd - k;
@@ -345,13 +344,13 @@ static void arg_rows(void *ctx, int64_t lo, int64_t hi) {
         for (int d = nk - 1; d >= 0; d--) { off += (rem % a->shape[d]) * a->st[d]; rem /= a->shape[d]; }
         const char *p = a->x + off * a->isz;
         switch (a->dt * 2 + a->op) {
-        case DT_F32 * 2 + 0: ARG_ROW(float, >); break;
-        case DT_F32 * 2 + 1: ARG_ROW(float, <); break;
-        case DT_F64 * 2 + 0: ARG_ROW(double, >); break;
-        case DT_F64 * 2 + 1: ARG_ROW(double, <); break;
-        case DT_I64 * 2 + 0: ARG_ROW(int64_t, >); break;
-        case DT_I64 * 2 + 1: ARG_ROW(int64_t, <); break;
-        case DT_BOOL * 2 + 0: ARG_ROW(uint8_t, >); break;
+        case DT_F32 * 2 + A_ARGMAX: ARG_ROW(float, >); break;
+        case DT_F32 * 2 + A_ARGMIN: ARG_ROW(float, <); break;
+        case DT_F64 * 2 + A_ARGMAX: ARG_ROW(double, >); break;
+        case DT_F64 * 2 + A_ARGMIN: ARG_ROW(double, <); break;
+        case DT_I64 * 2 + A_ARGMAX: ARG_ROW(int64_t, >); break;
+        case DT_I64 * 2 + A_ARGMIN: ARG_ROW(int64_t, <); break;
+        case DT_BOOL * 2 + A_ARGMAX: ARG_ROW(uint8_t, >); break;
         default: ARG_ROW(uint8_t, <); break;
         }
         a->out[j] = res;
@@ -359,7 +358,7 @@ static void arg_rows(void *ctx, int64_t lo, int64_t hi) {
 }
 
 int tg_arg_reduce(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int64_t *out) {
-    if (op < 0 || op > 1 || dt < 0 || dt > 3) return ERR_OP;
+    if (op < 0 || op >= A_COUNT || dt < 0 || dt >= DT_COUNT) return ERR_OP;
     if (nd < 1 || nd > TG_MAXDIM) return ERR_DIM;
     arg_t a = {op, dt, nd - 1, geo, geo + nd, NULL, out, TG_ITEMSIZE[dt]};
     a.x = (const char *)x + xoff * a.isz;

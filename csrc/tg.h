@@ -6,11 +6,11 @@
 #include <string.h>
 #include <math.h>
 #include "api.h"
+#include "tg_ops.h"  /* op and dtype codes, generated from backends/protocol.py */
 
 #define TG_MAXDIM 64
-enum { DT_BOOL = 0, DT_I64 = 1, DT_F32 = 2, DT_F64 = 3 };
 enum { ERR_OK = 0, ERR_OP = -1, ERR_DIM = -2, ERR_INDEX = -3, ERR_MEM = -4 };
-static const int64_t TG_ITEMSIZE[4] = {1, 8, 4, 8};
+static const int64_t TG_ITEMSIZE[DT_COUNT] = {[DT_BOOL] = 1, [DT_I64] = 8, [DT_F32] = 4, [DT_F64] = 8};
 
 /* A loop over n elements of a row: p[i] are the row starts of each operand, st[i] the steps
    in bytes. Like a numpy ufunc inner loop; `op` selects the operation. */

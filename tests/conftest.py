@@ -1,21 +1,46 @@
-"""One switch runs the whole suite on every backend.
+"""One switch selects the backends the suite runs on.
 
-Every test gets the autouse `backend` fixture, parametrized over the selected backends, and
-runs with that backend as the process default. Select with `--backends=python,numba` or the
-TG_TEST_BACKENDS environment variable; the default is every backend that loads here.
+Select with `--backends=python,numba` or the TG_TEST_BACKENDS environment variable; the default
+is every backend that loads here. Every test gets the autouse `backend` fixture, which makes its
+backend the process default while it runs. Tests come in three kinds:
+
+- op tests (the default): parametrized over the selected backends, so each runs once per backend;
+- backend-independent tests (pure code such as the View algebra, dtype promotion, printing): run
+  once, on the fastest selected backend. A module or test says so with the `backend_independent`
+  marker (`pytestmark = pytest.mark.backend_independent`), or is listed in BACKEND_INDEPENDENT;
+- a backend's own tests (tests/backends/test_<name>.py, with a module-level `BACKEND = "<name>"`):
+  run once, on that backend, when it is selected; skipped (with the reason) when it is not.
 """
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import pytest
 
 import tinygrad_like as tg
+from tinygrad_like.errors import BackendError
+
+# module file name -> the tests in it that run once (None: all of them)
+BACKEND_INDEPENDENT: dict[str, Optional[frozenset]] = {
+    "test_view.py": None,
+    "test_bench.py": None,  # its subprocess runs cover every backend themselves
+    "test_dtypes.py": frozenset({
+        "test_tensor_tensor_promotion", "test_zero_dim_tensor_does_not_widen",
+        "test_two_zero_dim_tensors_promote_normally", "test_python_scalar_never_upcasts_within_category",
+        "test_dtype_objects", "test_only_float_tensors_require_grad"}),
+    "test_creation.py": frozenset({
+        "test_repr_matches_pytorch", "test_repr_autograd_suffixes", "test_repr_of_view_shows_view_values"}),
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--backends", default=os.environ.get("TG_TEST_BACKENDS", ""),
                      help="comma-separated backends to test (default: all that load)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backend_independent: run once, not once per selected backend")
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -28,14 +53,49 @@ def selected_backends(config: pytest.Config) -> list[str]:
     return names
 
 
+def _fastest(names: list[str]) -> str:
+    """The first of `names` in the registry's preference order (c, numba, python)."""
+    return min(names, key=tg.backends.NAMES.index)
+
+
+def _runs_once(item_or_def: pytest.Item, module_file: str, name: str) -> bool:
+    if item_or_def.get_closest_marker("backend_independent") is not None:
+        return True
+    if module_file not in BACKEND_INDEPENDENT:
+        return False
+    tests = BACKEND_INDEPENDENT[module_file]
+    return tests is None or name in tests
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", selected_backends(metafunc.config), indirect=True)
+    if "backend" not in metafunc.fixturenames:
+        return
+    selected = selected_backends(metafunc.config)
+    own = getattr(metafunc.module, "BACKEND", None)
+    if own is not None:
+        return  # a backend's own test: the fixture reads the module's BACKEND
+    if _runs_once(metafunc.definition, os.path.basename(metafunc.module.__file__), metafunc.function.__name__):
+        metafunc.parametrize("backend", [_fastest(selected)], indirect=True, ids=["once"])
+        return
+    metafunc.parametrize("backend", selected, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = set(selected_backends(config))
+    for item in items:
+        own = getattr(item.module, "BACKEND", None) if isinstance(item, pytest.Function) else None
+        if own is not None and own not in selected:
+            try:
+                tg.backends.load(own)
+                why = f"the {own} backend is not selected (--backends / TG_TEST_BACKENDS)"
+            except BackendError as e:
+                why = f"the {own} backend cannot load here: {e}"
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
 @pytest.fixture(autouse=True)
 def backend(request: pytest.FixtureRequest):
-    name = request.param
+    name = getattr(request, "param", None) or getattr(request.module, "BACKEND", None)
     prev = tg.get_backend()
     tg.set_backend(name)
     yield name

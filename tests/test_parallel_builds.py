@@ -140,7 +140,7 @@ def test_unary_flat_and_strided(backend, threads, op):
 
 @pytest.mark.parametrize("op", ["exp", "neg", "floor", "logical_not"])
 def test_unary_nd_rows_and_transposed(backend, threads, op):
-    """make_unaryN (rows with a gap between them) and make_unaryN_tiled (a transposed view)."""
+    """make_unaryN (rows with a gap between them, and its tiled build for a transposed view)."""
     f, ref = UNARY[op]
     for n in _sizes(_thresholds(backend)["elementwise"]):
         cols = 97
@@ -176,7 +176,7 @@ def test_binary_flat(backend, threads, op):
 
 @pytest.mark.parametrize("op", ["add", "mul", "lt", "maximum"])
 def test_binary_nd_broadcast_and_transposed(backend, threads, op):
-    """make_binaryN (a row broadcast) and make_binaryN_tiled (a transposed operand)."""
+    """make_binaryN (a row broadcast, and its tiled build for a transposed operand)."""
     f, ref = BINARY[op]
     for n in _sizes(_thresholds(backend)["elementwise"]):
         cols = 61
@@ -418,11 +418,9 @@ def test_random_streams_agree_across_builds(backend, threads, dtype):
 DRIVERS = {
     "make_unary1": "test_unary_flat_and_strided",
     "make_unaryN": "test_unary_nd_rows_and_transposed",
-    "make_unaryN_tiled": "test_unary_nd_rows_and_transposed",
     "make_binary1": "test_binary_flat",
     "make_binary1_inplace": "test_binary_inplace",
     "make_binaryN": "test_binary_nd_broadcast_and_transposed",
-    "make_binaryN_tiled": "test_binary_nd_broadcast_and_transposed",
     "make_where1": "test_where_flat_and_broadcast",
     "make_whereN": "test_where_flat_and_broadcast",
     "make_reduce_rows": "test_sum_max_min_rows_cols_and_full",

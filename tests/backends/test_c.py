@@ -14,14 +14,13 @@ from tinygrad_like.dtypes import bool_, float32, float64, int64
 from tinygrad_like.errors import BackendError, DTypeError, TensorIndexError
 from tinygrad_like.view import View
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = "c"  # tests/conftest.py: these run once, on the c backend, when it is selected
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
-def cbe(backend):
-    """The C backend object; these tests run once, in the c parametrization only."""
-    if backend != "c":
-        pytest.skip("C-backend test")
+def cbe():
+    """The C backend object."""
     return tg.backends.load("c")
 
 
@@ -86,6 +85,92 @@ def test_built_hash_matches_sources(cbe):
     from tinygrad_like.backends import c_backend, c_build
     built = c_backend.ffi.string(c_backend.lib.tg_source_hash()).decode()
     assert built == c_build.source_hash()
+
+
+# ---------------------------------------------------------------- the op table and the C enums
+
+def _csrc_texts() -> dict:
+    src = os.path.join(ROOT, "csrc")
+    out = {}
+    for name in sorted(os.listdir(src)):
+        if name.endswith((".c", ".h")):
+            with open(os.path.join(src, name)) as f:
+                out[name] = f.read()
+    return out
+
+
+def test_c_enums_are_generated_from_the_protocol_tables():
+    from tinygrad_like.backends import c_build, protocol
+    tables = c_build.op_tables()
+    for name in ("UNARY_OPS", "ARITH_OPS", "COMPARE_OPS", "BINARY_OPS", "REDUCE_OPS", "ARG_REDUCE_OPS",
+                 "DTYPE_NAMES"):
+        assert tables[name] == getattr(protocol, name), name
+    header = c_build.ops_header()
+    for codes, prefix in ((protocol.UNARY_CODES, "U"), (protocol.BINARY_CODES, "B"), (protocol.REDUCE_CODES, "R"),
+                          (protocol.ARG_REDUCE_CODES, "A"), (protocol.DTYPE_CODES, "DT")):
+        for op, code in codes.items():
+            assert f"{prefix}_{c_build._c_name(op)} = {code}," in header, (prefix, op)
+    assert f"B_FIRST_COMPARE = {len(protocol.ARITH_OPS)} " in header
+    assert "DT_F32 = 2," in header and "U_LOGICAL_NOT = 15," in header  # names the C code spells
+
+
+def test_csrc_declares_no_op_enum_and_uses_only_generated_codes():
+    """The C code must not declare its own op/dtype codes (they would fall out of step with
+    protocol.py), and every U_/B_/R_/A_/DT_ name it uses must be one the table generates."""
+    import re
+    from tinygrad_like.backends import c_build
+    generated = set(re.findall(r"\b((?:U|B|R|A|DT)_[A-Z0-9_]+) =", c_build.ops_header()))
+    for name, text in _csrc_texts().items():
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
+        for enum in re.findall(r"enum\s*\{([^}]*)\}", code):
+            declared = set(re.findall(r"\b((?:U|B|R|A|DT)_[A-Z0-9_]+)\b", enum))
+            assert not declared, f"csrc/{name} declares {sorted(declared)}: op codes come from protocol.py"
+        used = set(re.findall(r"\b((?:U|B|R|A|DT)_[A-Z0-9_]+)\b", code))
+        assert used <= generated, f"csrc/{name} uses {sorted(used - generated)}, not in protocol.py's tables"
+
+
+def test_op_table_change_makes_the_build_stale():
+    """Reordering an op table changes the source hash, so c_backend refuses a build made from the
+    old table (check_fresh) instead of running ops under the wrong codes."""
+    from tinygrad_like.backends import c_build
+    tables = dict(c_build.op_tables())
+    ops = list(tables["UNARY_OPS"])
+    ops[0], ops[1] = ops[1], ops[0]
+    tables["UNARY_OPS"] = tuple(ops)
+    assert c_build.source_hash(header=c_build.ops_header(tables)) != c_build.source_hash()
+
+
+def test_every_protocol_op_runs_under_its_own_code(cbe):
+    """Each unary and binary op of the table gives what the python backend gives (a code mapped to
+    another op would differ on these inputs)."""
+    from tinygrad_like.backends import protocol
+    py = tg.backends.load("python")
+    xs = [-2.5, -1.0, -0.25, 0.0, 0.5, 1.0, 3.0]
+    ys = [1.5, -1.0, 2.0, 0.5, 0.5, -3.0, 3.0]
+    v = View((len(xs),), (1,), 0)
+
+    def both(f):
+        got = f(cbe, cbe.from_list(xs, float64), cbe.from_list(ys, float64))
+        want = f(py, py.from_list(xs, float64), py.from_list(ys, float64))
+        return got, want
+
+    for op in protocol.UNARY_OPS:
+        dt = bool_ if op == "logical_not" else float64
+        vals = [x != 0 for x in xs] if dt is bool_ else xs
+        got = cbe.to_list(cbe.unary(op, cbe.from_list(vals, dt), v, dt), v, dt)
+        want = py.to_list(py.unary(op, py.from_list(vals, dt), v, dt), v, dt)
+        assert got == pytest.approx(want, rel=1e-12, nan_ok=True), op
+    for op in protocol.BINARY_OPS:
+        odt = bool_ if op in protocol.COMPARE_OPS else float64
+        got, want = both(lambda be, a, b: be.to_list(be.binary(op, a, v, b, v, float64), v, odt))
+        assert got == pytest.approx(want, rel=1e-12, nan_ok=True), op
+    m = View((7,), (1,), 0)
+    for op in protocol.REDUCE_OPS:
+        got, want = both(lambda be, a, b: be.to_list(be.reduce(op, a, m, 1, float64), View((), (), 0), float64))
+        assert got == pytest.approx(want), op
+    for op in protocol.ARG_REDUCE_OPS:
+        got, want = both(lambda be, a, b: be.to_list(be.arg_reduce(op, a, m, float64), View((), (), 0), int64))
+        assert got == want, op
 
 
 # ---------------------------------------------------------------- checks before C runs
