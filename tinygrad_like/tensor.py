@@ -368,7 +368,7 @@ class Tensor:
         return composed.var(self, dim, keepdim, correction if unbiased is None else int(unbiased))
 
     def std(self, dim: Any = None, keepdim: bool = False, correction: int = 1, unbiased: Optional[bool] = None) -> "Tensor":
-        return self.var(dim, keepdim, correction, unbiased).sqrt()
+        return composed.var(self, dim, keepdim, correction if unbiased is None else int(unbiased), sqrt=True)
 
     def softmax(self, dim: int) -> "Tensor":
         return rd.softmax(self, dim)

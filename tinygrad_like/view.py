@@ -208,7 +208,8 @@ class View:
                 if length:
                     offset += start * self.strides[d]
                 shape.append(length)
-                strides.append(self.strides[d] * step)
+                # a dim of one element never steps: keep its stride small (a huge step would not fit a kernel's int64)
+                strides.append(self.strides[d] * step if length > 1 else self.strides[d])
                 d += 1
             elif isinstance(k, int) or hasattr(k, "__index__"):
                 i = int(k.__index__()) if not isinstance(k, int) else k
