@@ -9,7 +9,7 @@ from ..creation import empty, tensor
 from ..errors import InvalidValueError, ShapeError, TensorError, TensorIndexError
 from ..tensor import Tensor
 
-_TENSOR_FIELDS = ("_buf", "_view", "dtype", "_be")
+_TENSOR_FIELDS = ("_buf", "_view", "dtype", "_be", "_vc")
 
 
 class StateDictError(TensorError, RuntimeError):
@@ -32,7 +32,7 @@ class Parameter(Tensor):
         _set_data(self, data)
         self.grad = None
         self._node = None
-        self._retains_grad = False
+        self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()

@@ -36,7 +36,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
         cdf = 0.5 * (1 + (x * inv_sqrt2).erf())
         pdf = (-0.5 * x * x).exp() * (1.0 / math.sqrt(2.0 * math.pi))
         return (g * (cdf + x * pdf),)
-    return record(out, "Gelu", (x,), backward)
+    return record(out, "Gelu", (x,), backward, saved=(x,))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
@@ -92,7 +92,7 @@ def log1p(x: Any) -> Any:
         out = where((u == 1) | (u == math.inf), x, u.log() * (x / (u - 1)))
     if not needs_grad(x):
         return out
-    return record(out, "Log1p", (x,), lambda g: (g / (x + 1),))
+    return record(out, "Log1p", (x,), lambda g: (g / (x + 1),), saved=(x,))
 
 
 def expm1(x: Any) -> Any:
@@ -106,7 +106,7 @@ def expm1(x: Any) -> Any:
         out = where(u == 1, x, where(plain, um1, um1 * (x / u.log())))
     if not needs_grad(x):
         return out
-    return record(out, "Expm1", (x,), lambda g: (g * (out + 1),))
+    return record(out, "Expm1", (x,), lambda g: (g * (out + 1),), saved=(out,))
 
 
 def rsqrt(x: Any) -> Any:

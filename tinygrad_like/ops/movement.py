@@ -16,10 +16,17 @@ from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, prod
 
 
+VIEW_OPS = frozenset({"Reshape", "View", "Permute", "Expand", "Squeeze", "Unsqueeze", "Index"})
+"""Names of the nodes of ops whose result shares its input's storage."""
+
+
 def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
-    """A tensor over x's buffer through `view`, recording `backward`."""
-    out = wrap(x._buf, view, x.dtype, x._be)
-    return record(out, name, (x,), backward) if needs_grad(x) else out
+    """A tensor over x's buffer through `view` (sharing its version counter), recording `backward`.
+
+    The node saves x, so an in-place change of the shared storage after the view was taken is
+    refused at backward time: its gradient would no longer describe the view's values."""
+    out = wrap(x._buf, view, x.dtype, x._be, x._vc)
+    return record(out, name, (x,), backward, saved=(x,)) if needs_grad(x) else out
 
 
 def reshape(x: Any, shape: tuple) -> Any:
@@ -109,16 +116,16 @@ def basic_index(x: Any, key: Any) -> Any:
     v = x._view.index(key)
     src_shape = x.shape
 
-    def backward(g: Any) -> tuple:
-        out = dispatch.zeros(src_shape, g.dtype, g._be)
-        sub = contig(src_shape).index(key)
-        gv = g._view
-        cs, (sd, ss) = coalesce(gv.shape, sub.strides, gv.strides)
-        if prod(gv.shape):
-            g._be.assign(out._buf, View(cs, sd, sub.offset), g._buf, View(cs, ss, gv.offset), g.dtype)
-        # recorded under create_graph: the scatter is linear in g, its gradient g's slice again
-        return (record(out, "IndexBackward", (g,), lambda gg: (basic_index(gg, key),)),)
-    return view_op(x, v, "Index", backward)
+    return view_op(x, v, "Index", lambda g: (place(g, src_shape, key),))
+
+
+def place(value: Any, shape: tuple, key: Any) -> Any:
+    """A new tensor of `shape`, zero except `value` at [key] (the gradient of basic indexing)."""
+    out = dispatch.zeros(shape, value.dtype, value._be)
+    sub = contig(shape).index(key)
+    dispatch.assign(out._buf, sub, value.expand(sub.shape) if value.shape != sub.shape else value)
+    # linear in value: its gradient is the same slice of the output's gradient
+    return record(out, "Place", (value,), lambda g: (basic_index(g, key).sum_to(value.shape),))
 
 
 def narrow(x: Any, dim: int, start: int, length: int) -> Any:
