@@ -24,7 +24,7 @@ BackwardFn = Callable[[Any], tuple]
 class Node:
     """One recorded op: its name, where its inputs came from, its backward closure, what it saved."""
 
-    __slots__ = ("name", "edges", "backward", "saved", "shape", "dtype", "hooks", "retained", "__weakref__")
+    __slots__ = ("name", "edges", "backward", "saved", "shape", "dtype", "version", "hooks", "retained", "__weakref__")
 
     def __init__(self, name: str, edges: tuple, backward: Optional[BackwardFn], saved: tuple, shape: tuple, dtype: Any):
         self.name = name
@@ -33,6 +33,7 @@ class Node:
         self.saved = saved  # ((tensor, its storage version when saved), ...)
         self.shape = shape  # of the op's output (for printing)
         self.dtype = dtype
+        self.version = 0  # the output storage's version this node describes (see record)
         self.hooks: Optional[list] = None  # gradient hooks of the output tensor (Tensor.register_hook)
         self.retained: Optional[weakref.ref] = None  # the output tensor, when it called retain_grad()
 
@@ -68,14 +69,29 @@ def record(out: Any, name: str, inputs: tuple, backward: BackwardFn, saved: tupl
     for x in inputs:
         if x.requires_grad:
             wanted = True
-            edges.append(x._node if x._node is not None else x)
+            node = x._node
+            if node is None:
+                edges.append(x)
+                continue
+            if node.version != x._vc[0]:
+                _stale(x, name)
+            edges.append(node)
         else:
             edges.append(None)
     if wanted:
         out.requires_grad = True
-        out._node = Node(name, tuple(edges), backward, tuple((t, t._vc[0]) for t in saved),
-                         out._view.shape, out.dtype)
+        node = out._node = Node(name, tuple(edges), backward, tuple((t, t._vc[0]) for t in saved),
+                                out._view.shape, out.dtype)
+        node.version = out._vc[0]
     return out
+
+
+def _stale(x: Any, name: str) -> None:
+    raise AutogradError(
+        f"a {x.dtype.name} tensor of shape {tuple(x.shape)} made by {x._node.name}Backward0 was modified by an inplace "
+        f"operation on a view of its storage (or on the base of the view it is) after it was made, so its history "
+        f"no longer describes its values; {name} cannot use it in the graph. clone() the view before modifying "
+        f"it in place, or modify the tensor itself")
 
 
 def needs_grad(*inputs: Any) -> bool:

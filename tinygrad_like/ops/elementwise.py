@@ -150,7 +150,7 @@ def _operand_number(x: Any, like: Any) -> Any:
     return as_number(x)
 
 
-_SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (1, 2), "pow": (0, 1, 2), "maximum": (0, 1, 2), "minimum": (0, 1, 2)}
+_SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), "maximum": (0, 1), "minimum": (0, 1)}
 """Which of (a, b, out) each binary op's backward reads."""
 
 
@@ -206,7 +206,7 @@ def mul(a: Any, other: Any, reverse: bool = False) -> Any:
 
 def _div_backward(a: Any, b: Any, out: Any) -> Callable:
     return lambda g: ((g / b).sum_to(a.shape) if a.requires_grad else None,
-                      (-g * out / b).sum_to(b.shape) if b.requires_grad else None)
+                      (-g * a / (b * b)).sum_to(b.shape) if b.requires_grad else None)
 
 
 def div(a: Any, other: Any, reverse: bool = False) -> Any:
@@ -234,26 +234,27 @@ def pow(a: Any, other: Any, reverse: bool = False) -> Any:  # noqa: A001  (PyTor
     return arith(a, other, "pow", "Pow", _pow_backward, reverse)
 
 
-def _minmax_backward(a: Any, b: Any, out: Any) -> Callable:
+def _minmax_backward(a: Any, b: Any, out: Any, op: str) -> Callable:
     def backward(g: Any) -> tuple:
-        pick_a = (a == out).to(g.dtype)
-        pick_b = (b == out).to(g.dtype)
-        share = g / (pick_a + pick_b)  # ties split the gradient in half, as in PyTorch
-        return ((share * pick_a).sum_to(a.shape) if a.requires_grad else None,
-                (share * pick_b).sum_to(b.shape) if b.requires_grad else None)
+        wins = (a > b) if op == "maximum" else (a < b)
+        tie = a == b  # ties split the gradient in half, as in PyTorch
+        share_a = where(tie, g * 0.5, where(wins, g, 0.0))
+        share_b = where(tie, g * 0.5, where(wins, 0.0, g))
+        return (share_a.sum_to(a.shape) if a.requires_grad else None,
+                share_b.sum_to(b.shape) if b.requires_grad else None)
     return backward
 
 
 def maximum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "maximum", "Maximum", _minmax_backward)
+    return arith(a, b, "maximum", "Maximum", lambda a, b, out: _minmax_backward(a, b, out, "maximum"))
 
 
 def minimum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "minimum", "Minimum", _minmax_backward)
+    return arith(a, b, "minimum", "Minimum", lambda a, b, out: _minmax_backward(a, b, out, "minimum"))
 
 
 # ---------------------------------------------------------------------- floor division, remainder

@@ -103,6 +103,8 @@ def setitem(x: Any, key: Any, value: Any) -> None:
     check_inplace(x)
     src = value if dispatch.is_tensor(value) else dispatch.scalar(dispatch.as_number(value), x.dtype, x._be)
     same_backend("assignment", x, src)
+    if src.ndim > len(dst.shape) and all(n == 1 for n in src.shape[:src.ndim - len(dst.shape)]):
+        src = src.reshape(src.shape[src.ndim - len(dst.shape):])  # leading 1s go, as in numpy and PyTorch
     src = src.to(x.dtype).expand(dst.shape)
     if grad_mode.enabled and (x.requires_grad or src.requires_grad):
         mask = dispatch.full(x.shape, False, bool_, x._be)

@@ -7,8 +7,8 @@ old values refuses to run on the new ones. Autograd follows in-place ops as PyTo
 - on a tensor with history (or with an operand that requires grad) the tensor is *rebased*:
   the op is recorded out of place on its current value, the result is written into its
   storage, and the tensor takes the new node, so `y = x * 2; y.mul_(3)` gives dy/dx = 6;
-- on a view made by a movement op, with history, they are refused (the view's base would
-  need its history rewritten too; clone() the view first).
+- a view and its base share one storage: after an in-place op through one of them, the
+  other's history no longer describes its values, and using it in a graph is refused.
 """
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ from ..dispatch import as_number, result_dtype, same_backend
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..view import broadcast_shapes
 from .elementwise import where
-from .movement import VIEW_OPS, clone
+from .movement import clone
 
 _KEEP_OLD_VALUE = {"mul", "div", "maximum", "minimum", "pow"}
 """Ops whose backward reads the tensor's value from before the write (it is cloned first)."""
 
 
 def bump(x: Any) -> None:
-    """Mark x's storage as written in place."""
+    """Mark x's storage as written in place; x's own history still describes x (its node is
+    kept up to date), while other views of the storage become stale for autograd."""
     x._vc[0] += 1
+    if x._node is not None:
+        x._node.version = x._vc[0]
 
 
 def check_inplace(x: Any) -> None:
@@ -47,15 +50,11 @@ def _tracked(x: Any, *others: Any) -> bool:
 
 def rebase(x: Any, compute: Callable[[Any], Any], keep_old: bool) -> Any:
     """Record `compute(old x)` out of place, write the result into x's storage and give x its node."""
-    node = x._node
-    if node is not None and node.name in VIEW_OPS:
-        raise AutogradError(f"an in-place operation on a view ({node.name}) of a tensor with history is not supported: "
-                            f"its base's gradient would not see it; use .clone() of the view, or an out-of-place op")
     old = clone(x) if keep_old else x  # the values the backward rule reads, safe from the write below
     result = compute(old)
     dispatch.assign(x._buf, x._view, result.detach().to(x.dtype).expand(x.shape))
-    bump(x)
     x._node, x.requires_grad = result._node, result.requires_grad
+    bump(x)
     return x
 
 

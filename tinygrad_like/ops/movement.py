@@ -16,17 +16,18 @@ from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, prod
 
 
-VIEW_OPS = frozenset({"Reshape", "View", "Permute", "Expand", "Squeeze", "Unsqueeze", "Index"})
-"""Names of the nodes of ops whose result shares its input's storage."""
-
-
 def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
     """A tensor over x's buffer through `view` (sharing its version counter), recording `backward`.
 
-    The node saves x, so an in-place change of the shared storage after the view was taken is
-    refused at backward time: its gradient would no longer describe the view's values."""
+    An in-place change of the shared storage through x (or another view) after this makes the
+    view's history stale: autograd.record refuses to build on it."""
     out = wrap(x._buf, view, x.dtype, x._be, x._vc)
-    return record(out, name, (x,), backward, saved=(x,)) if needs_grad(x) else out
+    return record(out, name, (x,), backward) if needs_grad(x) else out
+
+
+def alias(x: Any) -> Any:
+    """x itself as a new graph node (identity): a place to hang gradient hooks (module hooks)."""
+    return view_op(x, x._view, "Alias", lambda g: (g,))
 
 
 def reshape(x: Any, shape: tuple) -> Any:
