@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import backends
-from .autograd import enable_grad, is_grad_enabled, no_grad
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, as_tensor, empty, empty_like, eye, frombuffer, full, full_like, linspace,
                        ones, ones_like, tensor, zeros, zeros_like)
 from .device import get_backend, set_backend

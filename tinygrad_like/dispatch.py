@@ -49,17 +49,19 @@ def contig(shape: tuple) -> View:
     return v
 
 
-def wrap(buf: Any, view: View, dtype: DType, be: Any) -> Any:
-    """A new tensor (no graph) over a backend buffer."""
+def wrap(buf: Any, view: View, dtype: DType, be: Any, vc: Optional[list] = None) -> Any:
+    """A new tensor (no graph) over a backend buffer. `vc` is the storage's version counter, shared
+    by every view of one storage (a fresh buffer gets a new one)."""
     t = _new(_tensor_class[0])
     t._buf = buf
     t._view = view
     t.dtype = dtype
     t._be = be
+    t._vc = [0] if vc is None else vc
     t.requires_grad = False
     t.grad = None
     t._node = None
-    t._retains_grad = False
+    t._hooks = None
     return t
 
 
@@ -377,7 +379,7 @@ def transposed(t: Any) -> Any:
     """t with its last two dims swapped: a bare view with no graph node (for backward rules)."""
     v = t._view
     sh, st = v.shape, v.strides
-    return wrap(t._buf, View(sh[:-2] + (sh[-1], sh[-2]), st[:-2] + (st[-1], st[-2]), v.offset), t.dtype, t._be)
+    return wrap(t._buf, View(sh[:-2] + (sh[-1], sh[-2]), st[:-2] + (st[-1], st[-2]), v.offset), t.dtype, t._be, t._vc)
 
 
 # ---------------------------------------------------------------------- optional fused kernels

@@ -95,6 +95,8 @@ def _parse_header(path: str, data: bytes) -> tuple:
         header = json.loads(bytes(data[8:8 + n]).decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         raise _bad(path, f"header is not valid UTF-8 JSON ({e})") from None
+    except RecursionError:
+        raise _bad(path, "header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise _bad(path, "header is not a JSON object")
     return header, 8 + n
@@ -120,7 +122,7 @@ def _check_entries(path: str, header: dict, data_len: int) -> list:
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise _bad(path, f"entry {name!r} must have exactly dtype, shape and data_offsets")
         st = info["dtype"]
-        if st not in _FROM_ST:
+        if not isinstance(st, str) or st not in _FROM_ST:
             raise _bad(path, f"tensor {name!r} has dtype {st!r}; supported: {', '.join(_FROM_ST)}")
         shape, offs = info["shape"], info["data_offsets"]
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):

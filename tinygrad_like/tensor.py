@@ -8,11 +8,12 @@ signatures. See docs/architecture.md for one call traced through the layers.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence, Union
+import weakref
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
-from . import dispatch
+from . import autograd, dispatch
 from . import dtypes as _dt
-from .autograd import Node, graph_string, run_backward
+from .autograd import Node, RemovableHandle, graph_string
 from .dispatch import shape_args
 from .device import resolve
 from .dtypes import DType, bool_, float32, float64, int64
@@ -32,7 +33,9 @@ Scalar = Union[int, float, bool]
 class Tensor:
     """An n-dimensional array on one backend, with PyTorch's API and autograd."""
 
-    __slots__ = ("_buf", "_view", "dtype", "_be", "requires_grad", "grad", "_node", "_retains_grad",
+    # _vc: the storage's version counter (a one-element list shared by every view of the storage,
+    # bumped by in-place ops); _hooks: gradient hooks of a leaf (a non-leaf keeps them on its node)
+    __slots__ = ("_buf", "_view", "dtype", "_be", "_vc", "requires_grad", "grad", "_node", "_hooks",
                  "__weakref__")
     __hash__ = object.__hash__  # == is elementwise, so hash by identity as PyTorch does
 
@@ -206,22 +209,16 @@ class Tensor:
         return self.to(dtype)
 
     # ------------------------------------------------------------------ autograd API
-    def backward(self, gradient: Optional["Tensor"] = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's semantics)."""
-        if not self.requires_grad:
-            raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn")
-        if gradient is None:
-            if self.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs; this tensor has shape {self.shape}: pass gradient=")
-            gradient = dispatch.full(self.shape, 1.0, self.dtype, self._be)
-        elif not isinstance(gradient, Tensor):
+    def backward(self, gradient: Optional["Tensor"] = None, retain_graph: Optional[bool] = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's semantics); with
+        create_graph=True the backward pass is itself recorded (gradients of gradients)."""
+        if gradient is not None and not isinstance(gradient, Tensor):
             gradient = tensor_from_data(gradient, self.dtype, self._be)
-        if gradient.shape != self.shape:
-            raise ShapeError(f"backward: gradient has shape {gradient.shape} but the tensor has shape {self.shape}")
-        run_backward(self, gradient.detach(), retain_graph)
+        autograd.backward(self, None if gradient is None else [gradient], retain_graph, create_graph)
 
     def detach(self) -> "Tensor":
-        return dispatch.wrap(self._buf, self._view, self.dtype, self._be)
+        return dispatch.wrap(self._buf, self._view, self.dtype, self._be, self._vc)
 
     def detach_(self) -> "Tensor":
         self._node = None
@@ -240,7 +237,44 @@ class Tensor:
         """Keep .grad for this non-leaf tensor after backward."""
         if not self.requires_grad:
             raise AutogradError("can't retain_grad on Tensor that has requires_grad=False")
-        self._retains_grad = True
+        if self._node is not None:
+            self._node.retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._node is not None and self._node.retained is not None and self._node.retained() is self
+
+    def register_hook(self, hook: Callable[["Tensor"], Optional["Tensor"]]) -> RemovableHandle:
+        """Call hook(grad) whenever this tensor's gradient is computed; a returned tensor replaces
+        the gradient. `handle.remove()` unregisters it."""
+        if not self.requires_grad:
+            raise AutogradError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = []
+            hooks = self._node.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's storage without its history (and not version-tracked, as in PyTorch)."""
+        return dispatch.wrap(self._buf, self._view, self.dtype, self._be)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise DTypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+        self._buf, self._view, self.dtype, self._be, self._vc = value._buf, value._view, value.dtype, value._be, value._vc
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops have written this tensor's storage (PyTorch's `t._version`)."""
+        return self._vc[0]
 
     # ------------------------------------------------------------------ the ops
     # Each method is the op itself (tinygrad_like/ops/): `t.exp()` is `elementwise.exp(t)`.
@@ -368,7 +402,7 @@ class Tensor:
         return composed.var(self, dim, keepdim, correction if unbiased is None else int(unbiased))
 
     def std(self, dim: Any = None, keepdim: bool = False, correction: int = 1, unbiased: Optional[bool] = None) -> "Tensor":
-        return self.var(dim, keepdim, correction, unbiased).sqrt()
+        return composed.var(self, dim, keepdim, correction if unbiased is None else int(unbiased), sqrt=True)
 
     def softmax(self, dim: int) -> "Tensor":
         return rd.softmax(self, dim)
@@ -395,6 +429,18 @@ class Tensor:
         return inplace.binary_(self, "mul", other)
 
     def div_(self, other: Any) -> "Tensor":
+        return inplace.binary_(self, "div", other)
+
+    def __iadd__(self, other: Any) -> "Tensor":
+        return inplace.add_(self, other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return inplace.sub_(self, other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return inplace.binary_(self, "mul", other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
         return inplace.binary_(self, "div", other)
 
     def zero_(self) -> "Tensor":

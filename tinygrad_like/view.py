@@ -31,8 +31,10 @@ def contiguous_strides(shape: Sequence[int]) -> Shape:
 
 def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
     """Wrap a negative dimension; IndexError names the valid range."""
-    if not isinstance(dim, int) or isinstance(dim, bool):
-        raise TensorIndexError(f"{what} must be an int, got {type(dim).__name__} {dim!r}")
+    if type(dim) is not int:
+        if isinstance(dim, bool) or not hasattr(dim, "__index__"):
+            raise TensorIndexError(f"{what} must be an int, got {type(dim).__name__} {dim!r}")
+        dim = dim.__index__()  # numpy integers and 1-element int tensors, as PyTorch accepts
     lo, hi = (-ndim, ndim - 1) if ndim > 0 else (-1, 0)
     if not lo <= dim <= hi:
         raise TensorIndexError(f"{what} {dim} is out of range for a tensor with {ndim} dims (expected {lo}..{hi})")
@@ -208,7 +210,8 @@ class View:
                 if length:
                     offset += start * self.strides[d]
                 shape.append(length)
-                strides.append(self.strides[d] * step)
+                # a dim of one element never steps: keep its stride small (a huge step would not fit a kernel's int64)
+                strides.append(self.strides[d] * step if length > 1 else self.strides[d])
                 d += 1
             elif isinstance(k, int) or hasattr(k, "__index__"):
                 i = int(k.__index__()) if not isinstance(k, int) else k

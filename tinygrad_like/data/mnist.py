@@ -1,7 +1,6 @@
 """MNIST in the standard IDX format (gzip or raw): a strict reader and the shipped 5,000-digit sample."""
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import zlib
@@ -30,10 +29,7 @@ def read_idx(path: str) -> tuple:
     except OSError as e:
         raise FileNotFoundError(f"cannot read IDX file {path!r}: {e.strerror}") from None
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from None
+        data = _gunzip_idx(path, data)
     if len(data) < 4:
         raise IDXFormatError(f"{path}: file is truncated: {len(data)} bytes, an IDX header needs at least 4")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
@@ -53,6 +49,35 @@ def read_idx(path: str) -> tuple:
     if len(data) - head > n:
         raise IDXFormatError(f"{path}: {len(data) - head - n} unexpected trailing bytes after shape {shape}")
     return shape, memoryview(data)[head:]
+
+
+def _gunzip_idx(path: str, gz: bytes) -> bytes:
+    """The decompressed IDX file, read no further than its header promises (plus one byte to
+    detect trailing data): a small corrupt or hostile .gz cannot make us inflate gigabytes."""
+    d = zlib.decompressobj(wbits=31)  # gzip framing
+    out = bytearray()
+    tail = gz
+
+    def fill(n: int) -> None:
+        nonlocal tail
+        try:
+            while len(out) < n and tail:
+                out.extend(d.decompress(tail, n - len(out)))
+                tail = d.unconsumed_tail if not d.eof else b""
+        except zlib.error as e:
+            raise IDXFormatError(f"{path}: corrupt gzip stream ({e})") from None
+
+    fill(4)
+    ndim = out[3] if len(out) >= 4 and out[:3] == b"\x00\x00\x08" and 1 <= out[3] <= 4 else 0
+    fill(4 + 4 * ndim)
+    n = 1
+    if ndim and len(out) >= 4 + 4 * ndim:
+        for dim in struct.unpack(f">{ndim}I", bytes(out[4:4 + 4 * ndim])):
+            n *= dim
+    fill(4 + 4 * ndim + n + 1)
+    if not d.eof and len(out) <= 4 + 4 * ndim + n:
+        raise IDXFormatError(f"{path}: truncated gzip stream (it ends before the data its header promises)")
+    return bytes(out)
 
 
 def _find(root: str, name: str) -> str:

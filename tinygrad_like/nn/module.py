@@ -1,15 +1,17 @@
 """Module, Parameter, Sequential, ModuleList: parameter registration, state_dict, train/eval."""
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator, Optional
 
-from ..autograd import no_grad
+from ..autograd import RemovableHandle, is_grad_enabled, no_grad
+from ..ops.movement import alias
 from ..creation import empty, tensor
-from ..errors import InvalidValueError, ShapeError, TensorError, TensorIndexError
+from ..errors import AutogradError, InvalidValueError, ShapeError, TensorError, TensorIndexError
 from ..tensor import Tensor
 
-_TENSOR_FIELDS = ("_buf", "_view", "dtype", "_be")
+_TENSOR_FIELDS = ("_buf", "_view", "dtype", "_be", "_vc")
 
 
 class StateDictError(TensorError, RuntimeError):
@@ -32,7 +34,7 @@ class Parameter(Tensor):
         _set_data(self, data)
         self.grad = None
         self._node = None
-        self._retains_grad = False
+        self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -41,6 +43,52 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
     __str__ = __repr__
+
+
+_HOOK_IDS = itertools.count()
+
+
+def _backward_hook_inputs(module: "Module", args: tuple, hooks: list) -> tuple:
+    """(args with each tensor that requires grad passed through an identity node, a function that
+    does the same to the output): the identity nodes' gradient hooks collect grad_output, then
+    grad_input, and call the module's backward hooks once every input gradient is known."""
+    grad_output: list = []
+    idx = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    got: dict = {}
+
+    def input_hook(k: int) -> Callable:
+        def on_grad(g: Tensor) -> Optional[Tensor]:
+            got[k] = g
+            if len(got) < len(idx):
+                return None
+            grad_input = original = tuple(got[i] for i in idx)
+            for hook in hooks:
+                r = hook(module, grad_input, tuple(grad_output))
+                if r is not None:
+                    r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+                    if len(idx) > 1 and any(a is not b for a, b in zip(r, grad_input)):
+                        raise AutogradError("a full backward hook may replace grad_input only on a module with one "
+                                            "tensor input that requires grad")
+                    grad_input = r
+            got.clear()
+            return None if grad_input is original else grad_input[idx.index(k)]
+        return on_grad
+
+    args = list(args)
+    for k in idx:
+        args[k] = alias(args[k])
+        args[k].register_hook(input_hook(k))
+
+    def on_output(out: Any) -> Any:
+        outs = out if isinstance(out, tuple) else (out,)
+        wrapped = []
+        for o in outs:
+            if isinstance(o, Tensor) and o.requires_grad:
+                o = alias(o)
+                o.register_hook(lambda g: grad_output.append(g))
+            wrapped.append(o)
+        return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
+    return tuple(args), on_output
 
 
 def _set_data(t: Tensor, data: Tensor) -> None:
@@ -119,7 +167,51 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["forward_pre"].values()):
+            r = hook(self, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+        backward_hooks = list(hooks["backward"].values())
+        if backward_hooks and is_grad_enabled():
+            args, on_output = _backward_hook_inputs(self, args, backward_hooks)
+        out = self.forward(*args, **kwargs)
+        for hook in list(hooks["forward"].values()):
+            r = hook(self, args, out)
+            if r is not None:
+                out = r
+        if backward_hooks and is_grad_enabled():
+            out = on_output(out)
+        return out
+
+    # ------------------------------------------------------------------ hooks
+    def _hook_dict(self, kind: str) -> OrderedDict:
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "backward": OrderedDict()}
+            object.__setattr__(self, "_hooks", hooks)
+        return hooks[kind]
+
+    def _add_hook(self, kind: str, hook: Callable) -> RemovableHandle:
+        d = self._hook_dict(kind)
+        key = next(_HOOK_IDS)
+        d[key] = hook
+        return RemovableHandle(d, key)
+
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, args) runs before forward; a returned value replaces args (a non-tuple is wrapped)."""
+        return self._add_hook("forward_pre", hook)
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, args, output) runs after forward; a returned value replaces the output."""
+        return self._add_hook("forward", hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) runs when the gradients with respect to the module's
+        tensor inputs are computed; a returned tuple replaces grad_input."""
+        return self._add_hook("backward", hook)
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", memo: Optional[set] = None) -> Iterator[tuple]:

@@ -10,6 +10,7 @@ import math
 from typing import Any, Optional
 
 from .. import dispatch
+from .. import dtypes as _dt
 from ..autograd import needs_grad, no_grad, record
 from ..dtypes import bool_, int64
 from ..errors import DTypeError, InvalidValueError
@@ -35,7 +36,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
         cdf = 0.5 * (1 + (x * inv_sqrt2).erf())
         pdf = (-0.5 * x * x).exp() * (1.0 / math.sqrt(2.0 * math.pi))
         return (g * (cdf + x * pdf),)
-    return record(out, "Gelu", (x,), backward)
+    return record(out, "Gelu", (x,), backward, saved=(x,))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
@@ -79,16 +80,33 @@ def round(x: Any) -> Any:  # noqa: A001  (PyTorch's name)
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
     bx = x * beta
-    soft = (bx.clamp(max=threshold).exp() + 1).log() / beta
-    return where(bx > threshold, x, soft)
+    return where(bx > threshold, x, log1p(bx.clamp(max=threshold).exp()) / beta)
 
 
 def log1p(x: Any) -> Any:
-    return (x + 1).log()
+    """log(1 + x), accurate for tiny x: u = 1 + x rounds, and log(u) * x / (u - 1) cancels that
+    rounding (Goldberg's trick); one graph node with d/dx = 1 / (1 + x)."""
+    x = x if x.dtype.is_float else x.float()
+    with no_grad():
+        u = x + 1
+        out = where((u == 1) | (u == math.inf), x, u.log() * (x / (u - 1)))
+    if not needs_grad(x):
+        return out
+    return record(out, "Log1p", (x,), lambda g: (g / (x + 1),), saved=(x,))
 
 
 def expm1(x: Any) -> Any:
-    return x.exp() - 1
+    """exp(x) - 1, accurate for tiny x (u = exp(x); (u - 1) * x / log(u), Kahan's trick);
+    one graph node with d/dx = exp(x)."""
+    x = x if x.dtype.is_float else x.float()
+    with no_grad():
+        u = x.exp()
+        um1 = u - 1
+        plain = (um1 == -1) | (u == math.inf) | (x != x)
+        out = where(u == 1, x, where(plain, um1, um1 * (x / u.log())))
+    if not needs_grad(x):
+        return out
+    return record(out, "Expm1", (x,), lambda g: (g * (out + 1),), saved=(out,))
 
 
 def rsqrt(x: Any) -> Any:
@@ -99,11 +117,16 @@ def lerp(start: Any, end: Any, weight: Any) -> Any:
     return start + (end - start) * weight
 
 
-def var(x: Any, dim: Any = None, keepdim: bool = False, correction: int = 1) -> Any:
-    x = x if x.dtype.is_float else x.float()
+def var(x: Any, dim: Any = None, keepdim: bool = False, correction: int = 1, sqrt: bool = False) -> Any:
+    """Two-pass variance (its square root, the standard deviation, with sqrt=True). float32 is
+    computed in float64, as PyTorch's CPU kernels accumulate in double, so squares of large
+    values do not overflow."""
+    src = x.dtype if x.dtype.is_float else _dt.float32
+    x = x.to(_dt.float64)
     n = prod(x.shape[d] for d in normalize_dims(dim, x.ndim))
     centered = x - x.mean(dim, keepdim=True)
-    return (centered * centered).sum(dim, keepdim) / max(n - correction, 0)
+    out = (centered * centered).sum(dim, keepdim) / max(n - correction, 0)
+    return (out.sqrt() if sqrt else out).to(src)
 
 
 def logsumexp(x: Any, dim: Any, keepdim: bool = False) -> Any:

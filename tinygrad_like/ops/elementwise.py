@@ -20,9 +20,11 @@ from ..interop import numpy_to_tensor
 # ---------------------------------------------------------------------- unary
 
 
-def unary(x: Any, op: str, name: str, backward_of: Optional[Callable] = None, dtype: Optional[DType] = None) -> Any:
-    """op(x) with one kernel; `backward_of(x, out)` returns the backward closure (None: no gradient).
-    Integer and bool inputs are computed in float32 unless `dtype` says otherwise."""
+def unary(x: Any, op: str, name: str, backward_of: Optional[Callable] = None, dtype: Optional[DType] = None,
+          saves: str = "") -> Any:
+    """op(x) with one kernel; `backward_of(x, out)` returns the backward closure (None: no gradient),
+    which reads `saves` ("x", "out" or ""). Integer and bool inputs are computed in float32 unless
+    `dtype` says otherwise."""
     if dtype is None:
         dtype = x.dtype if x.dtype.is_float else float32
     if x.dtype is not dtype:
@@ -30,35 +32,36 @@ def unary(x: Any, op: str, name: str, backward_of: Optional[Callable] = None, dt
     out = dispatch.unary(op, x, dtype)
     if backward_of is None or not needs_grad(x):
         return out
-    return record(out, name, (x,), backward_of(x, out))
+    saved = (x,) if saves == "x" else (out,) if saves == "out" else ()
+    return record(out, name, (x,), backward_of(x, out), saved)
 
 
 def exp(x: Any) -> Any:
-    return unary(x, "exp", "Exp", lambda x, out: lambda g: (g * out,))
+    return unary(x, "exp", "Exp", lambda x, out: lambda g: (g * out,), saves="out")
 
 
 def log(x: Any) -> Any:
-    return unary(x, "log", "Log", lambda x, out: lambda g: (g / x,))
+    return unary(x, "log", "Log", lambda x, out: lambda g: (g / x,), saves="x")
 
 
 def sqrt(x: Any) -> Any:
-    return unary(x, "sqrt", "Sqrt", lambda x, out: lambda g: (g * 0.5 / out,))
+    return unary(x, "sqrt", "Sqrt", lambda x, out: lambda g: (g * 0.5 / out,), saves="out")
 
 
 def sin(x: Any) -> Any:
-    return unary(x, "sin", "Sin", lambda x, out: lambda g: (g * x.cos(),))
+    return unary(x, "sin", "Sin", lambda x, out: lambda g: (g * x.cos(),), saves="x")
 
 
 def cos(x: Any) -> Any:
-    return unary(x, "cos", "Cos", lambda x, out: lambda g: (-g * x.sin(),))
+    return unary(x, "cos", "Cos", lambda x, out: lambda g: (-g * x.sin(),), saves="x")
 
 
 def tanh(x: Any) -> Any:
-    return unary(x, "tanh", "Tanh", lambda x, out: lambda g: (g * (1 - out * out),))
+    return unary(x, "tanh", "Tanh", lambda x, out: lambda g: (g * (1 - out * out),), saves="out")
 
 
 def sigmoid(x: Any) -> Any:
-    return unary(x, "sigmoid", "Sigmoid", lambda x, out: lambda g: (g * out * (1 - out),))
+    return unary(x, "sigmoid", "Sigmoid", lambda x, out: lambda g: (g * out * (1 - out),), saves="out")
 
 
 def relu(x: Any) -> Any:
@@ -70,21 +73,21 @@ def relu(x: Any) -> Any:
             fused = None if grad_mode.enabled else dispatch.fused_relu_backward(g, out)
             return (where(out > 0, g, 0.0) if fused is None else fused,)
         return backward
-    return unary(x, "relu", "Relu", backward_of, dtype=x.dtype if x.dtype is not bool_ else int64)
+    return unary(x, "relu", "Relu", backward_of, dtype=x.dtype if x.dtype is not bool_ else int64, saves="out")
 
 
 def erf(x: Any) -> Any:
     c = 2.0 / math.sqrt(math.pi)
-    return unary(x, "erf", "Erf", lambda x, out: lambda g: (g * c * (-(x * x)).exp(),))
+    return unary(x, "erf", "Erf", lambda x, out: lambda g: (g * c * (-(x * x)).exp(),), saves="x")
 
 
 def reciprocal(x: Any) -> Any:
-    return unary(x, "reciprocal", "Reciprocal", lambda x, out: lambda g: (-g * out * out,))
+    return unary(x, "reciprocal", "Reciprocal", lambda x, out: lambda g: (-g * out * out,), saves="out")
 
 
 def abs(x: Any) -> Any:  # noqa: A001  (PyTorch's name)
     dt = x.dtype if x.dtype is not bool_ else int64
-    return unary(x, "abs", "Abs", lambda x, out: lambda g: (g * x.sign(),), dtype=dt)
+    return unary(x, "abs", "Abs", lambda x, out: lambda g: (g * x.sign(),), dtype=dt, saves="x")
 
 
 def sign(x: Any) -> Any:
@@ -147,6 +150,10 @@ def _operand_number(x: Any, like: Any) -> Any:
     return as_number(x)
 
 
+_SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), "maximum": (0, 1), "minimum": (0, 1)}
+"""Which of (a, b, out) each binary op's backward reads."""
+
+
 def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse: bool = False) -> Any:
     """a op other with PyTorch's promotion; records `backward_of(a, b, out)` when needed."""
     a, b, dt = operands(a, other, reverse)
@@ -164,7 +171,7 @@ def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse
     out = dispatch.binary(op, a, b, dt, dt)
     if not needs_grad(a, b):
         return out
-    return record(out, name, (a, b), backward_of(a, b, out))
+    return record(out, name, (a, b), backward_of(a, b, out), tuple((a, b, out)[i] for i in _SAVES[op]))
 
 
 # ---------------------------------------------------------------------- binary: arithmetic
@@ -199,7 +206,7 @@ def mul(a: Any, other: Any, reverse: bool = False) -> Any:
 
 def _div_backward(a: Any, b: Any, out: Any) -> Callable:
     return lambda g: ((g / b).sum_to(a.shape) if a.requires_grad else None,
-                      (-g * out / b).sum_to(b.shape) if b.requires_grad else None)
+                      (-g * a / (b * b)).sum_to(b.shape) if b.requires_grad else None)
 
 
 def div(a: Any, other: Any, reverse: bool = False) -> Any:
@@ -227,26 +234,27 @@ def pow(a: Any, other: Any, reverse: bool = False) -> Any:  # noqa: A001  (PyTor
     return arith(a, other, "pow", "Pow", _pow_backward, reverse)
 
 
-def _minmax_backward(a: Any, b: Any, out: Any) -> Callable:
+def _minmax_backward(a: Any, b: Any, out: Any, op: str) -> Callable:
     def backward(g: Any) -> tuple:
-        pick_a = (a == out).to(g.dtype)
-        pick_b = (b == out).to(g.dtype)
-        share = g / (pick_a + pick_b)  # ties split the gradient in half, as in PyTorch
-        return ((share * pick_a).sum_to(a.shape) if a.requires_grad else None,
-                (share * pick_b).sum_to(b.shape) if b.requires_grad else None)
+        wins = (a > b) if op == "maximum" else (a < b)
+        tie = a == b  # ties split the gradient in half, as in PyTorch
+        share_a = where(tie, g * 0.5, where(wins, g, 0.0))
+        share_b = where(tie, g * 0.5, where(wins, 0.0, g))
+        return (share_a.sum_to(a.shape) if a.requires_grad else None,
+                share_b.sum_to(b.shape) if b.requires_grad else None)
     return backward
 
 
 def maximum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "maximum", "Maximum", _minmax_backward)
+    return arith(a, b, "maximum", "Maximum", lambda a, b, out: _minmax_backward(a, b, out, "maximum"))
 
 
 def minimum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "minimum", "Minimum", _minmax_backward)
+    return arith(a, b, "minimum", "Minimum", lambda a, b, out: _minmax_backward(a, b, out, "minimum"))
 
 
 # ---------------------------------------------------------------------- floor division, remainder
@@ -392,4 +400,5 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         return out
     sa, sb = ta.shape, tb.shape
     return record(out, "Where", (ta, tb), lambda g: (where(cond, g, 0.0).sum_to(sa) if ta.requires_grad else None,
-                                                     where(cond, 0.0, g).sum_to(sb) if tb.requires_grad else None))
+                                                     where(cond, 0.0, g).sum_to(sb) if tb.requires_grad else None),
+                  saved=(cond,))

@@ -10,7 +10,8 @@ from ..dtypes import bool_, int64
 from ..errors import AutogradError, DTypeError, ShapeError, TensorIndexError
 from ..view import normalize_dim
 from .elementwise import where
-from .movement import basic_index
+from .inplace import bump, check_inplace, rebase
+from .movement import basic_index, place
 
 
 def check_index(index: Any, x: Any, what: str) -> None:
@@ -50,7 +51,7 @@ def gather(x: Any, dim: int, index: Any) -> Any:
         dispatch.scatter_add_(res, d, index, g if g._view.shape == index.shape else g.expand(index.shape))
         # recorded under create_graph: the scatter is linear in g, its gradient a gather
         return (record(res, "GatherBackward", (g,), lambda gg: (gather(gg, d, index),)),)
-    return record(out, "Gather", (x,), backward)
+    return record(out, "Gather", (x,), backward, saved=(index,))
 
 
 def index_select(x: Any, dim: int, index: Any) -> Any:
@@ -74,7 +75,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
         dispatch.scatter_add_(out, d, index, src.expand(index.shape) if src.shape != index.shape else src)
     if not needs_grad(x, src):
         return out
-    return record(out, "ScatterAdd", (x, src), lambda g: (g, gather(g, d, index).sum_to(src.shape)))
+    return record(out, "ScatterAdd", (x, src), lambda g: (g, gather(g, d, index).sum_to(src.shape)), saved=(index,))
 
 
 def masked_fill(x: Any, mask: Any, value: Any) -> Any:
@@ -94,12 +95,21 @@ def getitem(x: Any, key: Any) -> Any:
 
 
 def setitem(x: Any, key: Any, value: Any) -> None:
-    """x[key] = value for basic keys (value broadcast to the selection and cast to x's dtype)."""
-    if grad_mode.enabled and x.requires_grad:
-        raise AutogradError("in-place assignment to a tensor that requires grad is not supported; "
-                            "use tg.where or tg.cat to build a new tensor, or assign under tg.no_grad()")
+    """x[key] = value for basic keys (value broadcast to the selection and cast to x's dtype).
+
+    On a tensor with history (or a value that requires grad) the assignment is recorded: the
+    gradient flows to `value` at [key] and to the old x everywhere else."""
     dst = x._view.index(key)
-    dispatch.check_no_internal_overlap(dst, "assignment")
+    check_inplace(x)
     src = value if dispatch.is_tensor(value) else dispatch.scalar(dispatch.as_number(value), x.dtype, x._be)
     same_backend("assignment", x, src)
-    dispatch.assign(x._buf, dst, src.to(x.dtype).expand(dst.shape))
+    if src.ndim > len(dst.shape) and all(n == 1 for n in src.shape[:src.ndim - len(dst.shape)]):
+        src = src.reshape(src.shape[src.ndim - len(dst.shape):])  # leading 1s go, as in numpy and PyTorch
+    src = src.to(x.dtype).expand(dst.shape)
+    if grad_mode.enabled and (x.requires_grad or src.requires_grad):
+        mask = dispatch.full(x.shape, False, bool_, x._be)
+        dispatch.assign(mask._buf, mask._view.index(key), dispatch.scalar(True, bool_, x._be).expand(dst.shape))
+        rebase(x, lambda old: where(mask, place(src, x.shape, key), old), keep_old=False)
+        return
+    dispatch.assign(x._buf, dst, src)
+    bump(x)

@@ -48,7 +48,7 @@ def _product(a: Any, b: Any, batch: tuple, dt: Any) -> Any:
     out = dispatch.matmul(a, b, batch, dt)
     if not needs_grad(a, b):
         return out
-    return record(out, "MatMul", (a, b), _matmul_backward(a, b))
+    return record(out, "MatMul", (a, b), _matmul_backward(a, b), saved=(a, b))
 
 
 def _matmul_backward(a: Any, b: Any) -> Callable:
@@ -101,4 +101,4 @@ def linear(input: Any, weight: Any, bias: Optional[Any] = None) -> Any:
         gw = _mT(g2) @ x2 if weight.requires_grad else None  # (out, in), contiguous like weight
         gb = g2.sum(0) if bias.requires_grad else None
         return gx, gw, gb
-    return record(out, "Linear", (input, weight, bias), backward)
+    return record(out, "Linear", (input, weight, bias), backward, saved=(input, weight))

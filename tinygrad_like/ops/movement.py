@@ -17,9 +17,17 @@ from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, p
 
 
 def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
-    """A tensor over x's buffer through `view`, recording `backward`."""
-    out = wrap(x._buf, view, x.dtype, x._be)
+    """A tensor over x's buffer through `view` (sharing its version counter), recording `backward`.
+
+    An in-place change of the shared storage through x (or another view) after this makes the
+    view's history stale: autograd.record refuses to build on it."""
+    out = wrap(x._buf, view, x.dtype, x._be, x._vc)
     return record(out, name, (x,), backward) if needs_grad(x) else out
+
+
+def alias(x: Any) -> Any:
+    """x itself as a new graph node (identity): a place to hang gradient hooks (module hooks)."""
+    return view_op(x, x._view, "Alias", lambda g: (g,))
 
 
 def reshape(x: Any, shape: tuple) -> Any:
@@ -109,16 +117,16 @@ def basic_index(x: Any, key: Any) -> Any:
     v = x._view.index(key)
     src_shape = x.shape
 
-    def backward(g: Any) -> tuple:
-        out = dispatch.zeros(src_shape, g.dtype, g._be)
-        sub = contig(src_shape).index(key)
-        gv = g._view
-        cs, (sd, ss) = coalesce(gv.shape, sub.strides, gv.strides)
-        if prod(gv.shape):
-            g._be.assign(out._buf, View(cs, sd, sub.offset), g._buf, View(cs, ss, gv.offset), g.dtype)
-        # recorded under create_graph: the scatter is linear in g, its gradient g's slice again
-        return (record(out, "IndexBackward", (g,), lambda gg: (basic_index(gg, key),)),)
-    return view_op(x, v, "Index", backward)
+    return view_op(x, v, "Index", lambda g: (place(g, src_shape, key),))
+
+
+def place(value: Any, shape: tuple, key: Any) -> Any:
+    """A new tensor of `shape`, zero except `value` at [key] (the gradient of basic indexing)."""
+    out = dispatch.zeros(shape, value.dtype, value._be)
+    sub = contig(shape).index(key)
+    dispatch.assign(out._buf, sub, value.expand(sub.shape) if value.shape != sub.shape else value)
+    # linear in value: its gradient is the same slice of the output's gradient
+    return record(out, "Place", (value,), lambda g: (basic_index(g, key).sum_to(value.shape),))
 
 
 def narrow(x: Any, dim: int, start: int, length: int) -> Any:

@@ -69,7 +69,7 @@ def minmax(x: Any, op: str, dim: Any = None, keepdim: bool = False) -> Any:
         mask = (x == out.reshape(kshape)).to(g.dtype)
         count = mask.sum(dim, keepdim=True)
         return (mask * (g.reshape(kshape) / count),)
-    return record(out, "Max" if op == "max" else "Min", (x,), backward)
+    return record(out, "Max" if op == "max" else "Min", (x,), backward, saved=(x, out))
 
 
 def arg(x: Any, op: str, dim: Optional[int] = None, keepdim: bool = False) -> Any:
@@ -149,5 +149,5 @@ def softmax(x: Any, dim: int, log: bool = False) -> Any:
         if log:
             return (g - out.exp() * g.sum(d, keepdim=True),)
         return (out * (g - (g * out).sum(d, keepdim=True)),)
-    return record(out, "LogSoftmax" if log else "Softmax", (x,), backward)
+    return record(out, "LogSoftmax" if log else "Softmax", (x,), backward, saved=(out,))
 
