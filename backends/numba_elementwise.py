@@ -222,7 +222,7 @@ def _tobool(op, x): return x != 0
 
 
 def _sign_float(op, x):
-    return x if x != x else (x > 0) - (x < 0)
+    return (x > 0) - (x < 0)  # 0 for NaN too, as PyTorch
 
 
 def _sign_int(op, x):
@@ -296,6 +296,14 @@ def _minf(op, x, y):
     return x if (x <= y or x != x) else y
 
 
+def _fmodf(op, x, y): return math.fmod(x, y)
+
+
+def _fmodi(op, x, y):
+    r = abs(x) % abs(y) if y != -1 else 0  # C's truncated remainder; the core never passes y == 0
+    return -r if x < 0 else r
+
+
 def _maxi(op, x, y): return x if x >= y else y
 def _mini(op, x, y): return x if x <= y else y
 
@@ -317,6 +325,8 @@ def _ov_binop(op, x, y):
         return _maxf if is_float else _maxi
     if name == "minimum":
         return _minf if is_float else _mini
+    if name == "fmod":
+        return _fmodf if is_float else _fmodi
     return _BINARY_IMPLS[name]
 
 

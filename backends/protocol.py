@@ -108,10 +108,12 @@ UNARY_OPS = (
 """Elementwise one-input ops. The result has the input's dtype. `neg`, `abs`, `sign`,
 `relu` accept int64 too and `logical_not` takes bool (1 where the input is 0); every other op
 is only asked for on float32/float64. `sigmoid(x) = 1/(1+exp(-x))` must not overflow for
-large |x|; `relu(nan) = nan`; `sign(0) = 0`."""
+large |x|; `relu(nan) = nan`; `sign(0) = 0` and `sign(nan) = 0` (as PyTorch)."""
 
-ARITH_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
-"""Binary ops whose result has the operands' dtype."""
+ARITH_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod")
+"""Binary ops whose result has the operands' dtype. `fmod` is C's: the remainder of the division
+truncated toward zero, with the dividend's sign (`fmod(x, ±inf) = x` for finite x; nan for an
+infinite x or a zero divisor); int64 too, where the core never passes a zero divisor."""
 
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 """Binary ops whose result is bool."""

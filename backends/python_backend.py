@@ -67,9 +67,17 @@ def _relu(x: Any) -> Any:
 
 
 def _sign(x: Any) -> Any:
-    if x != x:
-        return x
-    return (x > 0) - (x < 0)
+    return (x > 0) - (x < 0)  # 0 for NaN too, as PyTorch
+
+
+def _fmod(x: Any, y: Any) -> Any:
+    if isinstance(x, int) and isinstance(y, int):
+        r = abs(x) % abs(y)
+        return -r if x < 0 else r
+    try:
+        return math.fmod(x, y)
+    except ValueError:  # an infinite dividend or a zero divisor
+        return NAN
 
 
 def _div(x: float, y: float) -> float:
@@ -134,7 +142,7 @@ UNARY: dict[str, Callable[[Any], Any]] = {
 
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": _div, "pow": _pow,
-    "maximum": _maximum, "minimum": _minimum,
+    "maximum": _maximum, "minimum": _minimum, "fmod": _fmod,
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
     "gt": operator.gt, "ge": operator.ge,
 }

@@ -29,7 +29,7 @@ static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
     switch (op) {
     case U_NEG: UN(float, -x); break;
     case U_ABS: UN(float, fabsf(x)); break;
-    case U_SIGN: UN(float, x != x ? x : (float)((x > 0) - (x < 0))); break;
+    case U_SIGN: UN(float, (float)((x > 0) - (x < 0))); break;  /* 0 for NaN, as PyTorch */
     case U_EXP: UN(float, tg_expf_inline(x)); break;
     case U_LOG: UN(float, F32D(log)); break;
     case U_SQRT: UN(float, sqrtf(x)); break;
@@ -57,7 +57,7 @@ static void unary_f64(int op, char **p, const int64_t *st, int64_t n) {
     switch (op) {
     case U_NEG: UN(double, -x); break;
     case U_ABS: UN(double, fabs(x)); break;
-    case U_SIGN: UN(double, x != x ? x : (double)((x > 0) - (x < 0))); break;
+    case U_SIGN: UN(double, (double)((x > 0) - (x < 0))); break;
     case U_EXP: UN(double, exp(x)); break;
     case U_LOG: UN(double, log(x)); break;
     case U_SQRT: UN(double, sqrt(x)); break;
@@ -148,6 +148,7 @@ static void binary_f32(int op, char **p, const int64_t *st, int64_t n) {
     case B_POW: BIN(float, float, (float)pow((double)x, (double)y)); break;
     case B_MAXIMUM: BIN(float, float, FMAX(x, y)); break;
     case B_MINIMUM: BIN(float, float, FMIN(x, y)); break;
+    case B_FMOD: BIN(float, float, fmodf(x, y)); break;
     COMPARES(float)
     default: break;
     }
@@ -162,6 +163,7 @@ static void binary_f64(int op, char **p, const int64_t *st, int64_t n) {
     case B_POW: BIN(double, double, pow(x, y)); break;
     case B_MAXIMUM: BIN(double, double, FMAX(x, y)); break;
     case B_MINIMUM: BIN(double, double, FMIN(x, y)); break;
+    case B_FMOD: BIN(double, double, fmod(x, y)); break;
     COMPARES(double)
     default: break;
     }
@@ -182,6 +184,7 @@ static void binary_i64(int op, char **p, const int64_t *st, int64_t n) {
     case B_POW: BIN(int64_t, int64_t, ipow(x, y)); break;
     case B_MAXIMUM: BIN(int64_t, int64_t, x >= y ? x : y); break;
     case B_MINIMUM: BIN(int64_t, int64_t, x <= y ? x : y); break;
+    case B_FMOD: BIN(int64_t, int64_t, y == -1 ? 0 : x % y); break;  /* the core never passes y == 0 */
     COMPARES(int64_t)
     default: break;
     }
@@ -200,7 +203,7 @@ static void binary_bool(int op, char **p, const int64_t *st, int64_t n) {
 
 static int binary_ok(int op, int dt) {
     if (op < 0 || op >= B_COUNT) return 0;
-    if (dt == DT_BOOL) return op != B_DIV && op != B_POW;
+    if (dt == DT_BOOL) return op != B_DIV && op != B_POW && op != B_FMOD;
     if (dt == DT_I64) return op != B_DIV;
     return 1;
 }
@@ -220,7 +223,7 @@ int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t
     }
     char *base[3] = {(char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
     int64_t iszs[3] = {isz, isz, osz};
-    tg_nditer(op, 3, nd, geo, bst, base, BINARY_LOOPS[dt], op == B_POW, iszs);
+    tg_nditer(op, 3, nd, geo, bst, base, BINARY_LOOPS[dt], op == B_POW || op == B_FMOD, iszs);
     return ERR_OK;
 }
 
@@ -236,7 +239,7 @@ int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t a
         return ERR_OK;
     }
     int64_t iszs[3] = {isz, isz, osz};
-    tg_nditer(op, 3, 1, &n, bst, base, BINARY_LOOPS[dt], op == B_POW, iszs);
+    tg_nditer(op, 3, 1, &n, bst, base, BINARY_LOOPS[dt], op == B_POW || op == B_FMOD, iszs);
     return ERR_OK;
 }
 

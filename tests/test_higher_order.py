@@ -50,6 +50,7 @@ OPS = {
     "mul": (lambda a, b: a * b, [away_from_zero((2, 3)), away_from_zero((3,))]),
     "div": (lambda a, b: a / b, [away_from_zero((2, 3)), away_from_zero((2, 1))]),
     "pow": (lambda a, b: a ** b, [positive((3,)), away_from_zero((3,))]),
+    "fmod": (lambda a, b: a.fmod(b) * a, [np.array([5.3, -7.2, 2.5]), np.array([2.0, 3.0, -1.5])]),
     "pow_scalar": (lambda a: a ** 3, [away_from_zero((3,))]),
     "maximum": (lambda a, b: tg.maximum(a, b) * a, [np.array([1.0, -2.0, 3.0]), np.array([0.5, -1.0, 4.0])]),
     "where": (lambda a, b: tg.where(a > 0, a * a, b * b), [away_from_zero((4,)), away_from_zero((4,))]),

@@ -215,3 +215,17 @@ def test_float_floor_division_and_remainder_follow_pytorch(a, b, q, r):
     got_r = (tg.tensor([a], dtype=tg.float64) % b).item()
     for got, want in ((got_q, q), (got_r, r)):
         assert (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))
+
+
+@pytest.mark.parametrize("dt", [tg.float32, tg.float64, tg.int64])
+def test_fmod_is_cs_remainder(dt):
+    a = [7, -7, 7, -7, 0, 9]
+    b = [3, 3, -3, -3, 5, 1]
+    got = tg.tensor(a, dtype=dt).fmod(tg.tensor(b, dtype=dt)).tolist()
+    assert got == [math.fmod(x, y) for x, y in zip(a, b)]
+    if dt.is_float:
+        assert tg.tensor([1e38], dtype=tg.float64).fmod(2.5).item() == math.fmod(1e38, 2.5)
+        assert math.isnan(tg.tensor([math.inf]).fmod(2.0).item())
+    else:
+        with pytest.raises(tg.DivisionByZeroError):
+            tg.tensor([1, 2]).fmod(0)

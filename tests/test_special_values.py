@@ -126,6 +126,10 @@ def test_binary_special_values(name, dt):
     vals = [0.0, -0.0, 1.0, -1.0, 2.5, math.nan, math.inf, -math.inf, 1e-40, 1e38]
     a = [x for x in vals for _ in vals]
     b = [y for _ in vals for y in vals]
+    if name == "remainder" and dt == "float32":
+        # PyTorch's float32 remainder divides first (1 / 1e-40 = inf) and returns nan for a
+        # subnormal divisor; ours is C's exact fmod, adjusted: leave those pairs out
+        a, b = zip(*[(x, y) for x, y in zip(a, b) if not (0 < abs(y) < 1.2e-38)])
     ours, theirs = run_both(ours_fn, theirs_fn, pair(a, dt), pair(b, dt))
     rtol = 4e-6 if dt == "float32" else 1e-13
     compare(ours, theirs, rtol, f"{name}({dt})")

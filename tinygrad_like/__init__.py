@@ -40,7 +40,7 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
               "isnan", "isinf", "amax", "amin", "prod", "square", "expand", "narrow", "split", "chunk",
               "dot", "masked_fill", "clip", "log1p", "expm1", "softplus", "scatter_add", "add", "sub",
               "mul", "div", "pow", "round", "trunc", "remainder", "floor_divide", "logical_not",
-              "isfinite", "any", "all", "rsqrt", "lerp", "clamp_min", "clamp_max", "multiply",
+              "isfinite", "any", "all", "fmod", "rsqrt", "lerp", "clamp_min", "clamp_max", "multiply",
               "divide", "subtract", "negative"):
     globals()[_name] = _fn(_name)
 

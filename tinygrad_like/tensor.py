@@ -312,7 +312,7 @@ class Tensor:
     # arithmetic (PyTorch's promotion; Python numbers and numpy arrays are accepted as operands)
     __add__, __sub__, __mul__, __truediv__, __pow__ = ew.add, ew.sub, ew.mul, ew.div, ew.pow
     __floordiv__, __mod__, __neg__, __matmul__ = ew.floor_divide, ew.remainder, ew.neg, matmul_ops.matmul
-    mul, div, pow, neg, floor_divide, remainder = ew.mul, ew.div, ew.pow, ew.neg, ew.floor_divide, ew.remainder
+    mul, div, pow, neg, floor_divide, remainder, fmod = ew.mul, ew.div, ew.pow, ew.neg, ew.floor_divide, ew.remainder, ew.fmod
     multiply, divide, negative = ew.mul, ew.div, ew.neg
 
     def __radd__(self, other: Any) -> "Tensor":

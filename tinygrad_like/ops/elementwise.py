@@ -150,7 +150,8 @@ def _operand_number(x: Any, like: Any) -> Any:
     return as_number(x)
 
 
-_SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), "maximum": (0, 1), "minimum": (0, 1)}
+_SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), "maximum": (0, 1), "minimum": (0, 1),
+          "fmod": (0, 1)}
 """Which of (a, b, out) each binary op's backward reads."""
 
 
@@ -260,19 +261,35 @@ def minimum(a: Any, b: Any) -> Any:
 # ---------------------------------------------------------------------- floor division, remainder
 
 
-def _fmod(a: Any, b: Any) -> Any:
-    """C's fmod composed from primitives (a - trunc(a / b) * b; a itself when b is infinite)."""
-    return where(b.isinf() & a.isfinite(), a, a - trunc(a / b) * b)
+def _fmod_backward(a: Any, b: Any, out: Any) -> Callable:
+    # fmod(a, b) = a - trunc(a / b) * b: d/da = 1, d/db = -trunc(a / b) (PyTorch's rule)
+    return lambda g: (g.sum_to(a.shape) if a.requires_grad else None,
+                      (-g * trunc(a / b)).sum_to(b.shape) if b.requires_grad else None)
+
+
+def fmod(a: Any, other: Any, reverse: bool = False) -> Any:
+    """C's fmod: the remainder of the division truncated toward zero, with the dividend's sign."""
+    a, b, dt = operands(a, other, reverse)
+    if not dt.is_float:
+        _check_int_divisor(b)
+    return arith(a, b, "fmod", "Fmod", _fmod_backward)
+
+
+def _int_floor_divide(a: Any, b: Any, r: Any) -> Any:
+    """a // b for int64 from r = fmod(a, b): the truncated quotient (exact below 2**53), minus one
+    where the remainder and the divisor differ in sign."""
+    q = ((a - r).to(float64) / b.to(float64)).round().to(a.dtype)
+    return where((r != 0) & ((r < 0) != (b < 0)), q - 1, q)
 
 
 def floor_divide(a: Any, other: Any, reverse: bool = False) -> Any:
     """a // other, rounding toward -inf, with PyTorch's results for zeros, infinities and NaN."""
     a, b, dt = operands(a, other, reverse)
+    if dt is bool_:
+        a, b, dt = a.to(int64), b.to(int64), int64
+    mod = fmod(a, b)
     if not dt.is_float:
-        _check_int_divisor(b)
-        af, bf = a.to(float64), b.to(float64)
-        return (af / bf).floor().to(dt)
-    mod = _fmod(a, b)
+        return _int_floor_divide(a, b, mod)
     div = (a - mod) / b
     div = where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
     fl = div.floor()
@@ -285,10 +302,9 @@ def floor_divide(a: Any, other: Any, reverse: bool = False) -> Any:
 def remainder(a: Any, other: Any, reverse: bool = False) -> Any:
     """a % other with the divisor's sign (Python's and PyTorch's `%`)."""
     a, b, dt = operands(a, other, reverse)
-    if not dt.is_float:
-        _check_int_divisor(b)
-        return a - floor_divide(a, b) * b
-    mod = _fmod(a, b)
+    if dt is bool_:
+        a, b, dt = a.to(int64), b.to(int64), int64
+    mod = fmod(a, b)
     return where((mod != 0) & ((b < 0) != (mod < 0)), mod + b, mod)
 
 
