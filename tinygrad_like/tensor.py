@@ -9,6 +9,7 @@ signatures. See docs/architecture.md for one call traced through the layers.
 from __future__ import annotations
 
 import weakref
+from functools import partialmethod
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from . import autograd, dispatch
@@ -315,26 +316,14 @@ class Tensor:
     mul, div, pow, neg, floor_divide, remainder, fmod = ew.mul, ew.div, ew.pow, ew.neg, ew.floor_divide, ew.remainder, ew.fmod
     multiply, divide, negative = ew.mul, ew.div, ew.neg
 
-    def __radd__(self, other: Any) -> "Tensor":
-        return ew.add(self, other, reverse=True)
-
-    def __rsub__(self, other: Any) -> "Tensor":
-        return ew.sub(self, other, reverse=True)
-
-    def __rmul__(self, other: Any) -> "Tensor":
-        return ew.mul(self, other, reverse=True)
-
-    def __rtruediv__(self, other: Any) -> "Tensor":
-        return ew.div(self, other, reverse=True)
-
-    def __rpow__(self, other: Any) -> "Tensor":
-        return ew.pow(self, other, reverse=True)
-
-    def __rfloordiv__(self, other: Any) -> "Tensor":
-        return ew.floor_divide(self, other, reverse=True)
-
-    def __rmod__(self, other: Any) -> "Tensor":
-        return ew.remainder(self, other, reverse=True)
+    # the reflected forms (2 - t, 2 / t, ...): the same ops with the operands swapped
+    __radd__ = partialmethod(ew.add, reverse=True)
+    __rsub__ = partialmethod(ew.sub, reverse=True)
+    __rmul__ = partialmethod(ew.mul, reverse=True)
+    __rtruediv__ = partialmethod(ew.div, reverse=True)
+    __rpow__ = partialmethod(ew.pow, reverse=True)
+    __rfloordiv__ = partialmethod(ew.floor_divide, reverse=True)
+    __rmod__ = partialmethod(ew.remainder, reverse=True)
 
     def __rmatmul__(self, other: "Tensor") -> "Tensor":
         return matmul_ops.matmul(other, self)

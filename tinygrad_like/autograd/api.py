@@ -32,16 +32,20 @@ def _grads_for(outputs: list, grad_outputs: Optional[Sequence[Any]]) -> list:
     return out
 
 
+def _start(outputs: list, given: Any, create_graph: bool) -> list:
+    """The gradients the outputs start from, after checking that each output has a graph."""
+    for t in outputs:
+        if not t.requires_grad:
+            raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn")
+    grads = _grads_for(outputs, given)
+    return grads if create_graph else [g.detach() for g in grads]
+
+
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Optional[bool] = None,
              create_graph: bool = False) -> None:
     """Accumulate d(tensors)/d(leaf) into every leaf's .grad (Tensor.backward for several outputs)."""
     outputs = _as_list(tensors)
-    for t in outputs:
-        if not t.requires_grad:
-            raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn")
-    grads = _grads_for(outputs, grad_tensors)
-    if not create_graph:
-        grads = [g.detach() for g in grads]
+    grads = _start(outputs, grad_tensors, create_graph)
     engine.run(outputs, grads, create_graph if retain_graph is None else retain_graph, create_graph)
 
 
@@ -50,15 +54,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Opti
     """The gradients of `outputs` with respect to each of `inputs`, as a tuple (PyTorch's
     torch.autograd.grad); `.grad` of no tensor is touched."""
     outs, ins = _as_list(outputs), _as_list(inputs)
-    for t in outs:
-        if not t.requires_grad:
-            raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn")
     for x in ins:
         if not x.requires_grad:
             raise AutogradError("One of the differentiated Tensors does not require grad")
-    grads = _grads_for(outs, grad_outputs)
-    if not create_graph:
-        grads = [g.detach() for g in grads]
+    grads = _start(outs, grad_outputs, create_graph)
     result = engine.run(outs, grads, create_graph if retain_graph is None else retain_graph, create_graph, ins)
     for i, g in enumerate(result):
         if g is None and not allow_unused:

@@ -376,7 +376,30 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-class Sequential(Module):
+class _Container(Module):
+    """What Sequential and ModuleList share: numbered submodules, len, iteration, indexing."""
+
+    def append(self, module: Module) -> Any:
+        self.add_module(str(len(self._modules)), _check_module(module))
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: Any) -> Any:
+        items = list(self._modules.values())
+        if isinstance(idx, slice):
+            return self._from_list(items[idx])
+        return items[_check_index(idx, len(items))]
+
+    def _from_list(self, items: list) -> "Module":
+        raise NotImplementedError
+
+
+class Sequential(_Container):
     """Calls its modules in order: Sequential(Linear(2, 4), ReLU(), Linear(4, 1))."""
 
     def __init__(self, *modules: Any):
@@ -393,24 +416,11 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def append(self, module: Module) -> "Sequential":
-        self.add_module(str(len(self._modules)), _check_module(module))
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, idx: Any) -> Any:
-        items = list(self._modules.values())
-        if isinstance(idx, slice):
-            return Sequential(*items[idx])
-        return items[_check_index(idx, len(items))]
+    def _from_list(self, items: list) -> "Sequential":
+        return Sequential(*items)
 
 
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of modules whose parameters are registered as '0.weight', '1.weight', ..."""
 
     def __init__(self, modules: Optional[Any] = None):
@@ -418,26 +428,13 @@ class ModuleList(Module):
         for m in modules or ():
             self.append(m)
 
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self._modules)), _check_module(module))
-        return self
-
     def extend(self, modules: Any) -> "ModuleList":
         for m in modules:
             self.append(m)
         return self
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, idx: Any) -> Any:
-        items = list(self._modules.values())
-        if isinstance(idx, slice):
-            return ModuleList(items[idx])
-        return items[_check_index(idx, len(items))]
+    def _from_list(self, items: list) -> "ModuleList":
+        return ModuleList(items)
 
 
 def _check_module(m: Any) -> Module:

@@ -323,30 +323,6 @@ def compare(a: Any, other: Any, op: str) -> Any:
     return dispatch.binary(op, a, b, dt, bool_)
 
 
-def eq(a: Any, other: Any) -> Any:
-    return compare(a, other, "eq")
-
-
-def ne(a: Any, other: Any) -> Any:
-    return compare(a, other, "ne")
-
-
-def lt(a: Any, other: Any) -> Any:
-    return compare(a, other, "lt")
-
-
-def le(a: Any, other: Any) -> Any:
-    return compare(a, other, "le")
-
-
-def gt(a: Any, other: Any) -> Any:
-    return compare(a, other, "gt")
-
-
-def ge(a: Any, other: Any) -> Any:
-    return compare(a, other, "ge")
-
-
 def logic(a: Any, other: Any, op: str) -> Any:
     """Elementwise and (mul), or (maximum), xor (ne) of bool tensors."""
     a, b, dt = operands(a, other)
@@ -355,16 +331,16 @@ def logic(a: Any, other: Any, op: str) -> Any:
     return dispatch.binary(op, a, b, bool_, bool_)
 
 
-def logical_and(a: Any, other: Any) -> Any:
-    return logic(a, other, "mul")
+def _named(fn: Callable, op: str, name: str) -> Callable:
+    def f(a: Any, other: Any) -> Any:
+        return fn(a, other, op)
+    f.__name__ = f.__qualname__ = name
+    return f
 
 
-def logical_or(a: Any, other: Any) -> Any:
-    return logic(a, other, "maximum")
-
-
-def logical_xor(a: Any, other: Any) -> Any:
-    return logic(a, other, "ne")
+eq, ne, lt, le, gt, ge = (_named(compare, op, op) for op in ("eq", "ne", "lt", "le", "gt", "ge"))
+logical_and, logical_or, logical_xor = (_named(logic, op, name) for op, name in
+                                        (("mul", "logical_and"), ("maximum", "logical_or"), ("ne", "logical_xor")))
 
 
 def isnan(x: Any) -> Any:
