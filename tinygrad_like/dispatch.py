@@ -25,16 +25,17 @@ from .view import (View, broadcast_shapes, coalesce, contiguous_strides, element
 SCALAR_VIEW = View((), ())
 _CONTIG: dict[tuple, View] = {}
 _new = object.__new__
-_tensor_class: list = []  # [Tensor], set once by tensor.py
+_Tensor: Any = None  # tensor.py's Tensor, handed down once by use_tensor_class
 
 
 def use_tensor_class(cls: type) -> None:
     """Make `cls` the class of every result `wrap` builds (tensor.py's Tensor)."""
-    _tensor_class[:] = [cls]
+    global _Tensor
+    _Tensor = cls
 
 
 def is_tensor(x: Any) -> bool:
-    return isinstance(x, _tensor_class[0])
+    return isinstance(x, _Tensor)
 
 
 # ---------------------------------------------------------------------- results
@@ -52,7 +53,7 @@ def contig(shape: tuple) -> View:
 def wrap(buf: Any, view: View, dtype: DType, be: Any, vc: Optional[list] = None) -> Any:
     """A new tensor (no graph) over a backend buffer. `vc` is the storage's version counter, shared
     by every view of one storage (a fresh buffer gets a new one)."""
-    t = _new(_tensor_class[0])
+    t = _new(_Tensor)
     t._buf = buf
     t._view = view
     t.dtype = dtype
@@ -332,17 +333,17 @@ def arg_reduce(op: str, x: Any, d: int) -> Any:
 
 def matmul(a: Any, b: Any, batch: tuple, dtype: DType) -> Any:
     """a @ b with the batch dims broadcast to `batch` (both `dtype`, inner dims agree)."""
-    m, k = a.shape[-2:]
-    n = b.shape[-1]
+    va, vb = a._view, b._view
+    m, k = va.shape[-2:]
+    n = vb.shape[-1]
     be = a._be
+    if not batch and m and n and k:  # two matrices: the common case, without batch bookkeeping
+        return wrap(be.matmul(a._buf, va, b._buf, vb, dtype), contig((m, n)), dtype, be)
     out_shape = batch + (m, n)
     if prod(out_shape) == 0:
         return empty(out_shape, dtype, be)
     if k == 0:
         return zeros(out_shape, dtype, be)
-    va, vb = a._view, b._view
-    if not batch:
-        return wrap(be.matmul(a._buf, va, b._buf, vb, dtype), contig(out_shape), dtype, be)
     va = va.expand(batch + (m, k))
     vb = vb.expand(batch + (k, n))
     bs, (sa, sb) = coalesce(batch, va.strides[:-2], vb.strides[:-2])

@@ -216,7 +216,7 @@ class Tensor:
         create_graph=True the backward pass is itself recorded (gradients of gradients)."""
         if gradient is not None and not isinstance(gradient, Tensor):
             gradient = tensor_from_data(gradient, self.dtype, self._be)
-        autograd.backward(self, None if gradient is None else [gradient], retain_graph, create_graph)
+        autograd.backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
 
     def detach(self) -> "Tensor":
         return dispatch.wrap(self._buf, self._view, self.dtype, self._be, self._vc)

@@ -83,13 +83,15 @@ def run(outputs: Sequence[Any], grads: Sequence[Any], retain_graph: bool, create
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            g = _run_hooks(node.hooks, g)
+            if node.hooks:
+                g = _run_hooks(node.hooks, g)
             if capture is not None:
                 if id(node) in capture:
                     capture[id(node)] = g
             elif node.retained is not None and node.retained() is not None:
                 _accumulate(node.retained(), g)
-            node.check_saved()
+            if node.saved:
+                node.check_saved()
             in_grads = node.backward(g)
             for e, pg in zip(node.edges, in_grads):
                 if e is None or pg is None:
@@ -108,7 +110,8 @@ def run(outputs: Sequence[Any], grads: Sequence[Any], retain_graph: bool, create
 
 
 def _deliver_leaf(t: Any, g: Any, capture: Optional[dict]) -> None:
-    g = _run_hooks(t._hooks, g)
+    if t._hooks:
+        g = _run_hooks(t._hooks, g)
     if capture is None:
         _accumulate(t, g)
     elif id(t) in capture:

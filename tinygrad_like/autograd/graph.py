@@ -80,7 +80,7 @@ def record(out: Any, name: str, inputs: tuple, backward: BackwardFn, saved: tupl
             edges.append(None)
     if wanted:
         out.requires_grad = True
-        node = out._node = Node(name, tuple(edges), backward, tuple((t, t._vc[0]) for t in saved),
+        node = out._node = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else (),
                                 out._view.shape, out.dtype)
         node.version = out._vc[0]
     return out
@@ -96,7 +96,11 @@ def _stale(x: Any, name: str) -> None:
 
 def needs_grad(*inputs: Any) -> bool:
     """True when an op on `inputs` would be recorded (lets an op skip building its backward)."""
-    return grad_mode.enabled and any(x.requires_grad for x in inputs)
+    if grad_mode.enabled:
+        for x in inputs:  # a loop, not any(generator): this runs for every op
+            if x.requires_grad:
+                return True
+    return False
 
 
 class RemovableHandle:

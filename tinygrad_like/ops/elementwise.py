@@ -30,7 +30,7 @@ def unary(x: Any, op: str, name: str, backward_of: Optional[Callable] = None, dt
     if x.dtype is not dtype:
         x = x.to(dtype)
     out = dispatch.unary(op, x, dtype)
-    if backward_of is None or not needs_grad(x):
+    if backward_of is None or not (x.requires_grad and grad_mode.enabled):
         return out
     saved = (x,) if saves == "x" else (out,) if saves == "out" else ()
     return record(out, name, (x,), backward_of(x, out), saved)
@@ -64,16 +64,18 @@ def sigmoid(x: Any) -> Any:
     return unary(x, "sigmoid", "Sigmoid", lambda x, out: lambda g: (g * out * (1 - out),), saves="out")
 
 
+def _relu_backward(x: Any, out: Any) -> Callable:
+    def backward(g: Any) -> tuple:
+        # the gradient passes where the output is positive: the backend's one-pass kernel when
+        # it has one (its result is not differentiable again, so not under create_graph,
+        # the only time backward runs with grad mode on)
+        fused = None if grad_mode.enabled else dispatch.fused_relu_backward(g, out)
+        return (where(out > 0, g, 0.0) if fused is None else fused,)
+    return backward
+
+
 def relu(x: Any) -> Any:
-    def backward_of(x: Any, out: Any) -> Callable:
-        def backward(g: Any) -> tuple:
-            # the gradient passes where the output is positive: the backend's one-pass kernel when
-            # it has one (its result is not differentiable again, so not under create_graph,
-            # the only time backward runs with grad mode on)
-            fused = None if grad_mode.enabled else dispatch.fused_relu_backward(g, out)
-            return (where(out > 0, g, 0.0) if fused is None else fused,)
-        return backward
-    return unary(x, "relu", "Relu", backward_of, dtype=x.dtype if x.dtype is not bool_ else int64, saves="out")
+    return unary(x, "relu", "Relu", _relu_backward, dtype=x.dtype if x.dtype is not bool_ else int64, saves="out")
 
 
 def erf(x: Any) -> Any:
@@ -127,8 +129,11 @@ def operands(a: Any, other: Any, reverse: bool = False) -> tuple:
     """(left, right, dtype): `other` made a tensor (a Python number becomes a 0-d tensor of the
     promoted dtype), both cast to the result dtype; swapped when `reverse` (for __radd__ etc.)."""
     if is_tensor(other):
-        same_backend("binary op", a, other)
+        if other._be is not a._be:
+            same_backend("binary op", a, other)
         dt = a.dtype if other.dtype is a.dtype else result_dtype(a, other)
+        if dt is a.dtype is other.dtype:  # the common case: nothing to cast
+            return (other, a, dt) if reverse else (a, other, dt)
         b = other
     else:
         other = _operand_number(other, a)
@@ -152,12 +157,24 @@ def _operand_number(x: Any, like: Any) -> Any:
 
 _SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), "maximum": (0, 1), "minimum": (0, 1),
           "fmod": (0, 1)}
-"""Which of (a, b, out) each binary op's backward reads."""
+"""Which of (a, b, out) each binary op's backward reads (always a prefix of the three)."""
 
 
 def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse: bool = False) -> Any:
     """a op other with PyTorch's promotion; records `backward_of(a, b, out)` when needed."""
     a, b, dt = operands(a, other, reverse)
+    if not dt.is_float:
+        a, b, dt, op = _integer_operands(a, b, dt, op)
+    out = dispatch.binary(op, a, b, dt, dt)
+    if not (grad_mode.enabled and (a.requires_grad or b.requires_grad)):
+        return out
+    saves = _SAVES[op]
+    return record(out, name, (a, b), backward_of(a, b, out), (a, b, out)[:len(saves)] if saves else ())
+
+
+def _integer_operands(a: Any, b: Any, dt: Any, op: str) -> tuple:
+    """PyTorch's rules for bool and int operands: bool add is or, bool div/pow go through int64,
+    int div through float32, negative integer powers are refused."""
     if dt is bool_:
         if op == "sub":
             raise DTypeError("subtraction of two bool tensors is not supported; use ^ (logical xor) or ~")
@@ -169,17 +186,14 @@ def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse
         a, b, dt = a.to(float32), b.to(float32), float32
     if op == "pow" and not dt.is_float and (b < 0).any().item():
         raise InvalidValueError("Integers to negative integer powers are not allowed")
-    out = dispatch.binary(op, a, b, dt, dt)
-    if not needs_grad(a, b):
-        return out
-    return record(out, name, (a, b), backward_of(a, b, out), tuple((a, b, out)[i] for i in _SAVES[op]))
+    return a, b, dt, op
 
 
 # ---------------------------------------------------------------------- binary: arithmetic
 
 
 def _add_backward(a: Any, b: Any, out: Any) -> Callable:
-    sa, sb = a.shape, b.shape
+    sa, sb = a._view.shape, b._view.shape
     return lambda g: (g.sum_to(sa), g.sum_to(sb))
 
 
@@ -188,7 +202,7 @@ def add(a: Any, other: Any, reverse: bool = False) -> Any:
 
 
 def _sub_backward(a: Any, b: Any, out: Any) -> Callable:
-    sa, sb = a.shape, b.shape
+    sa, sb = a._view.shape, b._view.shape
     return lambda g: (g.sum_to(sa), (-g).sum_to(sb))
 
 

@@ -13,8 +13,9 @@ from ..view import broadcast_shapes
 
 def matmul(a: Any, b: Any) -> Any:
     """a @ b with numpy's rules for 1-D operands and broadcast batch dims."""
-    if (dispatch.is_tensor(b) and a.dtype is b.dtype and a.dtype.is_float and a._be is b._be
-            and len(a._view.shape) == 2 and len(b._view.shape) == 2 and a.shape[1] == b.shape[0]):
+    sa, sb = a._view.shape, getattr(b, "_view", a._view).shape
+    if (len(sa) == 2 and len(sb) == 2 and dispatch.is_tensor(b) and a.dtype is b.dtype and a.dtype.is_float
+            and a._be is b._be and sa[1] == sb[0]):
         return _product(a, b, (), a.dtype)  # the common case (every Linear layer), without the general checks
     if not dispatch.is_tensor(b):
         raise DTypeError(f"matmul: expected a Tensor, got {type(b).__name__}")

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from .. import dispatch
 from .. import dtypes as _dt
-from ..autograd import needs_grad, record
+from ..autograd import grad_mode, needs_grad, record
 from ..dispatch import contig, same_backend, wrap
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, prod
@@ -22,7 +22,7 @@ def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
     An in-place change of the shared storage through x (or another view) after this makes the
     view's history stale: autograd.record refuses to build on it."""
     out = wrap(x._buf, view, x.dtype, x._be, x._vc)
-    return record(out, name, (x,), backward) if needs_grad(x) else out
+    return record(out, name, (x,), backward) if x.requires_grad and grad_mode.enabled else out
 
 
 def alias(x: Any) -> Any:

@@ -25,7 +25,7 @@ def keep_shape(shape: tuple, dim: Any) -> tuple:
 def sum(x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:  # noqa: A001
     x = x if dtype is None else x.to(dtype)
     out = dispatch.reduce("sum", x, dim, keepdim)
-    if not needs_grad(x):
+    if not (x.requires_grad and grad_mode.enabled):
         return out
     shape, kshape = x.shape, keep_shape(x.shape, dim)
     return record(out, "Sum", (x,), lambda g: (g.reshape(kshape).expand(shape),))
