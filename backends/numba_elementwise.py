@@ -296,7 +296,7 @@ def _minf(op, x, y):
     return x if (x <= y or x != x) else y
 
 
-def _fmodf(op, x, y): return math.fmod(x, y)
+def _fmodf(op, x, y): return np.fmod(x, y)  # math.fmod is not available in nopython mode
 
 
 def _fmodi(op, x, y):
