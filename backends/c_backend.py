@@ -70,6 +70,8 @@ _BINARY = {op: i for i, op in enumerate(ARITH_OPS + COMPARE_OPS)}
 _COMPARE = frozenset(COMPARE_OPS)
 _REDUCE = {"sum": 0, "max": 1, "min": 2}
 _ARG = {"argmax": 0, "argmin": 1}
+_SCATTER = {"assign": 0, "max": 1, "min": 2}
+_SCAN = {"sum": 0, "prod": 1}
 _MAXDIM = 64
 _ERRORS = {-1: "is not supported for this dtype", -2: "has too many dims (at most 64)",
            -3: "got an index out of range"}
@@ -524,6 +526,47 @@ class CBackend:
                                 src.ptr, src_view.offset)
         if rc:
             _fail("scatter_add", rc)
+
+    def scatter(self, op: str, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View,
+                src: CBuffer, src_view: View, dim: int, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "scatter")
+        _check(index, index_view, _INT64, "scatter index")
+        _check(src, src_view, dtype, "scatter src")
+        shape = index_view.shape
+        nd = len(shape)
+        if (op not in _SCATTER or nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
+                or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
+            raise ShapeError(f"c backend: scatter {op}: index shape {shape}, src shape {src_view.shape} "
+                             f"do not fit dst shape {dst_view.shape} at dim {dim}")
+        rc = lib.tg_scatter(_SCATTER[op], _DT[dtype.name], nd, dim, dst_view.shape[dim],
+                            _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
+                            dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,
+                            src.ptr, src_view.offset)
+        if rc:
+            _fail(f"scatter {op}", rc)
+
+    def scan(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        _check(x, view, dtype, "scan")
+        if op not in _SCAN or not view.shape:
+            raise BackendError(f"c backend: scan {op!r} of a view {view} is not supported")
+        out = _new(view.numel(), dtype)
+        rc = lib.tg_scan(_SCAN[op], _DT[dtype.name], len(view.shape), _geo(view.shape, view.strides), x.ptr,
+                         view.offset, out.ptr)
+        if rc:
+            _fail(f"scan {op} on {dtype.name}", rc)
+        return out
+
+    def sort(self, x: CBuffer, view: View, dtype: DType, descending: bool, k: int) -> tuple:
+        _check(x, view, dtype, "sort")
+        if not view.shape or not 1 <= k <= view.shape[-1]:
+            raise ShapeError(f"c backend: sort: k={k} does not fit the view {view}")
+        m = view.numel() // view.shape[-1] * k
+        vals, idx = _new(m, dtype), _new(m, _INT64)
+        rc = lib.tg_sort(_DT[dtype.name], len(view.shape), _geo(view.shape, view.strides), x.ptr, view.offset,
+                         int(bool(descending)), k, vals.ptr, ffi.cast("int64_t *", idx.ptr))
+        if rc:
+            _fail("sort", rc)
+        return vals, idx
 
     # random -----------------------------------------------------------------------
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> CBuffer:
