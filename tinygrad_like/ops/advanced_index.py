@@ -101,8 +101,8 @@ def flat_nonzero(mask: Any) -> Any:
 
 def unravel(flat: Any, shape: tuple) -> list:
     """Coordinates (one int64 tensor per dim) of row-major flat positions in `shape`."""
-    if len(shape) == 1:
-        return [flat]
+    if len(shape) == 1 or prod(shape) == 0:  # (no element: every coordinate is empty)
+        return [flat] * len(shape)
     coords, stride = [], 1
     for n in reversed(shape):
         c = flat if stride == 1 else flat // stride
