@@ -48,14 +48,15 @@ def scatter(op, dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides,
                 dst[q] = v
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _row_base(r, shape, strides, off):
     """Buffer offset of row r of the kept dims (all but the last)."""
     o = off
+    rem = np.int64(r)  # a prange index may be unsigned: int64 keeps the arithmetic integral
     for d in range(len(shape) - 2, -1, -1):
         n = shape[d]
-        o += (r % n) * strides[d]
-        r //= n
+        o += (rem % n) * strides[d]
+        rem //= n
     return o
 
 
@@ -67,7 +68,8 @@ def make_scan(prod: bool, par: bool, is_float: bool):
         n = shape[len(shape) - 1]
         s = strides[len(shape) - 1]
         rows = out.size // n
-        for r in prange(rows):
+        for rr in prange(rows):
+            r = np.int64(rr)
             b = _row_base(r, shape, strides, off)
             if is_float:
                 acc = 1.0 if prod else 0.0
@@ -96,7 +98,8 @@ def make_sort(par: bool):
         n = shape[len(shape) - 1]
         s = strides[len(shape) - 1]
         rows = vals.size // kk
-        for r in prange(rows):
+        for rr in prange(rows):
+            r = np.int64(rr)
             b = _row_base(r, shape, strides, off)
             row = np.empty(n, x.dtype)
             for j in range(n):
