@@ -160,6 +160,13 @@ def _rows(buf: Any, view: View, dtype: DType, what: str) -> tuple:
     return rows, cols
 
 
+def _rows_pattern(dim: int, shape: Sequence[int], x_strides: Sequence[int], i_strides: Sequence[int]) -> bool:
+    """True when a gather/scatter_add moves whole dense rows (index_select's pattern): the index is
+    constant along a last dim of at least 8 elements, which is dense in x."""
+    nd = len(shape)
+    return nd >= 2 and dim < nd - 1 and shape[-1] >= 8 and i_strides[-1] == 0 and x_strides[-1] == 1
+
+
 def _geo(*parts: Sequence[int]) -> list:
     """shape and strides packed into one list, which cffi passes to C as a temporary int64 array
     (cheaper than an ffi.new per call)."""
@@ -503,8 +510,9 @@ class CBackend:
                 shape[d] > x_view.shape[d] for d in range(nd) if d != dim):
             raise ShapeError(f"c backend: gather: index shape {shape} does not fit x shape {x_view.shape} at dim {dim}")
         out = _new(index_view.numel(), dtype)
-        rc = lib.tg_gather(_DT[dtype.name], nd, dim, x_view.shape[dim], _geo(shape, x_view.strides, index_view.strides),
-                           x.ptr, x_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset, out.ptr)
+        gather = lib.tg_gather_rows if _rows_pattern(dim, shape, x_view.strides, index_view.strides) else lib.tg_gather
+        rc = gather(_DT[dtype.name], nd, dim, x_view.shape[dim], _geo(shape, x_view.strides, index_view.strides),
+                    x.ptr, x_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset, out.ptr)
         if rc:
             _fail("gather", rc)
         return out
@@ -520,7 +528,8 @@ class CBackend:
                 or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
             raise ShapeError(f"c backend: scatter_add: index shape {shape}, src shape {src_view.shape} "
                              f"do not fit dst shape {dst_view.shape} at dim {dim}")
-        rc = lib.tg_scatter_add(_DT[dtype.name], nd, dim, dst_view.shape[dim],
+        rows = _rows_pattern(dim, shape, dst_view.strides, index_view.strides) and src_view.strides[-1] == 1
+        rc = (lib.tg_scatter_add_rows if rows else lib.tg_scatter_add)(_DT[dtype.name], nd, dim, dst_view.shape[dim],
                                 _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
                                 dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,
                                 src.ptr, src_view.offset)

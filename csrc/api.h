@@ -78,3 +78,9 @@ int tg_scan(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t x
 /* stable sort of each row (last dim), its first k values and indices (contiguous rows of k) */
 int tg_sort(int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int desc, int64_t k,
             void *vals, int64_t *idx);
+/* gather / scatter_add moving whole rows: the index is constant along the last dim (stride 0)
+   and the last dim of x (dst and src) has stride 1; geo as tg_gather's / tg_scatter_add's */
+int tg_gather_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, const void *x, int64_t xoff,
+                   const int64_t *idx, int64_t ioff, void *out);
+int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
+                        const int64_t *idx, int64_t ioff, const void *src, int64_t soff);

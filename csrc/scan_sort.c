@@ -218,3 +218,72 @@ int tg_sort(int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int
     tg_parallel_for(rows, rows > 1 ? tg_threads_for(rows * n * 20, 0) : 1, 1, sort_range, &c);
     return c.err;
 }
+
+/* ---------------------------------------------------------------- gather / scatter_add of rows */
+/* The index_select pattern: the index is constant along the last dim and the last dim of x (dst,
+   src) is dense, so each index moves a whole row of shape[nd-1] elements. geo as in tg_gather
+   (tg_scatter_add); the caller checks the pattern. */
+typedef struct { int dt, nd, dim; int64_t dimsize; const int64_t *shape, *xs, *is, *ss; const char *x; int64_t xoff;
+                 const int64_t *index; int64_t ioff; char *out; const char *src; int64_t soff; int bad; } rows_io_t;
+
+/* offsets of outer row r (all dims but the last) in x (without dim), index and src */
+static void row_offsets(const rows_io_t *c, int64_t r, int64_t *xo, int64_t *io, int64_t *so) {
+    int64_t a = c->xoff, b = c->ioff, s = c->soff;
+    for (int d = c->nd - 2; d >= 0; d--) {
+        int64_t n = c->shape[d], i = r % n;
+        r /= n;
+        if (d != c->dim) a += i * c->xs[d];
+        b += i * c->is[d];
+        if (c->ss) s += i * c->ss[d];
+    }
+    *xo = a; *io = b; *so = s;
+}
+
+static void gather_rows_range(void *ctx, int64_t lo, int64_t hi) {
+    rows_io_t *c = ctx;
+    int64_t L = c->shape[c->nd - 1], isz = TG_ITEMSIZE[c->dt], sd = c->xs[c->dim], xo, io, so;
+    for (int64_t r = lo; r < hi; r++) {
+        row_offsets(c, r, &xo, &io, &so);
+        int64_t i = c->index[io];
+        if (i < 0 || i >= c->dimsize) { c->bad = 1; return; }
+        memcpy(c->out + r * L * isz, c->x + (xo + i * sd) * isz, (size_t)(L * isz));
+    }
+}
+
+int tg_gather_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, const void *x, int64_t xoff,
+                   const int64_t *index, int64_t ioff, void *out) {
+    if (dt < 0 || dt > 3) return ERR_OP;
+    if (nd < 2 || nd > TG_MAXDIM || dim < 0 || dim >= nd - 1) return ERR_DIM;
+    rows_io_t c = {dt, nd, dim, dimsize, geo, geo + nd, geo + 2 * nd, NULL, x, xoff, index, ioff, out, NULL, 0, 0};
+    int64_t rows = 1;
+    for (int d = 0; d < nd - 1; d++) rows *= geo[d];
+    tg_parallel_for(rows, tg_threads_for(rows * geo[nd - 1], 0), 1, gather_rows_range, &c);
+    return c.bad ? ERR_INDEX : ERR_OK;
+}
+
+#define ADD_ROW(T) { T *restrict dp = (T *)dst + t; const T *restrict sp = (const T *)src + so; \
+    for (int64_t j = 0; j < L; j++) dp[j] += sp[j]; }
+
+int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
+                        const int64_t *index, int64_t ioff, const void *src, int64_t soff) {
+    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64) return ERR_OP;
+    if (nd < 2 || nd > TG_MAXDIM || dim < 0 || dim >= nd - 1) return ERR_DIM;
+    rows_io_t c = {dt, nd, dim, dimsize, geo, geo + nd, geo + 2 * nd, geo + 3 * nd, NULL, doff, index, ioff, NULL,
+                   NULL, soff, 0};
+    int64_t rows = 1, L = geo[nd - 1], sd = geo[nd + dim], t, io, so;
+    for (int d = 0; d < nd - 1; d++) rows *= geo[d];
+    for (int64_t r = 0; r < rows; r++) {  /* every index checked before anything is written */
+        row_offsets(&c, r, &t, &io, &so);
+        if (index[io] < 0 || index[io] >= dimsize) return ERR_INDEX;
+    }
+    /* serial: rows with the same index accumulate in order */
+    for (int64_t r = 0; r < rows; r++) {
+        row_offsets(&c, r, &t, &io, &so);
+        t += index[io] * sd;
+        if (dt == DT_F32) ADD_ROW(float)
+        else if (dt == DT_F64) ADD_ROW(double)
+        else { int64_t *dp = (int64_t *)dst + t; const int64_t *sp = (const int64_t *)src + so;
+               for (int64_t j = 0; j < L; j++) dp[j] = (int64_t)((uint64_t)dp[j] + (uint64_t)sp[j]); }
+    }
+    return ERR_OK;
+}

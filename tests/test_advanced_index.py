@@ -345,3 +345,25 @@ def test_setitem_on_a_view_writes_the_base() -> None:
     e[1:, ::2][[0, 2], [1, 2]] = [1.0, 2.0]
     assert_close(base, e)
     assert to_np(v).shape == (3, 3)
+
+
+def test_whole_row_gather_and_scatter_paths() -> None:
+    """Rows of >= 8 dense elements (the embedding pattern, which the c backend moves row by row)."""
+    rng = np.random.default_rng(6)
+    w_np = rng.normal(size=(30, 16))
+    ids_np = np.array([3, 29, 3, 0, 3, 17])
+    w = from_np(w_np).requires_grad_()
+    out = w[from_np(ids_np)]
+    assert_close(out, w_np[ids_np])
+    g_np = rng.normal(size=(6, 16))
+    out.backward(from_np(g_np))
+    e = np.zeros_like(w_np)
+    np.add.at(e, ids_np, g_np)
+    assert_close(w.grad, e)
+    t = from_np(w_np)
+    t.index_add_(0, from_np(ids_np), from_np(g_np))
+    assert_close(t, w_np + e)
+    assert_close(from_np(w_np).T.contiguous().index_select(1, from_np(ids_np)), w_np.T[:, ids_np])
+    with pytest.raises(IndexError):
+        t.index_add_(0, from_np(np.array([1, 30, 2, 0, 0, 0])), from_np(g_np))
+    assert_close(t, w_np + e)

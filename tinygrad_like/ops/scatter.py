@@ -133,7 +133,12 @@ def index_add(x: Any, dim: int, index: Any, source: Any, alpha: Any = 1) -> Any:
 
 def index_add_(x: Any, dim: int, index: Any, source: Any, alpha: Any = 1) -> Any:
     check_inplace(x)
-    dispatch.assign(x._buf, x._view, index_add(x.detach(), dim, index, source.detach(), alpha))
+    d, idx = _dim_index(x, dim, index, source, "index_add_")
+    src = (source.detach() if alpha == 1 else source.detach() * alpha).to(x.dtype)
+    if x._view.is_contiguous() and x.ndim and x.dtype is not bool_:  # straight into x's buffer
+        dispatch.scatter_add_(x, d, idx, src if src.shape == idx.shape else src.expand(idx.shape))
+    else:
+        dispatch.assign(x._buf, x._view, scatter_add(x.detach(), d, idx, src))
     return x
 
 
