@@ -37,7 +37,8 @@ from tinygrad_like.view import View, contiguous_strides, prod
 
 from .c_build import CSRC, source_hash
 from .common import COMPARE, ViewChecks
-from .protocol import ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, UNARY_CODES
+from .protocol import (ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, SCAN_CODES, SCATTER_CODES,
+                       UNARY_CODES)
 from .threads import num_threads
 
 try:
@@ -65,6 +66,8 @@ def check_fresh() -> None:
 check_fresh()
 
 _DT = DTYPE_CODES
+_SCATTER = SCATTER_CODES
+_SCAN = SCAN_CODES
 _MAXDIM = 64
 _ERRORS = {-1: "is not supported for this dtype", -2: "has too many dims (at most 64)",
            -3: "got an index out of range"}
@@ -138,6 +141,13 @@ def _code(codes: dict, op: str, kind: str) -> int:
     if code is None:
         raise BackendError(f"c backend: unknown {kind} {op!r}")
     return code
+
+
+def _rows_pattern(dim: int, shape: Sequence[int], x_strides: Sequence[int], i_strides: Sequence[int]) -> bool:
+    """True when a gather/scatter_add moves whole dense rows (index_select's pattern): the index is
+    constant along a last dim of at least 8 elements, which is dense in x."""
+    nd = len(shape)
+    return nd >= 2 and dim < nd - 1 and shape[-1] >= 8 and i_strides[-1] == 0 and x_strides[-1] == 1
 
 
 def _geo(*parts: Sequence[int]) -> list:
@@ -475,8 +485,9 @@ class CBackend:
                 shape[d] > x_view.shape[d] for d in range(nd) if d != dim):
             raise ShapeError(f"c backend: gather: index shape {shape} does not fit x shape {x_view.shape} at dim {dim}")
         out = _new(index_view.numel(), dtype)
-        rc = lib.tg_gather(_DT[dtype.name], nd, dim, x_view.shape[dim], _geo(shape, x_view.strides, index_view.strides),
-                           x.ptr, x_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset, out.ptr)
+        gather = lib.tg_gather_rows if _rows_pattern(dim, shape, x_view.strides, index_view.strides) else lib.tg_gather
+        rc = gather(_DT[dtype.name], nd, dim, x_view.shape[dim], _geo(shape, x_view.strides, index_view.strides),
+                    x.ptr, x_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset, out.ptr)
         if rc:
             _fail("gather", rc)
         return out
@@ -492,12 +503,54 @@ class CBackend:
                 or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
             raise ShapeError(f"c backend: scatter_add: index shape {shape}, src shape {src_view.shape} "
                              f"do not fit dst shape {dst_view.shape} at dim {dim}")
-        rc = lib.tg_scatter_add(_DT[dtype.name], nd, dim, dst_view.shape[dim],
+        rows = _rows_pattern(dim, shape, dst_view.strides, index_view.strides) and src_view.strides[-1] == 1
+        rc = (lib.tg_scatter_add_rows if rows else lib.tg_scatter_add)(_DT[dtype.name], nd, dim, dst_view.shape[dim],
                                 _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
                                 dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,
                                 src.ptr, src_view.offset)
         if rc:
             _fail("scatter_add", rc)
+
+    def scatter(self, op: str, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View,
+                src: CBuffer, src_view: View, dim: int, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "scatter")
+        _check(index, index_view, _INT64, "scatter index")
+        _check(src, src_view, dtype, "scatter src")
+        shape = index_view.shape
+        nd = len(shape)
+        if (op not in _SCATTER or nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
+                or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
+            raise ShapeError(f"c backend: scatter {op}: index shape {shape}, src shape {src_view.shape} "
+                             f"do not fit dst shape {dst_view.shape} at dim {dim}")
+        rc = lib.tg_scatter(_SCATTER[op], _DT[dtype.name], nd, dim, dst_view.shape[dim],
+                            _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
+                            dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,
+                            src.ptr, src_view.offset)
+        if rc:
+            _fail(f"scatter {op}", rc)
+
+    def scan(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        _check(x, view, dtype, "scan")
+        if op not in _SCAN or not view.shape:
+            raise BackendError(f"c backend: scan {op!r} of a view {view} is not supported")
+        out = _new(view.numel(), dtype)
+        rc = lib.tg_scan(_SCAN[op], _DT[dtype.name], len(view.shape), _geo(view.shape, view.strides), x.ptr,
+                         view.offset, out.ptr)
+        if rc:
+            _fail(f"scan {op} on {dtype.name}", rc)
+        return out
+
+    def sort(self, x: CBuffer, view: View, dtype: DType, descending: bool, k: int) -> tuple:
+        _check(x, view, dtype, "sort")
+        if not view.shape or not 1 <= k <= view.shape[-1]:
+            raise ShapeError(f"c backend: sort: k={k} does not fit the view {view}")
+        m = view.numel() // view.shape[-1] * k
+        vals, idx = _new(m, dtype), _new(m, _INT64)
+        rc = lib.tg_sort(_DT[dtype.name], len(view.shape), _geo(view.shape, view.strides), x.ptr, view.offset,
+                         int(bool(descending)), k, vals.ptr, ffi.cast("int64_t *", idx.ptr))
+        if rc:
+            _fail("sort", rc)
+        return vals, idx
 
     # random -----------------------------------------------------------------------
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> CBuffer:

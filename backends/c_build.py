@@ -35,7 +35,7 @@ GENERATED = os.path.join(ROOT, "build", "generated")  # git-ignored; on the incl
 OPS_HEADER = "tg_ops.h"
 # enum prefix of each table of protocol.py (its entries become PREFIX_NAME = position)
 _ENUMS = (("UNARY_OPS", "U"), ("BINARY_OPS", "B"), ("REDUCE_OPS", "R"), ("ARG_REDUCE_OPS", "A"),
-          ("DTYPE_NAMES", "DT"))
+          ("SCATTER_OPS", "SC"), ("SCAN_OPS", "SCAN"), ("DTYPE_NAMES", "DT"))
 
 
 def _eval_table(node: ast.expr, env: dict) -> tuple:

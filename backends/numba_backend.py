@@ -30,8 +30,9 @@ from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
+from . import numba_sortscan as ss
 from .common import COMPARE, ViewChecks, bases
-from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, mix64
+from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
 from .threads import num_threads
 
 # numba's own SSA self-check flags conditional expressions inlined from our scalar-op overloads;
@@ -109,6 +110,8 @@ _RELU_BW = _Kernels(fu.make_relu_backward)
 _AXPY = _Kernels(fu.make_axpy)
 _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
 _XENT = _Kernels(fu.make_cross_entropy)
+_SCAN = _Kernels(ss.make_scan)
+_SORT = _Kernels(ss.make_sort)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -374,6 +377,33 @@ class NumbaBackend:
         _check_indices(index, index_view, dst_view.shape[dim], dim, "scatter_add")
         misc.scatter_add(dst, dst_view.offset, dst_view.strides, index, index_view.offset,
                          index_view.strides, src, src_view.offset, src_view.strides, index_view.shape, dim)
+
+    def scatter(self, op: str, dst: np.ndarray, dst_view: View, index: np.ndarray, index_view: View,
+                src: np.ndarray, src_view: View, dim: int, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "scatter")
+        _check(index, index_view, int64, "scatter index")
+        _check(src, src_view, dtype, "scatter src")
+        _check_indices(index, index_view, dst_view.shape[dim], dim, f"scatter {op}")  # before any write
+        ss.scatter(SCATTER_CODES[op], dst, dst_view.offset, dst_view.strides, index, index_view.offset,
+                   index_view.strides, src, src_view.offset, src_view.strides, index_view.shape, dim)
+
+    # ---- scans and sorting along the last dim ------------------------------------------
+    def scan(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        _check(x, view, dtype, "scan")
+        n = prod(view.shape)
+        out = np.empty(n, NP_TYPES[dtype])
+        shape, strides = _nd(view.shape, view.strides)
+        _SCAN[op == "prod", n >= PAR_ELEMWISE and view.shape[-1] < n, dtype.is_float](x, view.offset, shape, strides, out)
+        return out
+
+    def sort(self, x: np.ndarray, view: View, dtype: DType, descending: bool, k: int) -> tuple:
+        _check(x, view, dtype, "sort")
+        m = prod(view.shape) // view.shape[-1] * k
+        vals, idx = np.empty(m, NP_TYPES[dtype]), np.empty(m, np.int64)
+        shape, strides = _nd(view.shape, view.strides)
+        _SORT[prod(view.shape) >= PAR_ELEMWISE and view.shape[-1] < prod(view.shape)](
+            x, view.offset, shape, strides, bool(descending), k, vals, idx)
+        return vals, idx
 
     # ---- random ---------------------------------------------------------------------
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> np.ndarray:

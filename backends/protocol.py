@@ -135,6 +135,16 @@ REDUCE_CODES = {name: i for i, name in enumerate(REDUCE_OPS)}
 ARG_REDUCE_CODES = {name: i for i, name in enumerate(ARG_REDUCE_OPS)}
 DTYPE_CODES = {name: i for i, name in enumerate(DTYPE_NAMES)}
 
+
+SCATTER_OPS = ("assign", "max", "min")
+"""In-place writes by an index tensor (`scatter`); accumulation is `scatter_add`."""
+
+SCAN_OPS = ("sum", "prod")
+"""Inclusive scans along the last dim (`scan`): cumsum, cumprod."""
+
+SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
+SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
+
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
@@ -265,6 +275,29 @@ class Backend(Protocol):
                     src: Buffer, src_view: View, dim: int, dtype: DType) -> None:
         """In place: dst[p with p[dim] := index[p]] += src[p] for every p of index_view's shape;
         dst_view is contiguous; src_view has index_view's shape. Repeated indices accumulate."""
+
+    def scatter(self, op: str, dst: Buffer, dst_view: View, index: Buffer, index_view: View,
+                src: Buffer, src_view: View, dim: int, dtype: DType) -> None:
+        """In place, for op in SCATTER_OPS and every p of index_view's shape in row-major order:
+        `t = dst[p with p[dim] := index[p]]`; 'assign' sets t = src[p] (of repeated indices the
+        last one wins), 'max'/'min' set t = max/min(t, src[p]) (NaN propagates). Any dtype for
+        'assign'. Geometry as in scatter_add, but dst_view may be any view that never overlaps
+        itself. Index range as in gather; a backend that `checks_indices` checks all of them
+        before it writes anything."""
+
+    # ---- scans and sorting ----------------------------------------------------------
+    def scan(self, op: str, x: Buffer, view: View, dtype: DType) -> Buffer:
+        """Inclusive scan along the last dim, op in SCAN_OPS: out[..., j] = x[..., 0] op ... op
+        x[..., j], contiguous with the view's shape (ndim >= 1). float32/float64 accumulate in
+        float64 (rounded at each store); int64 wraps modulo 2**64."""
+
+    def sort(self, x: Buffer, view: View, dtype: DType, descending: bool, k: int) -> tuple:
+        """(values, indices): each row along the last dim (n = view.shape[-1] >= 1) sorted, and
+        its first k (1 <= k <= n) kept, as two contiguous buffers of shape (*view.shape[:-1], k):
+        the values (dtype) and their int64 positions in the row. The sort is stable (equal values
+        keep their order, -0.0 equals 0.0) and NaN is greater than every number (last when
+        ascending, first when descending). `k < n` serves topk: a backend may select rather
+        than sort the whole row, as long as the result equals the stable sort's first k."""
 
     # ---- random ---------------------------------------------------------------------
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> Buffer:

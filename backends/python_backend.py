@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 from tinygrad_like.dtypes import DType, bool_, int64
 from tinygrad_like.view import View, prod
 
+from . import python_sortscan as sortscan
 from .common import COMPARE, bases
 from .protocol import MASK64, GAMMA, mix64
 
@@ -347,6 +348,17 @@ class PythonBackend:
         offs = bases(index_view.shape, strides, dst_view.offset)
         for p, i, v in zip(offs, _flat(index, index_view), _flat(src, src_view)):
             dst[p + i * sd] += v
+
+    def scatter(self, op: str, dst: array, dst_view: View, index: array, index_view: View,
+                src: array, src_view: View, dim: int, dtype: DType) -> None:
+        sortscan.scatter(op, dst, dst_view, index, index_view, src, src_view, dim)
+
+    # scans and sorting along the last dim
+    def scan(self, op: str, x: array, view: View, dtype: DType) -> array:
+        return sortscan.scan(op, x, view, dtype)
+
+    def sort(self, x: array, view: View, dtype: DType, descending: bool, k: int) -> tuple:
+        return sortscan.sort(x, view, dtype, descending, k)
 
     # random
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> array:

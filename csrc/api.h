@@ -69,3 +69,19 @@ int tg_softmax_backward(int dt, int64_t rows, int64_t cols, const void *g, int64
 int tg_axpy(int dt, int64_t n, double alpha, const void *x, int64_t xoff, void *y, int64_t yoff);
 int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const int64_t *target,
                      int64_t toff, void *loss, void *grad);
+
+/* scan_sort.c. scatter: op 0 assign, 1 max, 2 min; geo as tg_scatter_add's; every index is
+   checked before anything is written */
+int tg_scatter(int op, int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
+               const int64_t *idx, int64_t ioff, const void *src, int64_t soff);
+/* scan: op 0 sum, 1 prod along the last dim; geo = shape, strides; out contiguous */
+int tg_scan(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, void *out);
+/* stable sort of each row (last dim), its first k values and indices (contiguous rows of k) */
+int tg_sort(int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, int desc, int64_t k,
+            void *vals, int64_t *idx);
+/* gather / scatter_add moving whole rows: the index is constant along the last dim (stride 0)
+   and the last dim of x (dst and src) has stride 1; geo as tg_gather's / tg_scatter_add's */
+int tg_gather_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, const void *x, int64_t xoff,
+                   const int64_t *idx, int64_t ioff, void *out);
+int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
+                        const int64_t *idx, int64_t ioff, const void *src, int64_t soff);

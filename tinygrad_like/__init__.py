@@ -13,9 +13,10 @@ from .gradcheck import GradcheckError, gradcheck
 from .interop import from_numpy
 from .random import (Generator, initial_seed, manual_seed, rand, rand_like, randint, randn,
                      randn_like, randperm)
-from .tensor import Tensor, cat, maximum, minimum, stack, where
+from .tensor import Tensor, cat, einsum, maximum, minimum, stack, where
+from .ops.sampling import bernoulli, multinomial
 from .serialization import SerializationError, load, save
-from . import data, nn, optim  # noqa: E402  (after Tensor: they build on it)
+from . import data, linalg, nn, optim  # noqa: E402  (after Tensor: they build on it)
 
 bool = bool_  # noqa: A001  (tg.bool, like torch.bool)
 float = float32  # noqa: A001
@@ -41,7 +42,11 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "ab
               "dot", "masked_fill", "clip", "log1p", "expm1", "softplus", "scatter_add", "add", "sub",
               "mul", "div", "pow", "round", "trunc", "remainder", "floor_divide", "logical_not",
               "isfinite", "any", "all", "fmod", "rsqrt", "lerp", "clamp_min", "clamp_max", "multiply",
-              "divide", "subtract", "negative"):
+              "divide", "subtract", "negative", "sort", "argsort", "topk", "kthvalue", "median", "cumsum",
+              "cumprod", "flip", "fliplr", "flipud", "roll", "tile", "repeat_interleave", "tril", "triu",
+              "diagonal", "diag", "trace", "diff", "norm", "outer", "cross", "isclose", "allclose", "equal",
+              "nonzero", "take_along_dim", "index_put", "masked_scatter", "index_add", "index_copy", "scatter",
+              "scatter_reduce"):
     globals()[_name] = _fn(_name)
 
 

@@ -366,6 +366,50 @@ def scatter_add_(dst: Any, d: int, index: Any, src: Any) -> None:
         dst._be.scatter_add(dst._buf, dst._view, index._buf, index._view, src._buf, src._view, d, dst.dtype)
 
 
+def scatter_(op: str, dst: Any, d: int, index: Any, src: Any) -> None:
+    """In place dst[p with p[d] := index[p]] = src[p] ('assign'), or its max/min with src[p]
+    (src has index's shape and dst's dtype; dst never overlaps itself)."""
+    if prod(index.shape):
+        dst._be.scatter(op, dst._buf, dst._view, index._buf, index._view, src._buf, src._view, d, dst.dtype)
+
+
+def _rows_last(x: Any, d: int) -> tuple:
+    """(kernel view with dim d last and the other dims coalesced, x's shape with d moved last)."""
+    v = x._view.permute([i for i in range(x.ndim) if i != d] + [d])
+    ks, (kst,) = coalesce(v.shape[:-1], v.strides[:-1])
+    return View(ks + v.shape[-1:], kst + v.strides[-1:], v.offset), v.shape
+
+
+def _dim_back(buf: Any, shape: tuple, d: int, dtype: DType, be: Any) -> Any:
+    """A contiguous tensor from a kernel result laid out with dim d last (`shape` in that order)."""
+    nd = len(shape)
+    t = wrap(buf, contig(shape), dtype, be)
+    if d == nd - 1:
+        return t
+    order = list(range(nd - 1))
+    order.insert(d, nd - 1)
+    return copy(wrap(buf, contig(shape).permute(order), dtype, be), dtype)
+
+
+def scan(op: str, x: Any, d: int) -> Any:
+    """Inclusive cumulative sum/product of x (float or int64, ndim >= 1) along dim d."""
+    if prod(x.shape) == 0:
+        return empty(x.shape, x.dtype, x._be)
+    kv, shape = _rows_last(x, d)
+    return _dim_back(x._be.scan(op, x._buf, kv, x.dtype), shape, d, x.dtype, x._be)
+
+
+def sort(x: Any, d: int, descending: bool, k: int) -> tuple:
+    """(values, int64 indices) of the first k of x's stable sort along dim d (ndim >= 1)."""
+    shape = x.shape[:d] + (k,) + x.shape[d + 1:]
+    if prod(shape) == 0:
+        return empty(shape, x.dtype, x._be), empty(shape, _dt.int64, x._be)
+    kv, vshape = _rows_last(x, d)
+    vals, idx = x._be.sort(x._buf, kv, x.dtype, descending, k)
+    kshape = vshape[:-1] + (k,)
+    return _dim_back(vals, kshape, d, x.dtype, x._be), _dim_back(idx, kshape, d, _dt.int64, x._be)
+
+
 def check_index_range(index: Any, size: int, what: str, dim: int) -> None:
     """TensorIndexError naming the first bad value when an index is outside [0, size)."""
     if prod(index.shape) == 0:

@@ -24,6 +24,7 @@ from .interop import to_numpy
 from .ops import composed, convert, elementwise as ew, inplace, movement as mv, reduce as rd
 from .ops import matmul as matmul_ops
 from .ops import index as index_ops
+from .ops import advanced_index as adv, einsum as einsum_ops, linalg as la, sampling, scatter as sc, shape as sh, sort as so
 from .printing import tensor_repr
 from .random import default_generator
 from .view import View, normalize_dim, prod
@@ -308,7 +309,7 @@ class Tensor:
     flatten, unflatten, transpose, swapaxes = mv.flatten, mv.unflatten, mv.transpose, mv.transpose
     squeeze, unsqueeze, narrow, chunk, split = mv.squeeze, mv.unsqueeze, mv.narrow, mv.chunk, mv.split
     contiguous, clone, sum_to = mv.contiguous, mv.clone, rd.sum_to
-    __getitem__, __setitem__ = index_ops.getitem, index_ops.setitem
+    __getitem__, __setitem__ = adv.getitem, adv.setitem
 
     # arithmetic (PyTorch's promotion; Python numbers and numpy arrays are accepted as operands)
     __add__, __sub__, __mul__, __truediv__, __pow__ = ew.add, ew.sub, ew.mul, ew.div, ew.pow
@@ -410,6 +411,23 @@ class Tensor:
     # indexing with tensors
     gather, index_select, scatter_add = index_ops.gather, index_ops.index_select, index_ops.scatter_add
     masked_fill = index_ops.masked_fill
+    nonzero, take_along_dim, index_put, index_put_ = adv.nonzero, sc.take_along_dim, sc.index_put, sc.index_put_
+    masked_fill_, masked_scatter, masked_scatter_ = sc.masked_fill_, sc.masked_scatter, sc.masked_scatter_
+    index_add, index_add_, index_copy, index_copy_ = sc.index_add, sc.index_add_, sc.index_copy, sc.index_copy_
+    scatter, scatter_, scatter_add_, scatter_reduce = sc.scatter, sc.scatter_, sc.scatter_add_, sc.scatter_reduce
+
+    # sorting and scans
+    sort, argsort, topk, kthvalue, median = so.sort, so.argsort, so.topk, so.kthvalue, so.median
+    cumsum, cumprod = so.cumsum, so.cumprod
+
+    # shape ops (copies), triangles and diagonals
+    flip, fliplr, flipud, roll, repeat, tile = sh.flip, sh.fliplr, sh.flipud, sh.roll, sh.repeat, sh.tile
+    repeat_interleave, tril, triu, diagonal, diag, trace, diff = (sh.repeat_interleave, sh.tril, sh.triu, sh.diagonal,
+                                                                  sh.diag, sh.trace, sh.diff)
+
+    # norms, products and comparisons; sampling
+    norm, outer, cross, isclose, allclose, equal = la.norm, la.outer, la.cross, la.isclose, la.allclose, la.equal
+    multinomial, bernoulli = sampling.multinomial, sampling.bernoulli
 
     # in place (optimizers, initializers)
     add_, sub_, clamp_, copy_, fill_ = inplace.add_, inplace.sub_, inplace.clamp_, inplace.copy_, inplace.fill_
@@ -462,7 +480,16 @@ def _empty_nested(shape: tuple) -> list:
 
 
 # module-level forms of the ops that PyTorch exposes as functions (tg.where, tg.cat, ...)
-where = ew.where
+
+
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:  # noqa: A002
+    """where(cond, a, b) elementwise; where(cond) alone is nonzero(cond, as_tuple=True)."""
+    if input is None and other is None:
+        return adv.nonzero(condition, as_tuple=True)
+    return ew.where(condition, input, other)
+
+
+einsum = einsum_ops.einsum
 maximum = ew.maximum
 minimum = ew.minimum
 cat = mv.cat

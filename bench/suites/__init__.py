@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "training", "scaling",
+NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "scaling",
          "startup", "threads")
 TITLES = {
     "overhead": "Per-op overhead (tiny tensors: the cost of the Python core)",
@@ -12,6 +12,7 @@ TITLES = {
     "broadcast": "Broadcasting and views, float32",
     "reductions": "Reductions and softmax, float32",
     "matmul": "Matmul (GFLOP/s = 2*M*N*K / time; % of the machine's float32 peak)",
+    "indexing": "Indexing, sorting, scans and einsum, float32",
     "training": "Training steps (forward + backward + SGD update)",
     "scaling": "Scalar autograd (one node per number) vs tensor autograd, sine MLP 1-64-1 step",
     "startup": "Start-up: fresh process, import to first result",

@@ -8,6 +8,7 @@ from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..ops.loss import checks_indices, fused_cross_entropy
 from ..ops.matmul import linear
+from ..ops.shape import pad  # noqa: F401  (F.pad)
 from ..random import rand
 from ..tensor import Tensor, where
 

@@ -1,4 +1,4 @@
-"""Indexing with tensors: gather, index_select, scatter_add, masked_fill, and item assignment."""
+"""Indexing with tensors along one dim: gather, index_select, scatter_add, masked_fill."""
 from __future__ import annotations
 
 from typing import Any
@@ -84,17 +84,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Any:
     return where(mask, dispatch.scalar(dispatch.as_number(value), x.dtype, x._be), x)
 
 
-def getitem(x: Any, key: Any) -> Any:
-    """x[key]: a view for ints, slices, None and ...; a gather for an int64 tensor or list on dim 0."""
-    if dispatch.is_tensor(key) or (isinstance(key, list) and key and all(isinstance(k, int) for k in key)):
-        idx = key if dispatch.is_tensor(key) else dispatch.from_list(key, (len(key),), int64, x._be)
-        if idx.dtype is bool_:
-            raise TensorIndexError("boolean mask indexing is not supported; use tg.where(mask, x, other)")
-        return index_select(x, 0, idx.reshape(-1)).reshape(idx.shape + x.shape[1:])
-    return basic_index(x, key)
-
-
-def setitem(x: Any, key: Any, value: Any) -> None:
+def basic_setitem(x: Any, key: Any, value: Any) -> None:
     """x[key] = value for basic keys (value broadcast to the selection and cast to x's dtype).
 
     On a tensor with history (or a value that requires grad) the assignment is recorded: the

@@ -12,6 +12,7 @@ old values refuses to run on the new ones. Autograd follows in-place ops as PyTo
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from .. import dispatch
@@ -25,6 +26,25 @@ from .movement import clone
 
 _KEEP_OLD_VALUE = {"mul", "div", "maximum", "minimum", "pow"}
 """Ops whose backward reads the tensor's value from before the write (it is cloned first)."""
+
+
+def inplace_form(out_of_place: Callable) -> Callable:
+    """Decorator for an in-place op f(x, *args) that has a differentiable out-of-place form: when
+    autograd must follow the write (x has history, or a tensor argument requires grad), the
+    out-of-place form is recorded and its result written into x (`rebase`); otherwise f runs and
+    x's version is bumped."""
+    def decorate(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def op(x: Any, *args: Any, **kwargs: Any) -> Any:
+            check_inplace(x)
+            tensors = [a for a in (*args, *kwargs.values()) if dispatch.is_tensor(a)]
+            if _tracked(x, *tensors):
+                return rebase(x, lambda old: out_of_place(old, *args, **kwargs), keep_old=True)
+            out = f(x, *args, **kwargs)
+            bump(x)
+            return out
+        return op
+    return decorate
 
 
 def bump(x: Any) -> None:
