@@ -33,7 +33,7 @@ def _two_norm(x: Any, dim: Any, keepdim: bool) -> Any:
                 o, gg = o.unsqueeze(d), gg.unsqueeze(d)
         safe = where(o == 0, dispatch.scalar(1, o.dtype, o._be), o)
         return (where(o == 0, dispatch.scalar(0, g.dtype, g._be), gg / safe) * x,)
-    return record(out, "Norm", (x,), backward)
+    return record(out, "Norm", (x,), backward, saved=(x, out))
 
 
 def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:  # noqa: A002

@@ -49,7 +49,7 @@ def index_put(x: Any, indices: Any, values: Any, accumulate: bool = False) -> An
     def backward(g: Any) -> tuple:
         gv = advanced_getitem(g, key)
         return (g if keep is None else g * keep, gv.sum_to(values.shape))
-    return record(out, "IndexPut", (x, values), backward)
+    return record(out, "IndexPut", (x, values), backward, saved=tuple(k for k in key if dispatch.is_tensor(k)))
 
 
 # ---------------------------------------------------------------------- masks
@@ -156,7 +156,7 @@ def _write(x: Any, d: int, index: Any, src: Any, name: str) -> Any:
         return out
     keep = dispatch.full(x.shape, 1, x.dtype, x._be)
     dispatch.scatter_("assign", keep, d, index, dispatch.zeros(index.shape, x.dtype, x._be))
-    return record(out, name, (x, src), lambda g: (g * keep, gather(g, d, index).sum_to(src.shape)))
+    return record(out, name, (x, src), lambda g: (g * keep, gather(g, d, index).sum_to(src.shape)), saved=(index,))
 
 
 def index_copy(x: Any, dim: int, index: Any, source: Any) -> Any:
@@ -255,7 +255,7 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, include_
         count = scatter_add(self_eq, d, index, src_eq)
         share = g / where(count == 0, dispatch.scalar(1, g.dtype, g._be), count)
         return (share * self_eq, gather(share, d, index) * src_eq)
-    return record(out, "ScatterReduce", (x, src), backward)
+    return record(out, "ScatterReduce", (x, src), backward, saved=(x, src, out, index))
 
 
 def take_along_dim(x: Any, indices: Any, dim: Optional[int] = None) -> Any:

@@ -164,6 +164,6 @@ def cumprod(x: Any, dim: int, dtype: Any = None) -> Any:
         g_first = _reverse_cumsum(g * cumprod(where(first, dispatch.scalar(1, x.dtype, x._be), x), d), d)
         zero_g = dispatch.scalar(0, g.dtype, g._be)
         return (where(before, g_before, where(first, g_first, zero_g)),)
-    return record(out, "Cumprod", (x,), backward)
+    return record(out, "Cumprod", (x,), backward, saved=(x, out))
 
 
