@@ -37,7 +37,7 @@ from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorInd
 from tinygrad_like.view import View
 
 from .c_build import CSRC, source_hash
-from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS, flat_length, row_major_shape
+from .protocol import ARITH_OPS, COMPARE_OPS, UNARY_OPS, first_dim_disjoint, flat_length, row_major_shape
 from .threads import num_threads
 
 try:
@@ -270,6 +270,17 @@ class CBackend:
                          src.ptr, src_view.offset, dst.ptr, dst_view.offset)
         if rc:
             _fail("assign", rc)
+
+    def add_into(self, dst: CBuffer, dst_view: View, src: CBuffer, src_view: View, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "add_into")
+        _check(src, src_view, dtype, "add_into")
+        if dst_view.shape != src_view.shape:
+            raise ShapeError(f"c backend: add_into: shapes {dst_view.shape} and {src_view.shape} differ")
+        shape = dst_view.shape or (1,)
+        rc = lib.tg_add_into(_DT[dtype.name], len(shape), _geo(shape, dst_view.strides or (0,), src_view.strides or (0,)),
+                             dst.ptr, dst_view.offset, src.ptr, src_view.offset, 1 if first_dim_disjoint(dst_view) else 0)
+        if rc:
+            _fail(f"add_into on {dtype.name}", rc)
 
     # elementwise ------------------------------------------------------------------
     def unary(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:

@@ -163,6 +163,16 @@ def row_major_shape(view: View, backend: str, what: str) -> tuple:
     return rows, cols
 
 
+def first_dim_disjoint(view: View) -> bool:
+    """True when the sub-views view[i] for different i touch no common element (dim 0 of an
+    `add_into` destination can then be split across threads): the stride of dim 0 exceeds the
+    span of the remaining dims."""
+    if len(view.shape) < 2 or view.shape[0] < 2:
+        return False
+    rest = sum((n - 1) * abs(s) for n, s in zip(view.shape[1:], view.strides[1:]))
+    return abs(view.strides[0]) > rest
+
+
 GAMMA = 0x9E3779B97F4A7C15
 MASK64 = (1 << 64) - 1
 
@@ -219,6 +229,13 @@ class Backend(Protocol):
     def assign(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
         """In place: dst[dst_view] = src[src_view]; same shape and dtype, dst_view never overlaps
         itself (it has no zero strides), but src may be the same buffer only if the views are equal."""
+
+    def add_into(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
+        """In place: dst[dst_view] += src[src_view] elementwise; same shape, dtype float32, float64
+        or int64. dst_view may map several indices to one element (overlapping sliding windows,
+        the backward of convolution and pooling): every contribution must be added, so a kernel
+        runs serially over the dims along which dst_view overlaps itself. src never shares dst's
+        buffer. Float sums may come out in any order of those contributions."""
 
     # ---- elementwise ----------------------------------------------------------------
     def unary(self, op: str, x: Buffer, view: View, dtype: DType) -> Buffer:

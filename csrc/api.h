@@ -68,3 +68,8 @@ int tg_softmax_backward(int dt, int64_t rows, int64_t cols, const void *g, int64
 int tg_axpy(int dt, int64_t n, double alpha, const void *x, int64_t xoff, void *y, int64_t yoff);
 int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const int64_t *target,
                      int64_t toff, void *loss, void *grad);
+
+/* conv.c: dst[dst view] += src[src view], the dst view may overlap itself (geo = shape, dst strides,
+   src strides); par: dim 0's sub-views are disjoint in dst, so it may be split across threads */
+int tg_add_into(int dt, int nd, const int64_t *geo, void *dst, int64_t doff, const void *src, int64_t soff,
+                int par);

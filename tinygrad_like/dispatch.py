@@ -231,6 +231,16 @@ def assign(dst_buf: Any, dst_view: View, src: Any) -> None:
     src._be.assign(dst_buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
 
 
+def add_into(dst: Any, dst_view: View, src: Any) -> None:
+    """dst's buffer[dst_view] += src elementwise (same shape and dtype), where dst_view may map
+    several elements to one place (overlapping windows): those contributions all accumulate."""
+    if prod(dst_view.shape) == 0:
+        return
+    sv = src._view
+    cs, (sd, ss) = coalesce(dst_view.shape, dst_view.strides, sv.strides)
+    src._be.add_into(dst._buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
+
+
 def unary(op: str, x: Any, dtype: DType) -> Any:
     """op(x) elementwise (x already has `dtype`); the result keeps x's memory order."""
     v = x._view
