@@ -281,7 +281,7 @@ def make_reduceN(opc: int, par: bool):
             outer_r *= rshape[d]
         for t in prange(keep):
             p = ox
-            rem = t
+            rem = t + 0  # a copy: parfors refuse a write to (an alias of) the loop index
             for d in range(nk - 1, -1, -1):
                 p += (rem % kshape[d]) * kstrides[d]
                 rem //= kshape[d]
@@ -319,7 +319,7 @@ def make_arg_reduce(is_max: bool, par: bool):
             keep *= kshape[d]
         for t in prange(keep):
             p = ox
-            rem = t
+            rem = t + 0  # a copy: parfors refuse a write to (an alias of) the loop index
             for d in range(nk - 1, -1, -1):
                 p += (rem % kshape[d]) * kstrides[d]
                 rem //= kshape[d]

@@ -109,17 +109,22 @@ def _batched(x: Any, k: int, what: str) -> tuple:
     return x, False
 
 
-def im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
-    """(cols, out spatial shape): cols is (N, L, C * prod(kernel)) contiguous, row (n, l) holding the
-    window of output position l of sample n; the one copy of a convolution's forward."""
+def im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, batch_inner: bool = False) -> tuple:
+    """(cols, out spatial shape): the one copy of a convolution's forward, column l of sample n
+    holding the window of output position l. cols is (N, C * prod(kernel), L) contiguous
+    (PyTorch's unfold layout), or with batch_inner (C * prod(kernel), N * L), so that one GEMM
+    covers the whole batch. Either way its rows run along the output positions: the copy moves
+    runs of an output row's length rather than of a kernel row's."""
     k = len(kernel)
     if any(lo or hi for lo, hi in pads):
         x = pad(x, _flat_pads(pads))
     win = windows(x, kernel, stride, dilation)  # (N, C, *out, *kernel)
     n, c = x.shape[:2]
     out = win.shape[2:2 + k]
-    order = (0,) + tuple(range(2, 2 + k)) + (1,) + tuple(range(2 + k, 2 + 2 * k))
-    return win.permute(order).reshape(n, prod(out), c * prod(kernel)), out
+    kdims, odims = tuple(range(2 + k, 2 + 2 * k)), tuple(range(2, 2 + k))
+    if batch_inner:
+        return win.permute((1,) + kdims + (0,) + odims).reshape(c * prod(kernel), n * prod(out)), out
+    return win.permute((0, 1) + kdims + odims).reshape(n, c * prod(kernel), prod(out)), out
 
 
 def convnd(input: Any, weight: Any, bias: Optional[Any], stride: Any, padding: Any, dilation: Any, groups: int,
@@ -150,17 +155,17 @@ def convnd(input: Any, weight: Any, bias: Optional[Any], stride: Any, padding: A
     pads = conv_pads(padding, kernel, stride, dilation, what)
     _spatial_check(x, pads, kernel, dilation, what)
     n = x.shape[0]
-    cols, out_sp = im2col(x, kernel, stride, dilation, pads)  # (N, L, C * KK)
+    # one GEMM for the whole batch: (OC, C*KK) @ (C*KK, N*L) -> (OC, N*L), per group when grouped
+    cols, out_sp = im2col(x, kernel, stride, dilation, pads, batch_inner=True)
     l, kk = prod(out_sp), prod(kernel)
     if groups == 1:
-        # (OC, C*KK) @ (N, C*KK, L): one small product per sample, the result already (N, OC, L) = NCHW
-        out = weight.reshape(oc, c * kk) @ cols.transpose(1, 2)
+        out = weight.reshape(oc, c * kk) @ cols
     else:
-        colg = cols.reshape(n, l, groups, cg * kk).permute(0, 2, 3, 1)  # (N, G, Cg*KK, L)
-        out = weight.reshape(groups, oc // groups, cg * kk) @ colg  # (N, G, OCg, L)
-    out = out.reshape((n, oc) + out_sp)
+        out = weight.reshape(groups, oc // groups, cg * kk) @ cols.reshape(groups, cg * kk, n * l)
     if bias is not None:
-        out = out + bias.reshape((oc,) + (1,) * k)
+        out = out.reshape(oc, n * l) + bias.reshape(oc, 1)
+    # (OC, N, L) -> contiguous (N, OC, L) = NCHW, as PyTorch returns it (a copy of whole rows)
+    out = out.reshape(oc, n, l).permute(1, 0, 2).contiguous().reshape((n, oc) + out_sp)
     return out.squeeze(0) if unbatched else out
 
 
@@ -171,11 +176,7 @@ def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, st
     stride, dilation = ntuple(stride, 2, "unfold: stride"), ntuple(dilation, 2, "unfold: dilation")
     pads = tuple((p, p) for p in ntuple(padding, 2, "unfold: padding", minimum=0))
     _spatial_check(x, pads, kernel, dilation, "unfold")
-    if any(p for p, _ in pads):
-        x = pad(x, _flat_pads(pads))
-    win = windows(x, kernel, stride, dilation)  # (N, C, OH, OW, KH, KW)
-    n, c = x.shape[:2]
-    out = win.permute(0, 1, 4, 5, 2, 3).reshape(n, c * prod(kernel), prod(win.shape[2:4]))
+    out = im2col(x, kernel, stride, dilation, pads)[0]
     return out.squeeze(0) if unbatched else out
 
 

@@ -63,7 +63,7 @@ def _flat_pads(pads: tuple) -> tuple:
 
 @lru_cache(maxsize=256)
 def _positions(sizes: tuple, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
-    """Flat input-plane index of every (output position, window entry), row-major over both."""
+    """Flat input-plane index of every (window entry, output position), row-major over both."""
     k = len(sizes)
     strides = [prod(sizes[i + 1:]) for i in range(k)]
     out_sizes = [(n + lo + hi - (d * (kk - 1) + 1)) // s + 1
@@ -74,21 +74,21 @@ def _positions(sizes: tuple, kernel: tuple, stride: tuple, dilation: tuple, pads
     kpos = [0]
     for kk, d, st in zip(kernel, dilation, strides):
         kpos = [p + j * d * st for p in kpos for j in range(kk)]
-    return tuple(p + q for p in pos for q in kpos)
+    return tuple(p + q for q in kpos for p in pos)
 
 
 _POS_TENSORS: dict = {}
 
 
 def _position_tensor(be: Any, key: tuple) -> Any:
-    """The int64 (L, KK) table of `_positions` on backend `be` (kept: a training loop reuses few)."""
+    """The int64 (KK, L) table of `_positions` on backend `be` (kept: a training loop reuses few)."""
     t = _POS_TENSORS.get((be.name, key))
     if t is None:
         if len(_POS_TENSORS) > 256:
             _POS_TENSORS.clear()
         vals = list(_positions(*key))
         kk = prod(key[1])
-        t = _POS_TENSORS[(be.name, key)] = dispatch.from_list(vals, (len(vals) // kk, kk), int64, be)
+        t = _POS_TENSORS[(be.name, key)] = dispatch.from_list(vals, (kk, len(vals) // kk), int64, be)
     return t
 
 
@@ -105,10 +105,13 @@ def max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation
     with no_grad():
         xp = pad(x, _flat_pads(pads), float("-inf") if x.dtype.is_float else -(1 << 63)) \
             if any(lo or hi for lo, hi in pads) else x
-        cols = windows(xp, kernel, stride, dilation).reshape(n, c, l, kk)  # the one copy of the windows
-        idx = cols.argmax(-1, keepdim=True)  # (N, C, L, 1): the first max of each window (NaN wins)
-        values = cols.gather(-1, idx)
-        flat = _position_tensor(x._be, (sizes, kernel, stride, dilation, pads)).expand(n, c, l, kk).gather(-1, idx)
+        # the one copy of the windows, laid out (N, C, KK, L): runs along an output row, not a kernel row
+        win = windows(xp, kernel, stride, dilation)
+        order = (0, 1) + tuple(range(2 + k, 2 + 2 * k)) + tuple(range(2, 2 + k))
+        cols = win.permute(order).reshape(n, c, kk, l)
+        idx = cols.argmax(2, keepdim=True)  # (N, C, 1, L): the first max of each window (NaN wins)
+        values = cols.gather(2, idx)
+        flat = _position_tensor(x._be, (sizes, kernel, stride, dilation, pads)).expand(n, c, kk, l).gather(2, idx)
     out = values.reshape((n, c) + out_sp)
     flat = flat.reshape(n, c, l)
     if needs_grad(x):
