@@ -20,6 +20,9 @@ from tinygrad_like.data import DataLoader, TensorDataset, mnist_datasets
 from tinygrad_like.progress import Progress
 
 
+MEAN, STD = 0.1307, 0.3081  # of MNIST's training pixels (in [0, 1])
+
+
 class LeNet(nn.Module):
     """LeNet-5 on (N, 784) or (N, 1, 28, 28) images; `lib` is tinygrad_like or torch (same API)."""
 
@@ -31,7 +34,8 @@ class LeNet(nn.Module):
         self.classifier = L.Sequential(L.Linear(400, 120), L.ReLU(), L.Linear(120, 84), L.ReLU(), L.Linear(84, 10))
 
     def forward(self, x: Any) -> Any:
-        return self.classifier(self.features(x.reshape(-1, 1, 28, 28)).flatten(1))
+        x = (x.reshape(-1, 1, 28, 28) - MEAN) / STD  # standardized pixels: the plateau at chance is shorter
+        return self.classifier(self.features(x).flatten(1))
 
 
 def make_model() -> nn.Module:
@@ -51,7 +55,7 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 500) -> fl
 
 def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = None, batch_size: int = 64,
          lr: float = 0.05, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0,
-         verbose: bool = True) -> dict:
+         verbose: bool = True, test_limit: Optional[int] = None) -> dict:
     """Train and evaluate; returns {'accuracy', 'epoch_times', 'step_ms', 'backend', 'losses'}."""
     if backend:
         tg.set_backend(backend)
@@ -59,6 +63,8 @@ def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = 
     train, test = mnist_datasets(data)
     if train_limit:
         train = TensorDataset(*(t[:train_limit] for t in train.tensors))
+    if test_limit:
+        test = TensorDataset(*(t[:test_limit] for t in test.tensors))
     model = make_model()
     opt = tg.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True)
