@@ -237,8 +237,25 @@ def add_into(dst: Any, dst_view: View, src: Any) -> None:
     if prod(dst_view.shape) == 0:
         return
     sv = src._view
-    cs, (sd, ss) = coalesce(dst_view.shape, dst_view.strides, sv.strides)
+    shape, dst_st, src_st = add_into_order(dst_view.shape, dst_view.strides, sv.strides)
+    cs, (sd, ss) = coalesce(shape, dst_st, src_st)
     src._be.add_into(dst._buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
+
+
+@lru_cache(maxsize=1024)
+def add_into_order(shape: tuple, dst: tuple, src: tuple) -> tuple:
+    """(shape, dst strides, src strides) of an add_into with its dims reordered: any order sums
+    the same, so walk src in memory order (the innermost loop then runs along unit strides, not
+    across a kernel row), except that the dim with the largest dst stride goes first when its
+    slices are disjoint in dst, so a kernel may split it across threads (the batch of a col2im)."""
+    order = sorted(range(len(shape)), key=lambda d: (-abs(src[d]), -abs(dst[d])))
+    big = max(range(len(shape)), key=lambda d: abs(dst[d]), default=None)
+    if big is not None and shape[big] > 1:
+        rest = sum((n - 1) * abs(s) for i, (n, s) in enumerate(zip(shape, dst)) if i != big)
+        if abs(dst[big]) > rest:
+            order.remove(big)
+            order.insert(0, big)
+    return tuple(shape[d] for d in order), tuple(dst[d] for d in order), tuple(src[d] for d in order)
 
 
 def unary(op: str, x: Any, dtype: DType) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from .. import dispatch
-from ..autograd import needs_grad, record
+from ..autograd import needs_grad, no_grad, record
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..view import prod
 from .movement import view_op
@@ -152,21 +152,72 @@ def convnd(input: Any, weight: Any, bias: Optional[Any], stride: Any, padding: A
         raise ShapeError(f"{what}: out_channels {oc} (weight shape {weight.shape}) must be divisible by groups={groups}")
     if bias is not None and tuple(bias.shape) != (oc,):
         raise ShapeError(f"{what}: bias must have shape ({oc},) for weight of shape {weight.shape}, got {bias.shape}")
+    if bias is not None and bias.dtype is not weight.dtype:
+        raise DTypeError(f"{what}: bias ({bias.dtype.name}) must have the weight's dtype ({weight.dtype.name})")
     pads = conv_pads(padding, kernel, stride, dilation, what)
     _spatial_check(x, pads, kernel, dilation, what)
-    n = x.shape[0]
-    # one GEMM for the whole batch: (OC, C*KK) @ (C*KK, N*L) -> (OC, N*L), per group when grouped
+    with no_grad():
+        out = _conv_forward(x, weight, bias, kernel, stride, dilation, pads, groups)
+    if needs_grad(x, weight, *(() if bias is None else (bias,))):
+        inputs = (x, weight) if bias is None else (x, weight, bias)
+        out = record(out, "Convolution", inputs, _conv_backward(x, weight, bias, kernel, stride, dilation, pads,
+                                                                groups, out.shape[2:]))
+    return out.squeeze(0) if unbatched else out
+
+
+def _conv_forward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
+                  pads: tuple, groups: int) -> Any:
+    """One GEMM for the whole batch: (OC, C*KK) @ (C*KK, N*L) -> (OC, N*L) (per group when
+    grouped), plus bias, copied to NCHW as PyTorch returns it (a copy of whole rows)."""
+    n, c = x.shape[:2]
+    oc, cg = weight.shape[:2]
     cols, out_sp = im2col(x, kernel, stride, dilation, pads, batch_inner=True)
     l, kk = prod(out_sp), prod(kernel)
     if groups == 1:
         out = weight.reshape(oc, c * kk) @ cols
     else:
         out = weight.reshape(groups, oc // groups, cg * kk) @ cols.reshape(groups, cg * kk, n * l)
+    out = out.reshape(oc, n * l)
     if bias is not None:
-        out = out.reshape(oc, n * l) + bias.reshape(oc, 1)
-    # (OC, N, L) -> contiguous (N, OC, L) = NCHW, as PyTorch returns it (a copy of whole rows)
-    out = out.reshape(oc, n, l).permute(1, 0, 2).contiguous().reshape((n, oc) + out_sp)
-    return out.squeeze(0) if unbatched else out
+        dispatch.binary_inplace("add", out, bias.reshape(oc, 1))  # into the fresh product: no temporary
+    return out.reshape(oc, n, l).permute(1, 0, 2).contiguous().reshape((n, oc) + out_sp)
+
+
+def _conv_backward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
+                   pads: tuple, groups: int, out_sp: tuple) -> Any:
+    """The gradients of a convolution, written with differentiable ops. The im2col columns are
+    not kept from the forward (they are the largest tensor of a small CNN): the weight gradient
+    recomputes them, one copy, so a training step holds only the layer inputs."""
+    n, c = x.shape[:2]
+    oc, cg = weight.shape[:2]
+    l, kk, k = prod(out_sp), prod(kernel), len(kernel)
+    padded = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+
+    def backward(g: Any) -> tuple:
+        g2 = g.reshape(n, oc, l).permute(1, 0, 2).reshape(oc, n * l)  # (OC, N*L), matching the GEMM
+        gx = gw = gb = None
+        if bias is not None and bias.requires_grad:
+            gb = g2.sum(1)
+        if weight.requires_grad:
+            cols = im2col(x, kernel, stride, dilation, pads, batch_inner=True)[0]
+            if groups == 1:
+                gw = (g2 @ cols.transpose(0, 1)).reshape(weight.shape)
+            else:
+                gw = (g2.reshape(groups, oc // groups, n * l)
+                      @ cols.reshape(groups, cg * kk, n * l).transpose(1, 2)).reshape(weight.shape)
+        if x.requires_grad:
+            if groups == 1:
+                gcols = weight.reshape(oc, c * kk).transpose(0, 1) @ g2  # (C*KK, N*L)
+            else:
+                gcols = weight.reshape(groups, oc // groups, cg * kk).transpose(1, 2) @ g2.reshape(groups, oc // groups, n * l)
+            # (C, *kernel, N, *out) -> (N, C, *out, *kernel): the window view's layout, summed back (col2im)
+            order = (k + 1, 0) + tuple(range(k + 2, 2 * k + 2)) + tuple(range(1, k + 1))
+            gwin = gcols.reshape((c,) + kernel + (n,) + out_sp).permute(order)
+            gx = fold_windows(gwin, padded, kernel, stride, dilation)
+            if any(lo or hi for lo, hi in pads):
+                gx = gx[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))]
+        return (gx, gw) if bias is None else (gx, gw, gb)
+    return backward
 
 
 def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Any:
