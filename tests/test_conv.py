@@ -337,6 +337,18 @@ def test_gradcheck_conv2d_variants():
     assert tg.gradcheck(lambda x, w: F.conv1d(x, w, stride=2, padding=1), [x1, w1])
 
 
+def test_conv_in_chunks_of_samples(monkeypatch):
+    # a batch whose im2col columns exceed COLS_CHUNK is convolved a few samples at a time: same
+    # values and gradients (checked against numpy and central differences)
+    import tinygrad_like.ops.conv as conv_ops
+    monkeypatch.setattr(conv_ops, "COLS_CHUNK", 100)
+    x, w, b = rand(5, 4, 4, 5), rand(6, 2, 3, 2), rand(6)
+    out = F.conv2d(from_np(x), from_np(w), from_np(b), padding=1, groups=2, stride=(1, 2))
+    assert_close(out, np_conv2d(x, w, b, (1, 2), ((1, 1), (1, 1)), groups=2), "float64")
+    xs, ws, bs = leaf(3, 2, 3, 3), leaf(2, 2, 2, 2), leaf(2)
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [xs, ws, bs])
+
+
 def test_gradcheck_conv_transpose_unfold_fold():
     x, w, b = leaf(1, 2, 3, 3), leaf(2, 2, 2, 3), leaf(2)
     assert tg.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1), [x, w, b])

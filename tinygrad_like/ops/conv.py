@@ -13,7 +13,7 @@ from .. import dispatch
 from ..autograd import needs_grad, no_grad, record
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..view import prod
-from .movement import view_op
+from .movement import cat, view_op
 
 
 def ntuple(value: Any, n: int, name: str, minimum: int = 1) -> tuple:
@@ -156,66 +156,95 @@ def convnd(input: Any, weight: Any, bias: Optional[Any], stride: Any, padding: A
         raise DTypeError(f"{what}: bias ({bias.dtype.name}) must have the weight's dtype ({weight.dtype.name})")
     pads = conv_pads(padding, kernel, stride, dilation, what)
     _spatial_check(x, pads, kernel, dilation, what)
+    extent = tuple(d * (kk - 1) + 1 for kk, d in zip(kernel, dilation))
+    out_sp = tuple((s + lo + hi - e) // st + 1 for s, (lo, hi), e, st in zip(x.shape[2:], pads, extent, stride))
     with no_grad():
-        out = _conv_forward(x, weight, bias, kernel, stride, dilation, pads, groups)
+        out = _conv_forward(x, weight, bias, kernel, stride, dilation, pads, groups, out_sp)
     if needs_grad(x, weight, *(() if bias is None else (bias,))):
         inputs = (x, weight) if bias is None else (x, weight, bias)
         out = record(out, "Convolution", inputs, _conv_backward(x, weight, bias, kernel, stride, dilation, pads,
-                                                                groups, out.shape[2:]))
+                                                                groups, out_sp))
     return out.squeeze(0) if unbatched else out
 
 
-def _conv_forward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
-                  pads: tuple, groups: int) -> Any:
-    """One GEMM for the whole batch: (OC, C*KK) @ (C*KK, N*L) -> (OC, N*L) (per group when
-    grouped), plus bias, copied to NCHW as PyTorch returns it (a copy of whole rows)."""
-    n, c = x.shape[:2]
+COLS_CHUNK = 1 << 19
+"""Elements of im2col columns built at a time: a batch whose columns are larger is convolved
+in chunks of samples, so the columns of a ResNet block's batch (tens of MB) never exist at once
+and a chunk's buffer comes back from the allocator's cache for the next chunk."""
+
+
+def _chunks(n: int, per_sample: int) -> list:
+    """[(start, stop)) sample ranges whose im2col columns hold at most COLS_CHUNK elements (one sample at least)."""
+    step = max(1, min(n, COLS_CHUNK // max(per_sample, 1)))
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def _gemm(weight: Any, cols: Any, groups: int) -> Any:
+    """(OC, C*KK) @ (C*KK, M) -> (OC, M), per group when grouped."""
     oc, cg = weight.shape[:2]
-    cols, out_sp = im2col(x, kernel, stride, dilation, pads, batch_inner=True)
-    l, kk = prod(out_sp), prod(kernel)
+    ckk, m = cols.shape
     if groups == 1:
-        out = weight.reshape(oc, c * kk) @ cols
-    else:
-        out = weight.reshape(groups, oc // groups, cg * kk) @ cols.reshape(groups, cg * kk, n * l)
-    out = out.reshape(oc, n * l)
-    if bias is not None:
-        dispatch.binary_inplace("add", out, bias.reshape(oc, 1))  # into the fresh product: no temporary
-    return out.reshape(oc, n, l).permute(1, 0, 2).contiguous().reshape((n, oc) + out_sp)
+        return weight.reshape(oc, ckk) @ cols
+    out = weight.reshape(groups, oc // groups, ckk // groups) @ cols.reshape(groups, ckk // groups, m)
+    return out.reshape(oc, m)
+
+
+def _conv_forward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
+                  pads: tuple, groups: int, out_sp: tuple) -> Any:
+    """Per chunk of samples one GEMM, (OC, C*KK) @ (C*KK, n*L) -> (OC, n*L), plus bias, copied
+    into the NCHW result (PyTorch's layout; a copy of whole output rows)."""
+    n, c = x.shape[:2]
+    oc = weight.shape[0]
+    l, kk = prod(out_sp), prod(kernel)
+    out = dispatch.empty((n, oc) + out_sp, x.dtype, x._be)
+    for a, b in _chunks(n, c * kk * l):
+        part = _gemm(weight, im2col(x[a:b], kernel, stride, dilation, pads, batch_inner=True)[0], groups)
+        if bias is not None:
+            dispatch.binary_inplace("add", part, bias.reshape(oc, 1))  # into the fresh product: no temporary
+        src = part.reshape((oc, b - a) + out_sp).transpose(0, 1)
+        dispatch.assign(out._buf, out._view.index(slice(a, b)), src)
+    return out
 
 
 def _conv_backward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
                    pads: tuple, groups: int, out_sp: tuple) -> Any:
-    """The gradients of a convolution, written with differentiable ops. The im2col columns are
-    not kept from the forward (they are the largest tensor of a small CNN): the weight gradient
-    recomputes them, one copy, so a training step holds only the layer inputs."""
+    """The gradients of a convolution, written with differentiable ops, chunk by chunk as the
+    forward. The im2col columns are not kept from the forward (they are the largest tensor of a
+    small CNN): the weight gradient recomputes them, so a training step holds only layer inputs."""
     n, c = x.shape[:2]
     oc, cg = weight.shape[:2]
     l, kk, k = prod(out_sp), prod(kernel), len(kernel)
-    padded = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    crop = any(lo or hi for lo, hi in pads)
+    inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
+    # (C, *kernel, n, *out) -> (n, C, *out, *kernel): the window view's layout, summed back (col2im)
+    order = (k + 1, 0) + tuple(range(k + 2, 2 * k + 2)) + tuple(range(1, k + 1))
 
     def backward(g: Any) -> tuple:
-        g2 = g.reshape(n, oc, l).permute(1, 0, 2).reshape(oc, n * l)  # (OC, N*L), matching the GEMM
-        gx = gw = gb = None
-        if bias is not None and bias.requires_grad:
-            gb = g2.sum(1)
-        if weight.requires_grad:
-            cols = im2col(x, kernel, stride, dilation, pads, batch_inner=True)[0]
-            if groups == 1:
-                gw = (g2 @ cols.transpose(0, 1)).reshape(weight.shape)
-            else:
-                gw = (g2.reshape(groups, oc // groups, n * l)
-                      @ cols.reshape(groups, cg * kk, n * l).transpose(1, 2)).reshape(weight.shape)
-        if x.requires_grad:
-            if groups == 1:
-                gcols = weight.reshape(oc, c * kk).transpose(0, 1) @ g2  # (C*KK, N*L)
-            else:
-                gcols = weight.reshape(groups, oc // groups, cg * kk).transpose(1, 2) @ g2.reshape(groups, oc // groups, n * l)
-            # (C, *kernel, N, *out) -> (N, C, *out, *kernel): the window view's layout, summed back (col2im)
-            order = (k + 1, 0) + tuple(range(k + 2, 2 * k + 2)) + tuple(range(1, k + 1))
-            gwin = gcols.reshape((c,) + kernel + (n,) + out_sp).permute(order)
-            gx = fold_windows(gwin, padded, kernel, stride, dilation)
-            if any(lo or hi for lo, hi in pads):
-                gx = gx[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))]
+        gb = g.sum((0,) + tuple(range(2, 2 + k))) if bias is not None and bias.requires_grad else None
+        gw = None
+        parts = []
+        for a, b in _chunks(n, c * kk * l):
+            m = b - a
+            g2 = g[a:b].reshape(m, oc, l).transpose(0, 1).reshape(oc, m * l)  # (OC, n*L), matching the GEMM
+            if weight.requires_grad:
+                cols = im2col(x[a:b], kernel, stride, dilation, pads, batch_inner=True)[0]
+                if groups == 1:
+                    part = g2 @ cols.transpose(0, 1)
+                else:
+                    part = g2.reshape(groups, oc // groups, m * l) @ cols.reshape(groups, cg * kk, m * l).transpose(1, 2)
+                gw = part if gw is None else gw + part
+            if x.requires_grad:
+                if groups == 1:
+                    gcols = weight.reshape(oc, c * kk).transpose(0, 1) @ g2  # (C*KK, n*L)
+                else:
+                    gcols = weight.reshape(groups, oc // groups, cg * kk).transpose(1, 2) @ \
+                        g2.reshape(groups, oc // groups, m * l)
+                padded = (m, c) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+                gx = fold_windows(gcols.reshape((c,) + kernel + (m,) + out_sp).permute(order), padded, kernel,
+                                  stride, dilation)
+                parts.append(gx[(slice(None), slice(None)) + inner] if crop else gx)
+        gx = None if not parts else parts[0] if len(parts) == 1 else cat(parts, 0)
+        gw = None if gw is None else gw.reshape(weight.shape)
         return (gx, gw) if bias is None else (gx, gw, gb)
     return backward
 
