@@ -7,12 +7,12 @@ from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..ops.loss import checks_indices, fused_cross_entropy
-from ..ops.conv import conv_transpose2d, convnd, fold, pad, unfold
+from ..ops.conv import conv_transpose2d, convnd, fold, pad, unfold  # noqa: F401  (F.conv_transpose2d, F.fold, ...)
 from ..ops.matmul import linear
 from ..ops.pool import adaptive_poolnd, avg_poolnd, max_poolnd
 from ..random import rand
 from ..tensor import Tensor, where
-from .norm import batch_norm, dropout2d, group_norm, instance_norm
+from .norm import batch_norm, dropout2d, group_norm, instance_norm  # noqa: F401  (F.batch_norm, ...)
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -238,7 +238,6 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- convolution and pooling
 # (ops/conv.py and ops/pool.py; normalization in nn/norm.py)
-__all_conv__ = (conv_transpose2d, fold, pad, unfold, batch_norm, dropout2d, group_norm, instance_norm)  # re-exported
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
