@@ -453,6 +453,20 @@ class CBackend:
             _fail(f"cross_entropy on {dtype.name}", rc)
         return loss, gbuf
 
+    def im2col(self, x: CBuffer, view: View, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+               out_size: tuple, dtype: DType) -> CBuffer:
+        """The (C*kh*kw, N*oh*ow) im2col columns of a 2-d convolution of an (N, C, H, W) view."""
+        _check(x, view, dtype, "im2col")
+        if len(view.shape) != 4 or not (len(kernel) == len(stride) == len(dilation) == len(pads) == len(out_size) == 2):
+            raise ShapeError(f"c backend: im2col needs an (N, C, H, W) view and 2-d geometry, got {view}")
+        n, c = view.shape[:2]
+        out = _new(c * kernel[0] * kernel[1] * n * out_size[0] * out_size[1], dtype)
+        rc = lib.tg_im2col(_DT[dtype.name], _geo(view.shape, view.strides, kernel, stride, dilation, pads, out_size),
+                           x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"im2col on {dtype.name}", rc)
+        return out
+
     # linear algebra ---------------------------------------------------------------
     def matmul(self, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> CBuffer:
         if not dtype.is_float:

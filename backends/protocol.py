@@ -83,6 +83,11 @@ are never required:
   see below), `loss[r] = -log_softmax(x)[r, target[r]]` as a contiguous
   `(rows,)` buffer and, when `grad` is true, `grad_buf = softmax(x) - one_hot(target)` as a
   contiguous `(rows, cols)` buffer (else `None`): the gradient of `loss[r]` wrt row `r`.
+- `im2col(x, x_view, kernel, stride, dilation, pads, out_size, dtype) -> Buffer`: the im2col
+  columns of a 2-d convolution as a contiguous `(C*kh*kw, N*oh*ow)` buffer: row `(c, i, j)`,
+  column `(n, oh, ow)` holds `x[n, c, oh*stride[0] - pads[0] + i*dilation[0], ow*stride[1] -
+  pads[1] + j*dilation[1]]`, or 0 where that index is outside the `(N, C, H, W)` view (any
+  strides); `pads` are the leading paddings and `out_size` is `(oh, ow)`.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -120,7 +125,7 @@ COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 REDUCE_OPS = ("sum", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
 
-OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy")
+OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -134,6 +139,7 @@ class OptionalKernels:
     relu_backward: Optional[Callable] = None
     axpy: Optional[Callable] = None
     cross_entropy: Optional[Callable] = None
+    im2col: Optional[Callable] = None
     checks_indices: bool = False
 
 

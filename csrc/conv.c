@@ -58,3 +58,42 @@ int tg_add_into(int dt, int nd, const int64_t *geo, void *dst, int64_t doff, con
     else add_walk(&a, 0, doff, soff);
     return ERR_OK;
 }
+
+/* im2col of a 2-d convolution: out[(c*KH + i)*KW + j][n*OH*OW + oh*OW + ow] =
+   x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], or 0 where that falls in the padding.
+   geo: N C H W, x strides (4), KH KW, stride (2), dilation (2), pad before (2), OH OW. */
+typedef struct { int dt; const int64_t *g; const char *x; int64_t xoff; char *out; } im2col_t;
+
+#define IM2COL_ROW(T) do { \
+        const T *xs = (const T *)a->x; T *o = (T *)a->out + (q * n_ + n) * oh_ * ow_; \
+        for (int64_t oh = 0; oh < oh_; oh++, o += ow_) { \
+            int64_t ih = oh * g[10] - g[14] + i * g[12]; \
+            if (ih < 0 || ih >= g[2]) { for (int64_t ow = 0; ow < ow_; ow++) o[ow] = 0; continue; } \
+            const T *row = xs + a->xoff + n * g[4] + c * g[5] + ih * g[6]; \
+            int64_t lo = 0, hi = ow_, base = j * g[13] - g[15]; \
+            while (lo < ow_ && base + lo * g[11] < 0) o[lo++] = 0; \
+            while (hi > lo && base + (hi - 1) * g[11] >= g[3]) { hi--; o[hi] = 0; } \
+            if (g[7] == 1 && g[11] == 1) { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[base + ow]; } \
+            else { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[(base + ow * g[11]) * g[7]]; } \
+        } \
+    } while (0)
+
+static void im2col_units(void *ctx, int64_t u0, int64_t u1) {
+    const im2col_t *a = ctx;
+    const int64_t *g = a->g;
+    int64_t n_ = g[0], oh_ = g[16], ow_ = g[17], kk = g[8] * g[9];
+    for (int64_t u = u0; u < u1; u++) {  /* unit u: row q = (c, i, j) of the columns, sample n */
+        int64_t q = u / n_, n = u % n_, c = q / kk, i = (q % kk) / g[9], j = q % g[9];
+        if (a->dt == DT_F32) IM2COL_ROW(float);
+        else IM2COL_ROW(double);
+    }
+}
+
+int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    im2col_t a = {dt, geo, x, xoff, out};
+    int64_t units = geo[1] * geo[8] * geo[9] * geo[0];
+    int nt = tg_threads_for(units * geo[16] * geo[17], 0);
+    tg_parallel_for(units, nt, 1, im2col_units, &a);
+    return ERR_OK;
+}

@@ -481,6 +481,17 @@ def fused_cross_entropy(x: Any, target: Any, want_grad: bool) -> Optional[tuple]
     return wrap(loss, contig((rows,)), x.dtype, be), dx
 
 
+def fused_im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out_size: tuple) -> Optional[Any]:
+    """The backend's im2col of a 2-d convolution: (C*kh*kw, N*oh*ow) columns, zero padding included."""
+    kernel_fn = x._be.optional.im2col
+    if kernel_fn is None or x.ndim != 4 or not x.dtype.is_float or prod(x.shape) == 0:
+        return None
+    n, c = x.shape[:2]
+    rows, cols = c * kernel[0] * kernel[1], n * out_size[0] * out_size[1]
+    buf = kernel_fn(x._buf, x._view, kernel, stride, dilation, pads, out_size, x.dtype)
+    return wrap(buf, contig((rows, cols)), x.dtype, x._be)
+
+
 def checks_indices(be: Any) -> bool:
     """True when the backend's index kernels range-check indices themselves."""
     return be.optional.checks_indices
