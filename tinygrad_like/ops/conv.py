@@ -2,8 +2,10 @@
 
 `windows(x)` is a View of x's buffer (View.windows); its backward is `fold_windows`, the sum of
 the (possibly overlapping) windows back into x's shape (col2im: one `add_into` kernel), whose
-backward is `windows` again, so create_graph differentiates through both. `unfold`, `fold`, the
-convolutions and the pools are composed of these and of matmul: they need no backward of their own.
+backward is `windows` again, so create_graph differentiates through both. `unfold`, `fold` and
+`conv_transpose2d` are composed of these and of matmul. A convolution is one graph node whose
+backward is written with the same differentiable ops (it recomputes the im2col columns rather
+than keeping them); its forward may use a backend's fused `im2col` kernel.
 """
 from __future__ import annotations
 
