@@ -36,7 +36,7 @@ from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorInd
 from tinygrad_like.view import View, contiguous_strides, prod
 
 from .c_build import CSRC, source_hash
-from .common import COMPARE, ViewChecks
+from .common import COMPARE, ViewChecks, first_dim_disjoint
 from .protocol import (ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, SCAN_CODES, SCATTER_CODES,
                        UNARY_CODES)
 from .threads import num_threads
@@ -263,6 +263,17 @@ class CBackend:
         if rc:
             _fail("assign", rc)
 
+    def add_into(self, dst: CBuffer, dst_view: View, src: CBuffer, src_view: View, dtype: DType) -> None:
+        _check(dst, dst_view, dtype, "add_into")
+        _check(src, src_view, dtype, "add_into")
+        if dst_view.shape != src_view.shape:
+            raise ShapeError(f"c backend: add_into: shapes {dst_view.shape} and {src_view.shape} differ")
+        shape = dst_view.shape or (1,)
+        rc = lib.tg_add_into(_DT[dtype.name], len(shape), _geo(shape, dst_view.strides or (0,), src_view.strides or (0,)),
+                             dst.ptr, dst_view.offset, src.ptr, src_view.offset, 1 if first_dim_disjoint(dst_view) else 0)
+        if rc:
+            _fail(f"add_into on {dtype.name}", rc)
+
     # elementwise ------------------------------------------------------------------
     def unary(self, op: str, x: CBuffer, view: View, dtype: DType) -> CBuffer:
         code = _code(UNARY_CODES, op, "unary op")
@@ -425,6 +436,20 @@ class CBackend:
         if rc:
             _fail(f"cross_entropy on {dtype.name}", rc)
         return loss, gbuf
+
+    def im2col(self, x: CBuffer, view: View, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+               out_size: tuple, dtype: DType) -> CBuffer:
+        """The (C*kh*kw, N*oh*ow) im2col columns of a 2-d convolution of an (N, C, H, W) view."""
+        _check(x, view, dtype, "im2col")
+        if len(view.shape) != 4 or not (len(kernel) == len(stride) == len(dilation) == len(pads) == len(out_size) == 2):
+            raise ShapeError(f"c backend: im2col needs an (N, C, H, W) view and 2-d geometry, got {view}")
+        n, c = view.shape[:2]
+        out = _new(c * kernel[0] * kernel[1] * n * out_size[0] * out_size[1], dtype)
+        rc = lib.tg_im2col(_DT[dtype.name], _geo(view.shape, view.strides, kernel, stride, dilation, pads, out_size),
+                           x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"im2col on {dtype.name}", rc)
+        return out
 
     # linear algebra ---------------------------------------------------------------
     def matmul(self, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> CBuffer:

@@ -82,3 +82,13 @@ def bases(shape: Sequence[int], strides: Sequence[int], offset: int) -> list[int
     for n, s in zip(shape, strides):
         out = [b + k * s for b in out for k in range(n)]
     return out
+
+
+def first_dim_disjoint(view: View) -> bool:
+    """True when the sub-views view[i] for different i touch no common element (dim 0 of an
+    `add_into` destination can then be split across threads): the stride of dim 0 exceeds the
+    span of the remaining dims."""
+    if len(view.shape) < 2 or view.shape[0] < 2:
+        return False
+    rest = sum((n - 1) * abs(s) for n, s in zip(view.shape[1:], view.strides[1:]))
+    return abs(view.strides[0]) > rest

@@ -25,13 +25,14 @@ from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, prod
 
+from . import numba_conv as conv
 from . import numba_elementwise as ew
 from . import numba_fused as fu
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
 from . import numba_sortscan as ss
-from .common import COMPARE, ViewChecks, bases
+from .common import COMPARE, ViewChecks, bases, first_dim_disjoint
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
 from .threads import num_threads
 
@@ -191,6 +192,13 @@ class NumbaBackend:
         else:
             shape, sd, ss = _nd(shape, dst_view.strides, src_view.strides)
             ew.assignN(dst, dst_view.offset, sd, src, src_view.offset, ss, shape)
+
+    def add_into(self, dst: np.ndarray, dst_view: View, src: np.ndarray, src_view: View, dtype: DType) -> None:
+        shape = dst_view.shape or (1,)
+        geo = (np.array(shape, np.int64), np.array(dst_view.strides or (0,), np.int64),
+               np.array(src_view.strides or (0,), np.int64))
+        kernel = conv.add_into_par if _prod(shape) >= PAR_ELEMWISE and first_dim_disjoint(dst_view) else conv.add_into
+        kernel(dst, dst_view.offset, geo[1], src, src_view.offset, geo[2], geo[0])
 
     # ---- elementwise ----------------------------------------------------------------
     def unary(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:

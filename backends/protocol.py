@@ -83,6 +83,11 @@ are never required:
   see below), `loss[r] = -log_softmax(x)[r, target[r]]` as a contiguous
   `(rows,)` buffer and, when `grad` is true, `grad_buf = softmax(x) - one_hot(target)` as a
   contiguous `(rows, cols)` buffer (else `None`): the gradient of `loss[r]` wrt row `r`.
+- `im2col(x, x_view, kernel, stride, dilation, pads, out_size, dtype) -> Buffer`: the im2col
+  columns of a 2-d convolution as a contiguous `(C*kh*kw, N*oh*ow)` buffer: row `(c, i, j)`,
+  column `(n, oh, ow)` holds `x[n, c, oh*stride[0] - pads[0] + i*dilation[0], ow*stride[1] -
+  pads[1] + j*dilation[1]]`, or 0 where that index is outside the `(N, C, H, W)` view (any
+  strides); `pads` are the leading paddings and `out_size` is `(oh, ow)`.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -145,7 +150,7 @@ SCAN_OPS = ("sum", "prod")
 SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
-OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy")
+OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -159,6 +164,7 @@ class OptionalKernels:
     relu_backward: Optional[Callable] = None
     axpy: Optional[Callable] = None
     cross_entropy: Optional[Callable] = None
+    im2col: Optional[Callable] = None
     checks_indices: bool = False
 
 
@@ -224,6 +230,13 @@ class Backend(Protocol):
     def assign(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
         """In place: dst[dst_view] = src[src_view]; same shape and dtype, dst_view never overlaps
         itself (it has no zero strides), but src may be the same buffer only if the views are equal."""
+
+    def add_into(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
+        """In place: dst[dst_view] += src[src_view] elementwise; same shape, dtype float32, float64
+        or int64. dst_view may map several indices to one element (overlapping sliding windows,
+        the backward of convolution and pooling): every contribution must be added, so a kernel
+        runs serially over the dims along which dst_view overlaps itself. src never shares dst's
+        buffer. Float sums may come out in any order of those contributions."""
 
     # ---- elementwise ----------------------------------------------------------------
     def unary(self, op: str, x: Buffer, view: View, dtype: DType) -> Buffer:

@@ -268,6 +268,23 @@ class PythonBackend:
                 end = base + (n - 1) * s + (1 if s > 0 else -1)
                 dst[base:end if end >= 0 else None:s] = row
 
+    def add_into(self, dst: array, dst_view: View, src: array, src_view: View, dtype: DType) -> None:
+        vals = _flat(src, src_view)
+        shape, strides, off = dst_view.shape, dst_view.strides, dst_view.offset
+        if not shape:
+            dst[off] += vals[0]
+            return
+        n, s = shape[-1], strides[-1]
+        add = operator.add
+        for r, base in enumerate(bases(shape[:-1], strides[:-1], off)):  # rows one after another: overlaps add up
+            row = vals[r * n:(r + 1) * n]
+            if s == 0:
+                dst[base] += sum(row)
+                continue
+            end = base + (n - 1) * s + (1 if s > 0 else -1)
+            sl = slice(base, end if end >= 0 else None, s)
+            dst[sl] = _pack(list(map(add, dst[sl], row)), dst.typecode)
+
     # elementwise
     def unary(self, op: str, x: array, view: View, dtype: DType) -> array:
         return _pack(list(map(UNARY[op], _flat(x, view))), dtype.typecode)

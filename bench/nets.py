@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from bench import convnets
 from bench import impls as I
 
 LR = 0.01
@@ -43,7 +44,10 @@ def sine_data(n: int) -> tuple:
 
 
 def make_step(impl: str, task: str, n: int) -> Callable[[], Any]:
-    """One SGD step of `task` ('mlp': 784-256-10 on a batch of n; 'sine': 1-64-1 on n points)."""
+    """One SGD step of `task` ('mlp': 784-256-10 on a batch of n; 'sine': 1-64-1 on n points;
+    'lenet': LeNet-5 on n 28x28 images)."""
+    if task == "lenet":
+        return convnets.lenet_step(impl, n)
     if task == "mlp":
         sizes = MLP_SIZES
         x, y = mlp_data(n, sizes)

@@ -85,3 +85,10 @@ int tg_gather_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo,
                    const int64_t *idx, int64_t ioff, void *out);
 int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
                         const int64_t *idx, int64_t ioff, const void *src, int64_t soff);
+/* conv.c: dst[dst view] += src[src view], the dst view may overlap itself (geo = shape, dst strides,
+   src strides); par: dim 0's sub-views are disjoint in dst, so it may be split across threads */
+int tg_add_into(int dt, int nd, const int64_t *geo, void *dst, int64_t doff, const void *src, int64_t soff,
+                int par);
+/* conv.c: the im2col columns (C*KH*KW, N*OH*OW) of a 2-d convolution, zero padding included;
+   geo = N C H W, x strides (4), KH KW, stride (2), dilation (2), padding before (2), OH OW */
+int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out);

@@ -45,6 +45,16 @@ def test_mnist_mlp_reduced(fastest):
     assert res["accuracy"] >= 0.83  # measured 0.865; the full 10-epoch run on 4,000 images reaches >= 92%
 
 
+def test_mnist_cnn_reduced_on_python(backend):
+    if backend != "python":
+        pytest.skip("the reference backend runs the reduced LeNet; the fast ones run the bench and the full example")
+    res = _load("mnist_cnn").main(epochs=1, train_limit=384, test_limit=200, batch_size=16, backend=backend,
+                                  verbose=False)
+    assert res["backend"] == "python" and len(res["epoch_times"]) == 1
+    # chance is 10%: measured 34.5% after these 24 steps; the full 10-epoch run reaches about 97%
+    assert res["accuracy"] >= 0.25 and res["losses"][0] < 2.29
+
+
 def test_scalar_and_tensor_engines_agree(backend):
     mod = _load("scalar_vs_tensor")
     r = mod.compare(n=12, backend=backend)

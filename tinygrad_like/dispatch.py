@@ -234,6 +234,33 @@ def assign(dst_buf: Any, dst_view: View, src: Any) -> None:
     src._be.assign(dst_buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
 
 
+def add_into(dst: Any, dst_view: View, src: Any) -> None:
+    """dst's buffer[dst_view] += src elementwise (same shape and dtype), where dst_view may map
+    several elements to one place (overlapping windows): those contributions all accumulate."""
+    if prod(dst_view.shape) == 0:
+        return
+    sv = src._view
+    shape, dst_st, src_st = add_into_order(dst_view.shape, dst_view.strides, sv.strides)
+    cs, (sd, ss) = coalesce(shape, dst_st, src_st)
+    src._be.add_into(dst._buf, View(cs, sd, dst_view.offset), src._buf, View(cs, ss, sv.offset), src.dtype)
+
+
+@lru_cache(maxsize=1024)
+def add_into_order(shape: tuple, dst: tuple, src: tuple) -> tuple:
+    """(shape, dst strides, src strides) of an add_into with its dims reordered: any order sums
+    the same, so walk src in memory order (the innermost loop then runs along unit strides, not
+    across a kernel row), except that the dim with the largest dst stride goes first when its
+    slices are disjoint in dst, so a kernel may split it across threads (the batch of a col2im)."""
+    order = sorted(range(len(shape)), key=lambda d: (-abs(src[d]), -abs(dst[d])))
+    big = max(range(len(shape)), key=lambda d: abs(dst[d]), default=None)
+    if big is not None and shape[big] > 1:
+        rest = sum((n - 1) * abs(s) for i, (n, s) in enumerate(zip(shape, dst)) if i != big)
+        if abs(dst[big]) > rest:
+            order.remove(big)
+            order.insert(0, big)
+    return tuple(shape[d] for d in order), tuple(dst[d] for d in order), tuple(src[d] for d in order)
+
+
 def unary(op: str, x: Any, dtype: DType) -> Any:
     """op(x) elementwise (x already has `dtype`); the result keeps x's memory order."""
     v = x._view
@@ -499,6 +526,17 @@ def fused_cross_entropy(x: Any, target: Any, want_grad: bool) -> Optional[tuple]
                         View((rows,), (1,), tc._view.offset), x.dtype, want_grad)
     dx = None if grad is None else wrap(grad, contig((rows, cols)), x.dtype, be)
     return wrap(loss, contig((rows,)), x.dtype, be), dx
+
+
+def fused_im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out_size: tuple) -> Optional[Any]:
+    """The backend's im2col of a 2-d convolution: (C*kh*kw, N*oh*ow) columns, zero padding included."""
+    kernel_fn = x._be.optional.im2col
+    if kernel_fn is None or x.ndim != 4 or not x.dtype.is_float or prod(x.shape) == 0:
+        return None
+    n, c = x.shape[:2]
+    rows, cols = c * kernel[0] * kernel[1], n * out_size[0] * out_size[1]
+    buf = kernel_fn(x._buf, x._view, kernel, stride, dilation, pads, out_size, x.dtype)
+    return wrap(buf, contig((rows, cols)), x.dtype, x._be)
 
 
 def checks_indices(be: Any) -> bool:

@@ -181,6 +181,30 @@ class View:
         stride = self.strides[dim] * self.shape[dim] if dim < self.ndim else 1
         return View(self.shape[:dim] + (1,) + self.shape[dim:], self.strides[:dim] + (stride,) + self.strides[dim:], self.offset)
 
+    def windows(self, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> "View":
+        """Sliding windows over the last len(kernel) dims, zero-copy: (..., *spatial) becomes
+        (..., *out, *kernel) with out = (n - dilation * (k - 1) - 1) // stride + 1 per dim.
+        Windows overlap (share elements) when stride < dilation * (k - 1) + 1."""
+        k = len(kernel)
+        if not (k == len(stride) == len(dilation)) or k > self.ndim:
+            raise ShapeError(f"windows: kernel {tuple(kernel)}, stride {tuple(stride)} and dilation {tuple(dilation)} "
+                             f"must name the same number of trailing dims of shape {self.shape}")
+        lead = self.ndim - k
+        out, ost, kst = [], [], []
+        for n, st, kk, s, d in zip(self.shape[lead:], self.strides[lead:], kernel, stride, dilation):
+            if kk < 1 or s < 1 or d < 1:
+                raise InvalidValueError(f"windows: kernel {tuple(kernel)}, stride {tuple(stride)} and dilation "
+                                        f"{tuple(dilation)} must be positive")
+            extent = d * (kk - 1) + 1
+            if extent > n:
+                raise ShapeError(f"windows: a window spans {extent} elements (kernel {kk}, dilation {d}) but the dim "
+                                 f"has only {n} (shape {self.shape})")
+            out.append((n - extent) // s + 1)
+            ost.append(st * s)
+            kst.append(st * d)
+        return View(self.shape[:lead] + tuple(out) + tuple(kernel), self.strides[:lead] + tuple(ost) + tuple(kst),
+                    self.offset)
+
     def index(self, key: object) -> "View":
         """Basic indexing: ints, slices (any step, negative too), None and Ellipsis."""
         items = key if isinstance(key, tuple) else (key,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "scaling",
+NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "conv", "scaling",
          "startup", "threads")
 TITLES = {
     "overhead": "Per-op overhead (tiny tensors: the cost of the Python core)",
@@ -14,6 +14,7 @@ TITLES = {
     "matmul": "Matmul (GFLOP/s = 2*M*N*K / time; % of the machine's float32 peak)",
     "indexing": "Indexing, sorting, scans and einsum, float32",
     "training": "Training steps (forward + backward + SGD update)",
+    "conv": "Convolution, pooling, batch norm and the LeNet-5 step, float32 (GFLOP/s = 2 * multiply-adds / time)",
     "scaling": "Scalar autograd (one node per number) vs tensor autograd, sine MLP 1-64-1 step",
     "startup": "Start-up: fresh process, import to first result",
     "threads": "Thread pools: numpy matmul 128 interleaved with our ops (time per pair)",

@@ -7,10 +7,13 @@ from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..ops.loss import checks_indices, fused_cross_entropy
+from ..ops.conv import conv_transpose2d, convnd, fold, pad, unfold  # noqa: F401  (F.conv_transpose2d, F.fold, ...)
 from ..ops.matmul import linear
 from ..ops.shape import pad  # noqa: F401  (F.pad)
+from ..ops.pool import adaptive_poolnd, avg_poolnd, max_poolnd
 from ..random import rand
 from ..tensor import Tensor, where
+from .norm import batch_norm, dropout2d, group_norm, instance_norm  # noqa: F401  (F.batch_norm, ...)
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -232,3 +235,62 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
             raise TensorIndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {weight.shape[0]} embeddings")
     rows = weight.index_select(0, input.reshape(-1))
     return rows.reshape(tuple(input.shape) + (weight.shape[1],))
+
+
+# ---------------------------------------------------------------- convolution and pooling
+# (ops/conv.py and ops/pool.py; normalization in nn/norm.py)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-d cross-correlation of (N, C_in, L) with weight (C_out, C_in / groups, k)."""
+    return convnd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d cross-correlation of (N, C_in, H, W) with weight (C_out, C_in / groups, kh, kw);
+    padding is an int, a pair, 'valid' or 'same'."""
+    return convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    return max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """The max of each window (stride defaults to the kernel); with return_indices also the flat
+    index of each max within its input plane (H * W)."""
+    return max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    return avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+    """The mean of each window; count_include_pad=False divides by the real (unpadded) elements only."""
+    return avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                      "avg_pool2d")
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average over PyTorch's adaptive bins to any output size (an int, a pair, None keeps a dim)."""
+    return adaptive_poolnd(input, output_size, "avg", 2, "adaptive_avg_pool2d")
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max over PyTorch's adaptive bins; return_indices needs bins that tile the input evenly."""
+    if not return_indices:
+        return adaptive_poolnd(input, output_size, "max", 2, "adaptive_max_pool2d")
+    sizes = input.shape[-2:]
+    outs = (output_size,) * 2 if isinstance(output_size, int) else tuple(n if o is None else o for n, o in zip(sizes, output_size))
+    if any(not isinstance(o, int) or o < 1 or n % o for n, o in zip(sizes, outs)):
+        raise InvalidValueError(f"adaptive_max_pool2d: return_indices=True needs an output size {output_size!r} that divides "
+                                f"the input's spatial size {tuple(sizes)}")
+    kern = tuple(n // o for n, o in zip(sizes, outs))
+    return max_poolnd(input, kern, kern, 0, 1, False, True, 2, "adaptive_max_pool2d")

@@ -303,7 +303,7 @@ class Module:
                     for name, t in store.items():
                         if t is None:
                             continue
-                        new = t.to(*args, **kwargs)
+                        new = t.to(*args, **kwargs) if t.dtype.is_float else _move_only(t, args, kwargs)
                         if isinstance(t, Parameter) and not new.dtype.is_float:
                             raise InvalidValueError(f"to(): parameter {name!r} would become {new.dtype.name}; only float dtypes can require grad")
                         if new is not t:
@@ -435,6 +435,15 @@ class ModuleList(_Container):
 
     def _from_list(self, items: list) -> "ModuleList":
         return ModuleList(items)
+
+
+def _move_only(t: Tensor, args: tuple, kwargs: dict) -> Tensor:
+    """t.to(...) without the dtype part: Module.to(dtype) casts only floating point tensors (an int64
+    buffer such as num_batches_tracked keeps its dtype), as in PyTorch."""
+    backends = [a._be.name if isinstance(a, Tensor) else a for a in args
+                if isinstance(a, Tensor) or (isinstance(a, str) and a in ("python", "numba", "c"))]
+    backend = kwargs.get("backend", backends[-1] if backends else None)
+    return t.to(backend=backend) if backend is not None else t
 
 
 def _check_module(m: Any) -> Module:
