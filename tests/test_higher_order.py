@@ -79,6 +79,21 @@ OPS = {
     "index_select": (lambda x: x.index_select(1, tg.tensor([1, 1, 0])).exp(), [away_from_zero((2, 2))]),
     "scatter_add": (lambda x, s: x.scatter_add(0, tg.tensor([1, 1]), s) ** 2, [away_from_zero((3,)), away_from_zero((2,))]),
     "inplace": (lambda x: _inplace_chain(x), [away_from_zero((3,))]),
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1).tanh(),
+               [away_from_zero((2, 2, 5, 5)), away_from_zero((3, 2, 3, 3)), away_from_zero((3,))]),
+    "conv1d_groups": (lambda x, w: F.conv1d(x, w, groups=2, dilation=2) ** 2,
+                      [away_from_zero((1, 4, 7)), away_from_zero((2, 2, 2))]),
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, stride=2).tanh(),
+                         [away_from_zero((1, 2, 3, 3)), away_from_zero((2, 1, 2, 2))]),
+    "max_pool2d": (lambda x: F.max_pool2d(x * x, 2), [np.arange(32.0).reshape(1, 2, 4, 4) * 0.1 + 0.05]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, padding=1) ** 2, [away_from_zero((1, 2, 4, 4))]),
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True), [away_from_zero((4, 3))]),
+    "group_norm": (lambda x: F.group_norm(x, 2), [away_from_zero((2, 4, 3))]),
+    "sort_topk": (lambda x: x.topk(2).values ** 2 + x.sort().values[..., :2], [np.array([[0.3, -1.2, 2.5, 0.7]])]),
+    "cumsum_cumprod": (lambda x: x.cumsum(0) * x.cumprod(0), [away_from_zero((4,))]),
+    "advanced_index": (lambda x: x[[0, 2, 2], [1, 0, 1]] ** 2 + x[x > 0].sum(), [away_from_zero((3, 2))]),
+    "einsum": (lambda a, b: tg.einsum("ij,jk->ik", a, b).tanh(), [away_from_zero((2, 3)), away_from_zero((3, 2))]),
+    "pad_reflect": (lambda x: F.pad(x, (1, 2), mode="reflect") ** 2, [away_from_zero((2, 4))]),
 }
 
 

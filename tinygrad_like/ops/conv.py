@@ -171,7 +171,7 @@ def convnd(input: Any, weight: Any, bias: Optional[Any], stride: Any, padding: A
     if needs_grad(x, weight, *(() if bias is None else (bias,))):
         inputs = (x, weight) if bias is None else (x, weight, bias)
         out = record(out, "Convolution", inputs, _conv_backward(x, weight, bias, kernel, stride, dilation, pads,
-                                                                groups, out_sp))
+                                                                groups, out_sp), saved=(x, weight))
     return out.squeeze(0) if unbatched else out
 
 
