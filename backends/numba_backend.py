@@ -197,7 +197,7 @@ class NumbaBackend:
         shape = dst_view.shape or (1,)
         geo = (np.array(shape, np.int64), np.array(dst_view.strides or (0,), np.int64),
                np.array(src_view.strides or (0,), np.int64))
-        kernel = conv.add_into_par if _prod(shape) >= PAR_ELEMWISE and first_dim_disjoint(dst_view) else conv.add_into
+        kernel = conv.add_into_par if prod(shape) >= PAR_ELEMWISE and first_dim_disjoint(dst_view) else conv.add_into
         kernel(dst, dst_view.offset, geo[1], src, src_view.offset, geo[2], geo[0])
 
     # ---- elementwise ----------------------------------------------------------------
