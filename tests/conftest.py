@@ -25,6 +25,7 @@ from tinygrad_like.errors import BackendError
 BACKEND_INDEPENDENT: dict[str, Optional[frozenset]] = {
     "test_view.py": None,
     "test_bench.py": None,  # its subprocess runs cover every backend themselves
+    "test_file_fuzz.py": None,  # file parsing: the same code whatever the backend
     "test_dtypes.py": frozenset({
         "test_tensor_tensor_promotion", "test_zero_dim_tensor_does_not_widen",
         "test_two_zero_dim_tensors_promote_normally", "test_python_scalar_never_upcasts_within_category",
