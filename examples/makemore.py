@@ -95,7 +95,8 @@ def build_model(lib: Any, kind: str, vocab: int, block: int, n_embd: int = 64, n
         def forward(self, idx):
             b, t = idx.shape
             blank = lib.full((b, t), vocab, dtype=idx.dtype)
-            shifted = [lib.cat([blank[:, :k], idx[:, :t - k]], 1) if k else idx for k in range(block)]
+            shifted = [idx if k == 0 else blank if k >= t else lib.cat([blank[:, :k], idx[:, :t - k]], 1)
+                       for k in range(block)]
             return self.mlp(lib.cat([self.wte(s) for s in shifted], -1))
 
     class Recurrent(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "training", "scaling",
+NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "training", "attention", "scaling",
          "startup", "threads")
 TITLES = {
     "overhead": "Per-op overhead (tiny tensors: the cost of the Python core)",
@@ -13,6 +13,7 @@ TITLES = {
     "reductions": "Reductions and softmax, float32",
     "matmul": "Matmul (GFLOP/s = 2*M*N*K / time; % of the machine's float32 peak)",
     "training": "Training steps (forward + backward + SGD update)",
+    "attention": "Attention: causal SDPA forward + backward, and the makemore transformer's AdamW step",
     "scaling": "Scalar autograd (one node per number) vs tensor autograd, sine MLP 1-64-1 step",
     "startup": "Start-up: fresh process, import to first result",
     "threads": "Thread pools: numpy matmul 128 interleaved with our ops (time per pair)",
