@@ -75,3 +75,42 @@ def test_example_scripts_run_from_the_command_line(fastest):
                           "--backend", fastest], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "learned y = 2.00 x + 1.00" in out.stdout
+
+
+TINY = dict(n_embd=16, n_embd2=16, n_layer=1, n_head=2)
+
+
+def _surnames(n: int) -> list:
+    pytest.importorskip("names")  # the default data: US-Census surnames of the `names` package
+    return _load("makemore").load_words()[:n]
+
+
+def test_makemore_transformer_learns_reduced(backend):
+    """A one-layer transformer on 3,000 surnames: from log(27) = 3.30 to below 2.6 in 100 steps
+    (measured 2.43 on the python backend; the full 1,500-step run of the 4-layer model reaches 2.28)."""
+    mod = _load("makemore")
+    res = mod.main(model="transformer", backend=backend, steps=100, batch_size=16, lr=1e-2, words=_surnames(3000),
+                   model_kw=TINY, eval_every=100, eval_rows=200, samples=2, verbose=False)["tinygrad_like"]
+    assert res["test_loss"] < 2.6 and len(res["samples"]) == 2
+
+
+@pytest.mark.parametrize("model", ["bigram", "mlp", "rnn", "gru", "transformer"])
+def test_makemore_models_agree_with_torch(fastest, model):
+    """Same initial weights and batches: the test losses of PyTorch and tinygrad_like agree."""
+    pytest.importorskip("torch")
+    mod = _load("makemore")
+    out = mod.main(model=model, backend=fastest, steps=60, batch_size=16, lr=5e-3, words=_surnames(2000),
+                   model_kw=TINY, eval_every=60, eval_rows=200, samples=0, compare=True, verbose=False)
+    assert out["tinygrad_like"]["test_loss"] == pytest.approx(out["torch"]["test_loss"], rel=1e-3)
+
+
+def test_makemore_checkpoint_resumes_exactly(fastest, tmp_path):
+    mod = _load("makemore")
+    words = _surnames(1000)
+    kw = dict(model="gru", backend=fastest, batch_size=8, lr=5e-3, words=words, model_kw=TINY, eval_every=1000,
+              eval_rows=100, samples=0, verbose=False)
+    path = str(tmp_path / "mm.safetensors")
+    straight = mod.main(steps=20, **kw)["tinygrad_like"]
+    mod.main(steps=10, checkpoint=path, **kw)
+    resumed = mod.main(steps=20, resume=path, **kw)["tinygrad_like"]
+    assert resumed["test_loss"] == straight["test_loss"]

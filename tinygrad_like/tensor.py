@@ -222,6 +222,18 @@ class Tensor:
     def detach(self) -> "Tensor":
         return dispatch.wrap(self._buf, self._view, self.dtype, self._be, self._vc)
 
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """A copy of a leaf's data, same class (a Parameter stays one) and requires_grad, no .grad."""
+        if self._node is not None:
+            raise AutogradError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")
+        new = object.__new__(type(self))
+        src = mv.clone(self.detach())
+        for k in ("_buf", "_view", "dtype", "_be", "_vc"):
+            setattr(new, k, getattr(src, k))
+        new.requires_grad, new.grad, new._node, new._hooks = self.requires_grad, None, None, None
+        memo[id(self)] = new
+        return new
+
     def detach_(self) -> "Tensor":
         self._node = None
         self.requires_grad = False

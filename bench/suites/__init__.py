@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "conv", "scaling",
+NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "conv", "attention", "scaling",
          "startup", "threads")
 TITLES = {
     "overhead": "Per-op overhead (tiny tensors: the cost of the Python core)",
@@ -15,6 +15,7 @@ TITLES = {
     "indexing": "Indexing, sorting, scans and einsum, float32",
     "training": "Training steps (forward + backward + SGD update)",
     "conv": "Convolution, pooling, batch norm and the LeNet-5 step, float32 (GFLOP/s = 2 * multiply-adds / time)",
+    "attention": "Attention: causal SDPA forward + backward, and the makemore transformer's AdamW step",
     "scaling": "Scalar autograd (one node per number) vs tensor autograd, sine MLP 1-64-1 step",
     "startup": "Start-up: fresh process, import to first result",
     "threads": "Thread pools: numpy matmul 128 interleaved with our ops (time per pair)",

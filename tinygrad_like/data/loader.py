@@ -8,9 +8,10 @@ from ..dtypes import int64
 from ..errors import InvalidValueError, ShapeError
 from ..random import randperm
 from ..tensor import Tensor, stack
+from .dataset import Dataset
 
 
-class TensorDataset:
+class TensorDataset(Dataset):
     """Samples are rows of the given tensors (all with the same first dim): ds[i] -> (x[i], y[i], ...)."""
 
     def __init__(self, *tensors: Tensor):

@@ -6,6 +6,7 @@ from typing import Any, Optional
 from ..creation import arange
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.loss import checks_indices, fused_cross_entropy
 from ..ops.conv import conv_transpose2d, convnd, fold, pad, unfold  # noqa: F401  (F.conv_transpose2d, F.fold, ...)
 from ..ops.matmul import linear
@@ -16,6 +17,7 @@ from ..tensor import Tensor, where
 from .norm import batch_norm, dropout2d, group_norm, instance_norm  # noqa: F401  (F.batch_norm, ...)
 
 _REDUCTIONS = ("mean", "sum", "none")
+__all__ = ["scaled_dot_product_attention", "linear"]  # re-exported from the ops (F.linear, F.scaled_dot_product_attention)
 
 
 def relu(input: Tensor) -> Tensor:
@@ -122,9 +124,14 @@ def _check_class_target(input: Tensor, target: Tensor, what: str, check_range: b
             raise InvalidValueError(f"{what}: target {bad} is out of bounds for {c} classes")
 
 
-def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities (N, C, ...) at int64 targets (N, ...)."""
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", ignore_index: Optional[int] = -100) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C, ...) at int64 targets (N, ...); targets equal
+    to ignore_index add nothing (and are not counted by the mean)."""
     _check_reduction(reduction)
+    _check_class_target(input, target, "nll_loss", check_range=False)
+    ignored = _ignored(target, ignore_index)
+    if ignored is not None:
+        return _masked_reduce(nll_loss(input, where(ignored, 0, target), "none", None), ignored, reduction)
     _check_class_target(input, target, "nll_loss")
     if input.ndim == 1:
         picked = input.gather(0, target.reshape(1)).reshape(())
@@ -133,9 +140,32 @@ def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce(-picked, reduction)
 
 
-def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log_softmax over the class dim, then nll_loss (int64 targets) or -sum(p * logq) (probabilities)."""
+def _ignored(target: Tensor, ignore_index: Optional[int]) -> Optional[Tensor]:
+    """The bool mask of targets equal to ignore_index, or None when there are none (or no ignore_index)."""
+    if ignore_index is None or not isinstance(target, Tensor) or target.dtype is not int64 or not target.numel():
+        return None
+    ignored = target == ignore_index
+    return ignored if ignored.any().item() else None
+
+
+def _masked_reduce(loss: Tensor, ignored: Tensor, reduction: str) -> Tensor:
+    """Per-element losses with the ignored ones zeroed; 'mean' divides by the number kept (PyTorch's)."""
+    loss = where(ignored, 0.0, loss)
+    if reduction == "mean":
+        return loss.sum() / (~ignored).sum().to(loss.dtype)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", label_smoothing: float = 0.0,
+                  ignore_index: Optional[int] = -100) -> Tensor:
+    """log_softmax over the class dim, then nll_loss (int64 targets) or -sum(p * logq) (probabilities).
+    Class targets equal to ignore_index add nothing and are not counted by the mean."""
     _check_reduction(reduction)
+    ignored = _ignored(target, ignore_index)
+    if ignored is not None:
+        _check_class_target(input, target, "cross_entropy", check_range=False)
+        kept = where(ignored, 0, target)
+        return _masked_reduce(cross_entropy(input, kept, "none", label_smoothing, None), ignored, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise InvalidValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     cdim = 1 if input.ndim >= 2 else 0
@@ -225,8 +255,9 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Optional[Tensor] = 
     return out
 
 
-def embedding(input: Tensor, weight: Tensor) -> Tensor:
-    """Rows of weight picked by int64 indices of any shape -> input.shape + (embedding_dim,)."""
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
+    """Rows of weight picked by int64 indices of any shape -> input.shape + (embedding_dim,);
+    the row padding_idx gets no gradient."""
     if not isinstance(input, Tensor) or input.dtype is not int64:
         raise DTypeError(f"embedding: indices must be an int64 tensor, got {getattr(input, 'dtype', type(input).__name__)}")
     if input.numel():
@@ -234,7 +265,28 @@ def embedding(input: Tensor, weight: Tensor) -> Tensor:
         if lo < 0 or hi >= weight.shape[0]:
             raise TensorIndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {weight.shape[0]} embeddings")
     rows = weight.index_select(0, input.reshape(-1))
-    return rows.reshape(tuple(input.shape) + (weight.shape[1],))
+    out = rows.reshape(tuple(input.shape) + (weight.shape[1],))
+    if padding_idx is not None and out.requires_grad:
+        pad = padding_idx + weight.shape[0] if padding_idx < 0 else padding_idx
+        out = where((input == pad).unsqueeze(-1), out.detach(), out)  # its value, without a gradient path
+    return out
+
+
+_EPS = {"float32": 1.1920928955078125e-07, "float64": 2.220446049250313e-16}  # torch.finfo(dtype).eps
+
+
+def rms_norm(input: Tensor, normalized_shape: Any, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps defaults to
+    the dtype's machine epsilon (PyTorch's)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ShapeError(f"rms_norm: normalized_shape {shape} does not match the trailing dims of input shape {input.shape}")
+    if eps is None:
+        eps = _EPS.get(input.dtype.name, _EPS["float32"])
+    dims = tuple(range(input.ndim - k, input.ndim))
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
 
 
 # ---------------------------------------------------------------- convolution and pooling

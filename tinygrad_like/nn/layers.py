@@ -138,20 +138,32 @@ class Flatten(Module):
 
 
 class Embedding(Module):
-    """A lookup table: int64 indices of any shape -> rows of weight (num_embeddings, embedding_dim), N(0, 1) init."""
+    """A lookup table: int64 indices of any shape -> rows of weight (num_embeddings, embedding_dim), N(0, 1) init.
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None, backend: Any = None):
+    padding_idx: that row starts at zeros and gets no gradient (a padding token)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 dtype: Any = None, backend: Any = None):
         super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise InvalidValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
+                                        f"({num_embeddings})")
+            padding_idx = padding_idx + num_embeddings if padding_idx < 0 else padding_idx
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
         self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype, backend=backend))
         init.normal_(self.weight)
+        if padding_idx is not None:
+            init.zeros_(self.weight[padding_idx])
 
     def forward(self, idx: Tensor) -> Tensor:
-        return F.embedding(idx, self.weight)
+        return F.embedding(idx, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
 class LayerNorm(Module):
@@ -174,6 +186,26 @@ class LayerNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the trailing normalized_shape dims, times weight (ones)."""
+
+    def __init__(self, normalized_shape: Any, eps: Optional[float] = None, elementwise_affine: bool = True,
+                 dtype: Any = None, backend: Any = None):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        weight = Parameter(init.ones_(empty(*self.normalized_shape, dtype=dtype, backend=backend))) \
+            if elementwise_affine else None
+        self.register_parameter("weight", weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -33,17 +33,22 @@ class L1Loss(_Loss):
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy of logits (N, C, ...) against int64 classes (N, ...)."""
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, ignore_index: int = -100):
         super().__init__(reduction)
         self.label_smoothing = label_smoothing
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy(input, target, self.reduction, self.label_smoothing, self.ignore_index)
 
 
 class NLLLoss(_Loss):
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100):
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(input, target, self.reduction)
+        return F.nll_loss(input, target, self.reduction, self.ignore_index)
 
 
 class BCEWithLogitsLoss(_Loss):

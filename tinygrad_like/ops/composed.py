@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from .. import dispatch
 from .. import dtypes as _dt
-from ..autograd import needs_grad, no_grad, record
+from ..autograd import grad_mode, needs_grad, no_grad, record
 from ..dtypes import bool_, int64
 from ..errors import DTypeError, InvalidValueError
 from ..view import normalize_dims, prod
@@ -28,12 +28,15 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     x = x if x.dtype.is_float else x.float()
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
     with no_grad():
-        out = 0.5 * x * (1 + (x * inv_sqrt2).erf())
+        cdf0 = 0.5 * (1 + (x * inv_sqrt2).erf())
+        out = x * cdf0
     if not needs_grad(x):
         return out
 
     def backward(g: Any) -> tuple:
-        cdf = 0.5 * (1 + (x * inv_sqrt2).erf())
+        # the forward's Phi(x) is a constant: reuse it (erf is the costly kernel) unless create_graph
+        # needs it as a function of x
+        cdf = 0.5 * (1 + (x * inv_sqrt2).erf()) if grad_mode.enabled else cdf0
         pdf = (-0.5 * x * x).exp() * (1.0 / math.sqrt(2.0 * math.pi))
         return (g * (cdf + x * pdf),)
     return record(out, "Gelu", (x,), backward, saved=(x,))
