@@ -143,6 +143,20 @@ def _code(codes: dict, op: str, kind: str) -> int:
     return code
 
 
+def _check_scatter(what: str, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View, src: CBuffer,
+                   src_view: View, dim: int, dtype: DType) -> None:
+    """Checks a scatter's buffers, and that index and src (one shape) fit dst in every dim but `dim`."""
+    _check(dst, dst_view, dtype, what)
+    _check(index, index_view, _INT64, f"{what} index")
+    _check(src, src_view, dtype, f"{what} src")
+    shape = index_view.shape
+    nd = len(shape)
+    if (nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
+            or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
+        raise ShapeError(f"c backend: {what}: index shape {shape}, src shape {src_view.shape} "
+                         f"do not fit dst shape {dst_view.shape} at dim {dim}")
+
+
 def _rows_pattern(dim: int, shape: Sequence[int], x_strides: Sequence[int], i_strides: Sequence[int]) -> bool:
     """True when a gather/scatter_add moves whole dense rows (index_select's pattern): the index is
     constant along a last dim of at least 8 elements, which is dense in x."""
@@ -519,15 +533,9 @@ class CBackend:
 
     def scatter_add(self, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View,
                     src: CBuffer, src_view: View, dim: int, dtype: DType) -> None:
-        _check(dst, dst_view, dtype, "scatter_add")
-        _check(index, index_view, _INT64, "scatter_add index")
-        _check(src, src_view, dtype, "scatter_add src")
+        _check_scatter("scatter_add", dst, dst_view, index, index_view, src, src_view, dim, dtype)
         shape = index_view.shape
         nd = len(shape)
-        if (nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
-                or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
-            raise ShapeError(f"c backend: scatter_add: index shape {shape}, src shape {src_view.shape} "
-                             f"do not fit dst shape {dst_view.shape} at dim {dim}")
         rows = _rows_pattern(dim, shape, dst_view.strides, index_view.strides) and src_view.strides[-1] == 1
         rc = (lib.tg_scatter_add_rows if rows else lib.tg_scatter_add)(_DT[dtype.name], nd, dim, dst_view.shape[dim],
                                 _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
@@ -538,15 +546,11 @@ class CBackend:
 
     def scatter(self, op: str, dst: CBuffer, dst_view: View, index: CBuffer, index_view: View,
                 src: CBuffer, src_view: View, dim: int, dtype: DType) -> None:
-        _check(dst, dst_view, dtype, "scatter")
-        _check(index, index_view, _INT64, "scatter index")
-        _check(src, src_view, dtype, "scatter src")
+        if op not in _SCATTER:
+            raise BackendError(f"c backend: scatter {op!r} is not supported (one of {sorted(_SCATTER)})")
+        _check_scatter(f"scatter {op}", dst, dst_view, index, index_view, src, src_view, dim, dtype)
         shape = index_view.shape
         nd = len(shape)
-        if (op not in _SCATTER or nd != len(dst_view.shape) or src_view.shape != shape or not 0 <= dim < nd
-                or any(shape[d] > dst_view.shape[d] for d in range(nd) if d != dim)):
-            raise ShapeError(f"c backend: scatter {op}: index shape {shape}, src shape {src_view.shape} "
-                             f"do not fit dst shape {dst_view.shape} at dim {dim}")
         rc = lib.tg_scatter(_SCATTER[op], _DT[dtype.name], nd, dim, dst_view.shape[dim],
                             _geo(shape, dst_view.strides, index_view.strides, src_view.strides),
                             dst.ptr, dst_view.offset, ffi.cast("int64_t *", index.ptr), index_view.offset,

@@ -49,3 +49,20 @@ def chunk_bounds(n, nch, c):
     step = (n + nch - 1) // nch
     lo = min(n, c * step)
     return lo, min(n, lo + step)
+
+
+@njit(inline="always")
+def dim_offsets(t, shape, s1, o1, s2, o2, s3, o3, dim):
+    """Buffer offsets of flat position t (row-major over shape) in three views that start at o1, o2,
+    o3, the first with dim's stride left out (gather and scatter: its dim coordinate comes from an
+    index). A kernel with two views passes its second twice; the compiler merges the copies."""
+    rem = t + 0  # a new variable: numba rejects an in-place update of an alias of a prange index
+    for d in range(len(shape) - 1, -1, -1):
+        n = shape[d]
+        i = rem % n
+        rem //= n
+        if d != dim:
+            o1 += i * s1[d]
+        o2 += i * s2[d]
+        o3 += i * s3[d]
+    return o1, o2, o3

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .numba_index import numel, offset_of
+from .numba_index import dim_offsets, numel
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -54,28 +54,12 @@ def make_random(normal: bool, single: bool, par: bool):
     return k
 
 
-@njit(inline="always")
-def _index_base(t, shape, xstrides, xoff, istrides, ioff, dim):
-    """Offsets in x (with dim's stride zeroed) and in index for flat position t of shape."""
-    px = xoff
-    pi = ioff
-    rem = t
-    for d in range(len(shape) - 1, -1, -1):
-        n = shape[d]
-        i = rem % n
-        rem //= n
-        if d != dim:
-            px += i * xstrides[d]
-        pi += i * istrides[d]
-    return px, pi
-
-
 @njit(cache=True, error_model="numpy")
 def gather(x, xoff, xstrides, index, ioff, istrides, shape, dim, out):
     """out[p] = x[p with p[dim] := index[p]] for every p of shape (row-major)."""
     sd = xstrides[dim]
     for t in range(out.size):
-        px, pi = _index_base(t, shape, xstrides, xoff, istrides, ioff, dim)
+        px, pi, _ = dim_offsets(t, shape, xstrides, xoff, istrides, ioff, istrides, ioff, dim)
         out[t] = x[px + index[pi] * sd]
 
 
@@ -83,8 +67,6 @@ def gather(x, xoff, xstrides, index, ioff, istrides, shape, dim, out):
 def scatter_add(dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides, shape, dim):
     """dst[p with p[dim] := index[p]] += src[p]; serial, so repeated indices accumulate."""
     sd = dstrides[dim]
-    nd = len(shape)
-    for t in range(numel(shape, nd)):
-        pd, pi = _index_base(t, shape, dstrides, doff, istrides, ioff, dim)
-        ps = offset_of(t, shape, sstrides, soff, nd)
+    for t in range(numel(shape, len(shape))):
+        pd, pi, ps = dim_offsets(t, shape, dstrides, doff, istrides, ioff, sstrides, soff, dim)
         dst[pd + index[pi] * sd] += src[ps]

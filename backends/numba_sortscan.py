@@ -1,6 +1,6 @@
 """The numba backend's scatter (assign/max/min), scan (cumsum/cumprod) and sort kernels.
 
-Rows along the last dim are located by their flat row number (`_row_base`), so a view of any
+Rows along the last dim are located by their flat row number (`_row`), so a view of any
 strides arrives without a copy. Sorting uses numpy's stable merge sort as numba compiles it
 (NaN last); a descending stable sort sorts the reversed row and reverses the order back.
 """
@@ -9,21 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-
-@njit(inline="always")
-def _offsets(t, shape, s1, o1, s2, o2, s3, o3, dim):
-    """Offsets in three views (the first with dim's stride left out) of flat position t."""
-    rem = t
-    for d in range(len(shape) - 1, -1, -1):
-        n = shape[d]
-        i = rem % n
-        rem //= n
-        if d != dim:
-            o1 += i * s1[d]
-        o2 += i * s2[d]
-        o3 += i * s3[d]
-    return o1, o2, o3
+from .numba_index import dim_offsets, numel
 
 
 @njit(cache=True, error_model="numpy")
@@ -31,11 +17,8 @@ def scatter(op, dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides,
     """dst[p with p[dim] := index[p]] = src[p] (op 0), or its max (1) / min (2) with it (NaN
     propagates); serial and row-major, so the last of repeated indices wins an assign."""
     sd = dstrides[dim]
-    n = 1
-    for d in range(len(shape)):
-        n *= shape[d]
-    for t in range(n):
-        pd, pi, ps = _offsets(t, shape, dstrides, doff, istrides, ioff, sstrides, soff, dim)
+    for t in range(numel(shape, len(shape))):
+        pd, pi, ps = dim_offsets(t, shape, dstrides, doff, istrides, ioff, sstrides, soff, dim)
         q = pd + index[pi] * sd
         v = src[ps]
         if op == 0:
@@ -46,20 +29,25 @@ def scatter(op, dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides,
                 dst[q] = v
 
 
-@njit(cache=True)
-def _row_base(r, shape, strides, off):
-    """Buffer offset of row r of the kept dims (all but the last)."""
+@njit(inline="always")
+def _row(rr, shape, strides, off):
+    """Row rr of the kept dims (all but the last) as an int64, and its buffer offset.
+
+    A prange index may be unsigned: int64 keeps the callers' index arithmetic integral."""
+    r = np.int64(rr)
     o = off
-    rem = np.int64(r)  # a prange index may be unsigned: int64 keeps the arithmetic integral
+    rem = r
     for d in range(len(shape) - 2, -1, -1):
         n = shape[d]
         o += (rem % n) * strides[d]
         rem //= n
-    return o
+    return r, o
 
 
 def make_scan(prod: bool, par: bool, is_float: bool):
     """out[row, j] = sum (or product) of x[row, :j+1]; floats accumulate in float64, int64 wraps."""
+    start = (np.float64 if is_float else np.int64)(1 if prod else 0)  # its type is the accumulator's
+
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(x, off, shape, strides, out):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
@@ -67,24 +55,14 @@ def make_scan(prod: bool, par: bool, is_float: bool):
         s = strides[len(shape) - 1]
         rows = out.size // n
         for rr in prange(rows):
-            r = np.int64(rr)
-            b = _row_base(r, shape, strides, off)
-            if is_float:
-                acc = 1.0 if prod else 0.0
-                for j in range(n):
-                    if prod:
-                        acc *= x[b + j * s]
-                    else:
-                        acc += x[b + j * s]
-                    out[r * n + j] = acc
-            else:
-                acc2 = np.int64(1 if prod else 0)
-                for j in range(n):
-                    if prod:
-                        acc2 *= x[b + j * s]
-                    else:
-                        acc2 += x[b + j * s]
-                    out[r * n + j] = acc2
+            r, b = _row(rr, shape, strides, off)
+            acc = start
+            for j in range(n):
+                if prod:
+                    acc *= x[b + j * s]
+                else:
+                    acc += x[b + j * s]
+                out[r * n + j] = acc
     return k
 
 
@@ -97,8 +75,7 @@ def make_sort(par: bool):
         s = strides[len(shape) - 1]
         rows = vals.size // kk
         for rr in prange(rows):
-            r = np.int64(rr)
-            b = _row_base(r, shape, strides, off)
+            r, b = _row(rr, shape, strides, off)
             row = np.empty(n, x.dtype)
             for j in range(n):
                 # descending: sort the reversed row ascending, then read the order backwards,

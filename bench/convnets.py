@@ -107,10 +107,6 @@ def lenet_step(impl: str, n: int) -> Callable[[], Any]:
         h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2).flatten(1)
         out = F.linear(F.relu(F.linear(F.relu(F.linear(h, w3, b3)), w4, b4)), w5, b5)
         loss = F.cross_entropy(out, y)
-        loss.backward()
-        with lib.no_grad():
-            for p in ps:
-                p.sub_(p.grad, alpha=LR)
-                p.grad = None
+        I.backward_and_sgd(lib, loss, ps, LR)
         return loss
     return step

@@ -83,3 +83,11 @@ def randn(impl: str, shape: tuple, dtype: str = "f32", seed: int = 0, requires_g
     rng = np.random.default_rng(seed)
     return from_numpy(impl, rng.standard_normal(shape).astype(np_dtype(dtype)), requires_grad)
 
+
+def backward_and_sgd(lib: Any, loss: Any, params: list, lr: float) -> None:
+    """loss.backward(), then params -= lr * grad outside the graph, grads cleared (`lib`: tinygrad_like or torch)."""
+    loss.backward()
+    with lib.no_grad():
+        for p in params:
+            p.sub_(p.grad, alpha=lr)
+            p.grad = None

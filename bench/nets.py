@@ -79,11 +79,7 @@ def _autograd_step(lib: Any, task: str, ps: list, xt: Any, yt: Any) -> Callable[
     def step() -> Any:
         out = F.linear(F.relu(F.linear(xt, w1, b1)), w2, b2)
         loss = F.cross_entropy(out, yt) if task == "mlp" else F.mse_loss(out, yt)
-        loss.backward()
-        with lib.no_grad():
-            for p in ps:
-                p.sub_(p.grad, alpha=LR)
-                p.grad = None
+        I.backward_and_sgd(lib, loss, ps, LR)
         return loss
     return step
 

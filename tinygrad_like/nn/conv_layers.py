@@ -2,29 +2,32 @@
 and state_dict keys (a PyTorch state_dict loads into them unchanged)."""
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from ..autograd import no_grad
-from ..creation import empty, ones, tensor, zeros
+from ..creation import ones, tensor, zeros
 from ..dtypes import int64
 from ..errors import InvalidValueError, ShapeError
 from ..ops.conv import ntuple
 from ..tensor import Tensor
 from . import functional as F
-from . import init
+from .layers import _DropoutNd, _WeightBias
 from .module import Module, Parameter
 
 
-class _ConvNd(Module):
+class _ConvNd(_WeightBias):
     """Shared parameters of the convolutions: weight (out, in / groups, *kernel) or, transposed,
-    (in, out / groups, *kernel); Kaiming-uniform(a=sqrt(5)) weight and U(+-1/sqrt(fan_in)) bias."""
+    (in, out / groups, *kernel); Kaiming-uniform(a=sqrt(5)) weight and U(+-1/sqrt(fan_in)) bias.
+    A subclass sets `_dims`, its number of spatial dimensions, and `_transposed`."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
-                 dilation: Any, groups: int, bias: bool, padding_mode: str, transposed: bool, k: int,
+    _dims: int
+    _transposed: bool = False
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  dtype: Any = None, backend: Any = None):
         super().__init__()
-        name = type(self).__name__
+        name, k = type(self).__name__, self._dims
         for what, n in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
                 raise InvalidValueError(f"{name}: {what} must be a positive int, got {n!r}")
@@ -40,21 +43,9 @@ class _ConvNd(Module):
         self.dilation = ntuple(dilation, k, f"{name}: dilation")
         self.padding = padding if isinstance(padding, str) else ntuple(padding, k, f"{name}: padding", minimum=0)
         self.padding_mode = padding_mode
-        shape = ((in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)) \
-            + self.kernel_size
-        self.weight = Parameter(empty(*shape, dtype=dtype, backend=backend))
-        if bias:
-            self.bias = Parameter(empty(out_channels, dtype=dtype, backend=backend))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        shape = ((in_channels, out_channels // groups) if self._transposed
+                 else (out_channels, in_channels // groups)) + self.kernel_size
+        self._make_parameters(shape, out_channels if bias else None, dtype, backend)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -72,11 +63,7 @@ class _ConvNd(Module):
 class Conv1d(_ConvNd):
     """1-d convolution over (N, C_in, L); weight (C_out, C_in / groups, k)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None, backend: Any = None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, False, 1, dtype, backend)
+    _dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -85,11 +72,7 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """2-d convolution over (N, C_in, H, W); weight (C_out, C_in / groups, kh, kw)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None, backend: Any = None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, False, 2, dtype, backend)
+    _dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -98,13 +81,16 @@ class Conv2d(_ConvNd):
 class ConvTranspose2d(_ConvNd):
     """The adjoint of Conv2d in its input (a learned upsampling); weight (C_in, C_out / groups, kh, kw)."""
 
+    _dims = 2
+    _transposed = True
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
                  padding_mode: str = "zeros", dtype: Any = None, backend: Any = None):
         if isinstance(padding, str):
             raise InvalidValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, True, 2, dtype, backend)
+                         padding_mode, dtype, backend)
         self.output_padding = ntuple(output_padding, 2, "ConvTranspose2d: output_padding", minimum=0)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -186,6 +172,12 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
         return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
 
+def _affine_parameters(module: Module, channels: int, affine: bool, dtype: Any, backend: Any) -> None:
+    """Registers a normalization's per-channel weight (ones) and bias (zeros), or None for both without affine."""
+    module.register_parameter("weight", Parameter(ones(channels, dtype=dtype, backend=backend)) if affine else None)
+    module.register_parameter("bias", Parameter(zeros(channels, dtype=dtype, backend=backend)) if affine else None)
+
+
 class _NormBase(Module):
     """Per-channel affine weight (ones) and bias (zeros), and with track_running_stats the buffers
     running_mean (zeros), running_var (ones) and num_batches_tracked (int64 0)."""
@@ -199,12 +191,7 @@ class _NormBase(Module):
             raise InvalidValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(ones(num_features, dtype=dtype, backend=backend))
-            self.bias = Parameter(zeros(num_features, dtype=dtype, backend=backend))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, affine, dtype, backend)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype, backend=backend))
             self.register_buffer("running_var", ones(num_features, dtype=dtype, backend=backend))
@@ -294,12 +281,7 @@ class GroupNorm(Module):
         if not isinstance(num_groups, int) or num_groups < 1 or num_channels % num_groups:
             raise InvalidValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(ones(num_channels, dtype=dtype, backend=backend))
-            self.bias = Parameter(zeros(num_channels, dtype=dtype, backend=backend))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_channels, affine, dtype, backend)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -308,17 +290,8 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """Zeroes whole channels with probability p while training; the identity in eval mode."""
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise InvalidValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"

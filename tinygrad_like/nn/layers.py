@@ -12,7 +12,29 @@ from . import init
 from .module import Module, Parameter
 
 
-class Linear(Module):
+class _WeightBias(Module):
+    """A weight and an optional bias, initialized as PyTorch's Linear and convolutions are:
+    Kaiming-uniform(a=sqrt(5)) weight and U(+-1/sqrt(fan_in)) bias, fan_in the product of the
+    weight's dimensions after the first."""
+
+    def _make_parameters(self, weight_shape: tuple, bias_size: Optional[int], dtype: Any, backend: Any) -> None:
+        """Creates weight (weight_shape) and bias (bias_size, or None), then initializes them."""
+        self.weight = Parameter(empty(*weight_shape, dtype=dtype, backend=backend))
+        if bias_size is not None:
+            self.bias = Parameter(empty(bias_size, dtype=dtype, backend=backend))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = math.prod(self.weight.shape[1:])
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+
+class Linear(_WeightBias):
     """y = x @ weight.T + bias; weight is (out_features, in_features), init as in PyTorch."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None, backend: Any = None):
@@ -22,19 +44,7 @@ class Linear(Module):
                 raise InvalidValueError(f"Linear: {name} must be a non-negative int, got {n!r}")
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(empty(out_features, in_features, dtype=dtype, backend=backend))
-        if bias:
-            self.bias = Parameter(empty(out_features, dtype=dtype, backend=backend))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Kaiming-uniform(a=sqrt(5)) weight and U(-1/sqrt(in), 1/sqrt(in)) bias, as in PyTorch."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        self._make_parameters((out_features, in_features), out_features if bias else None, dtype, backend)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -106,8 +116,8 @@ class LogSoftmax(Softmax):
         return x.log_softmax(self.dim)
 
 
-class Dropout(Module):
-    """Zeroes elements with probability p while training; the identity in eval mode."""
+class _DropoutNd(Module):
+    """The drop probability p of the dropout layers, checked to lie in [0, 1]."""
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -115,11 +125,15 @@ class Dropout(Module):
             raise InvalidValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
-
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout(_DropoutNd):
+    """Zeroes elements with probability p while training; the identity in eval mode."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
 
 
 class Flatten(Module):
