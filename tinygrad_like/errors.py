@@ -36,3 +36,10 @@ class DivisionByZeroError(TensorError, ZeroDivisionError):
 
 class AllocationError(TensorError, MemoryError):
     """A tensor larger than this machine's memory (refused before anything is allocated)."""
+
+
+def check_positive_int(value: object, what: str) -> int:
+    """`value` when it is an int >= 1 (not a bool); InvalidValueError naming `what` otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidValueError(f"{what} must be a positive int, got {value!r}")
+    return value

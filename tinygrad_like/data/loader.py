@@ -5,7 +5,7 @@ from typing import Any, Iterator, Optional
 
 from ..creation import tensor
 from ..dtypes import int64
-from ..errors import InvalidValueError, ShapeError
+from ..errors import check_positive_int, InvalidValueError, ShapeError
 from ..random import randperm
 from ..tensor import Tensor, stack
 from .dataset import Dataset
@@ -55,10 +55,8 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  generator: Any = None, collate_fn: Optional[Any] = None):
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise InvalidValueError(f"batch_size should be a positive integer, got {batch_size!r}")
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator

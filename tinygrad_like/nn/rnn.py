@@ -11,7 +11,7 @@ import math
 from typing import Any, Optional
 
 from ..creation import empty, zeros
-from ..errors import InvalidValueError, ShapeError
+from ..errors import check_positive_int, InvalidValueError, ShapeError
 from ..tensor import Tensor, cat, stack
 from . import functional as F
 from . import init
@@ -106,14 +106,12 @@ class _RNNBase(Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, dtype: Any, backend: Any):
         super().__init__()
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise InvalidValueError(f"{type(self).__name__}: num_layers must be a positive int, got {num_layers!r}")
         if not 0.0 <= dropout <= 1.0:
             raise InvalidValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.num_layers = num_layers
+        self.num_layers = check_positive_int(num_layers, f"{type(self).__name__}: num_layers")
         self.bias = bias
         self.batch_first = batch_first
         self.dropout = dropout

@@ -7,7 +7,7 @@ import math
 from bisect import bisect_right
 from typing import Any, Callable, Optional, Sequence, Union
 
-from ..errors import InvalidValueError
+from ..errors import check_positive_int, InvalidValueError
 from .optimizer import Optimizer
 
 
@@ -62,9 +62,7 @@ class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if not isinstance(step_size, int) or step_size <= 0:
-            raise InvalidValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = check_positive_int(step_size, "StepLR: step_size")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -76,9 +74,7 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if not isinstance(T_max, int) or T_max <= 0:
-            raise InvalidValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        self.T_max = T_max
+        self.T_max = check_positive_int(T_max, "CosineAnnealingLR: T_max")
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
