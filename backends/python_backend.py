@@ -205,22 +205,22 @@ def _to_array(values: Sequence[Any], typecode: str) -> array:
         raise OverflowError(f"value out of range for dtype with type code {typecode!r} (int64 overflow)") from None
 
 
-# the integer dtypes narrower than int64 (type code -> (lowest value, 2**bits - 1)): results wrap
-# modulo 2**bits as the C and numba kernels' stores do
-_NARROW = {d.typecode: (lo, hi - lo) for d, (lo, hi) in INT_RANGE.items() if d is not int64}
+# the integer dtypes (type code -> (lowest value, 2**bits - 1)): results wrap modulo 2**bits as
+# the C and numba kernels' stores do
+_NARROW = {d.typecode: (lo, hi - lo) for d, (lo, hi) in INT_RANGE.items()}
+_I64_MIN, _I64_MAX = INT_RANGE[int64]
 
 
 def _narrow(values: Sequence[Any], dtype: DType) -> Sequence[Any]:
-    """Integer results wrapped into a narrow integer dtype's range (unchanged for other dtypes)."""
-    if dtype.category != 1 or dtype is int64:
+    """Integer results wrapped into the dtype's range (unchanged for other dtypes)."""
+    if dtype.category != 1:
         return values
+    if dtype is int64 and (not values or (_I64_MIN <= min(values) and max(values) <= _I64_MAX)):
+        return values  # the common case: one C-level min/max pass, no rewrite
     lo, mask = _NARROW[dtype.typecode]
     if lo == 0:
         return [v & mask for v in values]
     return [((v - lo) & mask) + lo for v in values]
-
-
-_I64_MIN, _I64_MAX = INT_RANGE[int64]
 
 
 def _to_int(v: float) -> int:
@@ -323,7 +323,7 @@ class PythonBackend:
         for base in bases(keep_shape, keep_strides, view.offset):
             xs = _flat(x, View(red_shape, red_strides, base))
             if op == "sum":
-                out.append(sum(xs))  # the core sums narrow ints as int64; _narrow below wraps anyway
+                out.append(sum(xs))  # int64 sums wrap in _narrow below
             elif is_float and _has_nan(xs):
                 out.append(NAN)
             else:
@@ -374,9 +374,9 @@ class PythonBackend:
         sd = dst_view.strides[dim]
         strides = dst_view.strides[:dim] + (0,) + dst_view.strides[dim + 1:]
         offs = bases(index_view.shape, strides, dst_view.offset)
-        narrow = dtype.category == 1 and dtype is not int64
+        wraps = dtype.category == 1
         for p, i, v in zip(offs, _flat(index, index_view), _flat(src, src_view)):
-            if narrow:
+            if wraps:
                 dst[p + i * sd] = _narrow([dst[p + i * sd] + v], dtype)[0]
             else:
                 dst[p + i * sd] += v
