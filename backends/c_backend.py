@@ -595,7 +595,8 @@ class CBackend:
 
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
 
-_PTR = {"bool": "_Bool *", "int64": "int64_t *", "float32": "float *", "float64": "double *"}
+_PTR = {"bool": "_Bool *", "uint8": "uint8_t *", "int16": "int16_t *", "int32": "int32_t *", "int64": "int64_t *",
+        "float32": "float *", "float64": "double *"}
 _CTYPE = {"float32": "float[]", "float64": "double[]"}
 
 

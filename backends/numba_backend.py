@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaIRAssumptionWarning
 
-from tinygrad_like.dtypes import DType, bool_, float32, float64, int64
+from tinygrad_like.dtypes import DType, bool_, float32, float64, int16, int32, int64, uint8
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, prod
 
@@ -40,7 +40,8 @@ from .threads import num_threads
 # the compiled code is right (the suite checks every op), the warning is noise to a user.
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
-NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.uint8}
+NP_TYPES: dict[DType, Any] = {float32: np.float32, float64: np.float64, int64: np.int64, int32: np.int32,
+                              int16: np.int16, uint8: np.uint8, bool_: np.uint8}
 
 # Sizes (elements, or multiply-adds for matmul) from which the parallel build wins on this
 # 2-core machine; below them the serial kernel avoids the ~1.5 us pool wake-up. A forked child
@@ -179,7 +180,12 @@ class NumbaBackend:
 
     # ---- copies ---------------------------------------------------------------------
     def copy(self, src: np.ndarray, view: View, src_dtype: DType, dst_dtype: DType) -> np.ndarray:
-        op = "tobool" if dst_dtype is bool_ and src_dtype is not bool_ else "copy"
+        if dst_dtype is bool_ and src_dtype is not bool_:
+            op = "tobool"
+        elif src_dtype.is_float and dst_dtype.category == 1 and dst_dtype is not int64:
+            op = "toint"  # through int64, so out-of-range values wrap (a direct cast would be poison)
+        else:
+            op = "copy"
         return self._unary(op, src, view, NP_TYPES[dst_dtype])
 
     def assign(self, dst: np.ndarray, dst_view: View, src: np.ndarray, src_view: View, dtype: DType) -> None:
@@ -434,4 +440,4 @@ def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
 
 
 _checks = ViewChecks("numba", _buffer_check)
-_flat, _rows = _checks.flat, _checks.rows
+_check, _flat, _rows = _checks.view, _checks.flat, _checks.rows

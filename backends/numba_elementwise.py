@@ -33,9 +33,10 @@ from .numba_index import chunk_bounds, n_chunks, numel, offset_of
 from .numba_simd import AVX512, prefer_wide, tblock, transpose_block
 from .protocol import BINARY_CODES, UNARY_OPS
 
-# protocol.py's codes, and two unary ops of this backend's own after them: `copy` (a strided copy
-# or a cast) and `tobool` (a cast to bool, x != 0)
-UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS + ("copy", "tobool"))}
+# protocol.py's codes, and three unary ops of this backend's own after them: `copy` (a strided copy
+# or a cast), `tobool` (a cast to bool, x != 0) and `toint` (float -> int64, then stored: a cast to a
+# narrow int that wraps like C's)
+UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS + ("copy", "tobool", "toint"))}
 
 TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
 # Unary kernels may fuse a*b+c into one FMA (exp's polynomial); no flag that touches NaN/inf.
@@ -219,6 +220,7 @@ def _ceil(op, x): return np.ceil(x)
 def _lnot(op, x): return x == 0
 def _copy(op, x): return x
 def _tobool(op, x): return x != 0
+def _toint(op, x): return np.int64(x)
 
 
 def _sign_float(op, x):
@@ -245,7 +247,7 @@ def _relu_int(op, x):
 _UNARY_IMPLS = {"neg": _neg, "abs": _abs, "exp": _exp, "log": _log, "sqrt": _sqrt, "sin": _sin,
                 "cos": _cos, "tanh": _tanh, "sigmoid": _sigmoid, "erf": _erf,
                 "reciprocal": _recip, "floor": _floor, "ceil": _ceil, "logical_not": _lnot,
-                "copy": _copy, "tobool": _tobool}
+                "copy": _copy, "tobool": _tobool, "toint": _toint}
 _UNARY_BY_CODE = {code: name for name, code in UNARY_CODES.items()}
 
 

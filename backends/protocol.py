@@ -15,9 +15,10 @@ View
     Element `idx` of a view lives at `buf[offset + sum(i * s for i, s in zip(idx, strides))]`.
     Strides may be negative (flipped slices) or zero (broadcast, expand).
 dtype
-    `tinygrad_like.dtypes.DType`: one of `float32`, `float64`, `int64`, `bool`
-    (`dtype.name`, `dtype.itemsize`, `dtype.typecode` as in `array.array`: f d q B).
-    Booleans are stored one byte per element, 0 or 1.
+    `tinygrad_like.dtypes.DType`: one of `float32`, `float64`, `int64`, `int32`, `int16`,
+    `uint8`, `bool` (`dtype.name`, `dtype.itemsize`, `dtype.typecode` as in `array.array`:
+    f d q i h B B). Booleans are stored one byte per element, 0 or 1; a backend keeps bool and
+    uint8 apart only by the dtype it is told (the storage is the same).
 
 What the core guarantees before it calls a kernel
 -------------------------------------------------
@@ -42,7 +43,11 @@ Numerics
 - Float kernels follow IEEE 754: overflow gives inf, `log(0) = -inf`, `log(-1) = nan`,
   `x / 0 = ±inf or nan`; nothing raises. `max`/`min`/`maximum`/`minimum` propagate NaN.
 - Integer ops: `div` is not asked for (the core promotes to float first); `pow` with a
-  negative integer exponent is rejected by the core.
+  negative integer exponent is rejected by the core. Every integer dtype wraps modulo 2**bits
+  (two's complement) on overflow, as PyTorch's: `add`, `sub`, `mul`, `pow`, `neg`, `abs`
+  (`abs(int16 -32768) = -32768`), `scatter_add`. uint8 is unsigned: `neg(3) = 253`, `abs`
+  and `sign` never see a negative value. The core never asks for a `sum` reduction or a `scan`
+  of int32/int16/uint8 (it sums those as int64, as PyTorch does).
 - Float32 results may be computed in higher precision and rounded when stored.
 
 Random numbers (counter-based, identical on every backend)
@@ -111,14 +116,16 @@ UNARY_OPS = (
     "erf", "reciprocal", "floor", "ceil", "logical_not",
 )
 """Elementwise one-input ops. The result has the input's dtype. `neg`, `abs`, `sign`,
-`relu` accept int64 too and `logical_not` takes bool (1 where the input is 0); every other op
+`relu` accept every integer dtype too and `logical_not` takes bool (1 where the input is 0); every other op
 is only asked for on float32/float64. `sigmoid(x) = 1/(1+exp(-x))` must not overflow for
 large |x|; `relu(nan) = nan`; `sign(0) = 0` and `sign(nan) = 0` (as PyTorch)."""
 
 ARITH_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod")
 """Binary ops whose result has the operands' dtype. `fmod` is C's: the remainder of the division
 truncated toward zero, with the dividend's sign (`fmod(x, ±inf) = x` for finite x; nan for an
-infinite x or a zero divisor); int64 too, where the core never passes a zero divisor."""
+infinite x or a zero divisor); every integer dtype too, where the core never passes a zero
+divisor. Every op but `div` takes every integer dtype; bool takes add/sub/mul/maximum/minimum
+(or, xor, and) and the comparisons."""
 
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 """Binary ops whose result is bool."""
@@ -129,8 +136,8 @@ BINARY_OPS = ARITH_OPS + COMPARE_OPS
 REDUCE_OPS = ("sum", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
 
-DTYPE_NAMES = ("bool", "int64", "float32", "float64")
-"""The dtypes a backend stores, by `DType.name`."""
+DTYPE_NAMES = ("bool", "int64", "float32", "float64", "uint8", "int16", "int32")
+"""The dtypes a backend stores, by `DType.name` (codes are positions: new dtypes go at the end)."""
 
 # Op codes: an op's position in its table. The numba kernels and the C enums (generated from
 # these tables by backends/c_build.py into the build's tg_ops.h) use these numbers.
@@ -224,8 +231,11 @@ class Backend(Protocol):
     def copy(self, src: Buffer, view: View, src_dtype: DType, dst_dtype: DType) -> Buffer:
         """The view's elements as a new contiguous buffer of dst_dtype.
 
-        Casts: float -> int64 truncates toward zero, anything -> bool is `x != 0`,
-        bool -> number gives 0/1. The core does not ask to cast nan/inf to int64."""
+        Casts: float -> int64 truncates toward zero; float -> int32/int16/uint8 truncates to
+        int64 first (x86's INT64_MIN when |x| >= 2**63), then wraps like int -> narrower int,
+        which keeps the low bits (two's complement: `int64 300 -> uint8 44`, `-1 -> 255`,
+        `70000 -> int16 4464`); anything -> bool is `x != 0`, bool -> number gives 0/1. The
+        core does not ask to cast nan/inf to an integer dtype."""
 
     def assign(self, dst: Buffer, dst_view: View, src: Buffer, src_view: View, dtype: DType) -> None:
         """In place: dst[dst_view] = src[src_view]; same shape and dtype, dst_view never overlaps
@@ -282,7 +292,8 @@ class Backend(Protocol):
         """out[p] = x[p with p[dim] := index[p]], out shape = index_view.shape.
 
         x_view and index_view have the same ndim and index_view.shape[d] <= x_view.shape[d]
-        for d != dim; index is int64 and every value is in [0, x_view.shape[dim])."""
+        for d != dim; index is int64 (the core casts an int32 index first) and every value is in
+        [0, x_view.shape[dim])."""
 
     def scatter_add(self, dst: Buffer, dst_view: View, index: Buffer, index_view: View,
                     src: Buffer, src_view: View, dim: int, dtype: DType) -> None:

@@ -12,7 +12,7 @@ import struct
 from array import array
 from typing import Any, Callable, Optional, Sequence
 
-from tinygrad_like.dtypes import DType, bool_, int64
+from tinygrad_like.dtypes import INT_RANGE, DType, bool_, int64
 from tinygrad_like.view import View, prod
 
 from . import python_sortscan as sortscan
@@ -205,6 +205,31 @@ def _to_array(values: Sequence[Any], typecode: str) -> array:
         raise OverflowError(f"value out of range for dtype with type code {typecode!r} (int64 overflow)") from None
 
 
+# the integer dtypes (type code -> (lowest value, 2**bits - 1)): results wrap modulo 2**bits as
+# the C and numba kernels' stores do
+_NARROW = {d.typecode: (lo, hi - lo) for d, (lo, hi) in INT_RANGE.items()}
+_I64_MIN, _I64_MAX = INT_RANGE[int64]
+
+
+def _narrow(values: Sequence[Any], dtype: DType) -> Sequence[Any]:
+    """Integer results wrapped into the dtype's range (unchanged for other dtypes)."""
+    if dtype.category != 1:
+        return values
+    if dtype is int64 and (not values or (_I64_MIN <= min(values) and max(values) <= _I64_MAX)):
+        return values  # the common case: one C-level min/max pass, no rewrite
+    lo, mask = _NARROW[dtype.typecode]
+    if lo == 0:
+        return [v & mask for v in values]
+    return [((v - lo) & mask) + lo for v in values]
+
+
+def _to_int(v: float) -> int:
+    """A float truncated toward zero as C's (int64_t) cast on x86 gives it (INT64_MIN when it does
+    not fit), the first step of a float -> narrow integer cast."""
+    i = int(v)
+    return i if _I64_MIN <= i <= _I64_MAX else _I64_MIN
+
+
 def _has_nan(xs: Sequence[Any]) -> bool:
     s = sum(xs)
     return s != s and any(x != x for x in xs)
@@ -251,6 +276,9 @@ class PythonBackend:
             return _pack([v != 0 for v in vals], "B")
         if dst_dtype is int64:
             return _pack([int(v) for v in vals], "q")
+        if dst_dtype.category == 1:  # narrow ints: float -> int64 -> wrap, as C's casts do
+            ints = [_to_int(v) for v in vals] if src_dtype.is_float else vals
+            return _pack(_narrow(ints, dst_dtype), dst_dtype.typecode)
         return _pack([float(v) for v in vals], dst_dtype.typecode)
 
     def assign(self, dst: array, dst_view: View, src: array, src_view: View, dtype: DType) -> None:
@@ -287,12 +315,12 @@ class PythonBackend:
 
     # elementwise
     def unary(self, op: str, x: array, view: View, dtype: DType) -> array:
-        return _pack(list(map(UNARY[op], _flat(x, view))), dtype.typecode)
+        return _pack(_narrow(list(map(UNARY[op], _flat(x, view))), dtype), dtype.typecode)
 
     def binary(self, op: str, a: array, a_view: View, b: array, b_view: View, dtype: DType,
                out: Optional[array] = None) -> array:
         vals = list(map(BINARY[op], _flat(a, a_view), _flat(b, b_view)))
-        res = _pack(vals, "B" if op in COMPARE else dtype.typecode)
+        res = _pack(vals, "B") if op in COMPARE else _pack(_narrow(vals, dtype), dtype.typecode)
         if out is None:
             return res
         out[0:len(res)] = res
@@ -312,12 +340,12 @@ class PythonBackend:
         for base in bases(keep_shape, keep_strides, view.offset):
             xs = _flat(x, View(red_shape, red_strides, base))
             if op == "sum":
-                out.append(sum(xs))
+                out.append(sum(xs))  # int64 sums wrap in _narrow below
             elif is_float and _has_nan(xs):
                 out.append(NAN)
             else:
                 out.append(max(xs) if op == "max" else min(xs))
-        return _pack(out, dtype.typecode)
+        return _pack(_narrow(out, dtype), dtype.typecode)
 
     def arg_reduce(self, op: str, x: array, view: View, dtype: DType) -> array:
         n, s = view.shape[-1], view.strides[-1]
@@ -363,8 +391,12 @@ class PythonBackend:
         sd = dst_view.strides[dim]
         strides = dst_view.strides[:dim] + (0,) + dst_view.strides[dim + 1:]
         offs = bases(index_view.shape, strides, dst_view.offset)
+        wraps = dtype.category == 1
         for p, i, v in zip(offs, _flat(index, index_view), _flat(src, src_view)):
-            dst[p + i * sd] += v
+            if wraps:
+                dst[p + i * sd] = _narrow([dst[p + i * sd] + v], dtype)[0]
+            else:
+                dst[p + i * sd] += v
 
     def scatter(self, op: str, dst: array, dst_view: View, index: array, index_view: View,
                 src: array, src_view: View, dim: int, dtype: DType) -> None:

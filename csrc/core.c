@@ -285,6 +285,9 @@ void tg_fill(int dt, void *dst, int64_t n, double fval, int64_t ival) {
     switch (dt) {
     case DT_BOOL: memset(dst, ival ? 1 : 0, (size_t)n); break;
     case DT_I64: { int64_t *d = dst; for (int64_t i = 0; i < n; i++) d[i] = ival; } break;
+    case DT_U8: memset(dst, (int)(uint8_t)ival, (size_t)n); break;
+    case DT_I16: { int16_t *d = dst; for (int64_t i = 0; i < n; i++) d[i] = (int16_t)ival; } break;
+    case DT_I32: { int32_t *d = dst; for (int64_t i = 0; i < n; i++) d[i] = (int32_t)ival; } break;
     case DT_F32: { float *d = dst; float v = (float)fval; for (int64_t i = 0; i < n; i++) d[i] = v; } break;
     default: { double *d = dst; for (int64_t i = 0; i < n; i++) d[i] = fval; } break;
     }

@@ -85,18 +85,36 @@ static void unary_i64(int op, char **p, const int64_t *st, int64_t n) {
     }
 }
 
+/* the narrow integer dtypes: computed in uint64_t (no signed overflow) and stored modulo
+   2**bits; for uint8 `x < 0` is never true, so abs is the identity and sign is 0 or 1 */
+#define UNARY_NARROW(NAME, T) \
+static void NAME(int op, char **p, const int64_t *st, int64_t n) { \
+    switch (op) { \
+    case U_NEG: UN(T, (T)(0 - (uint64_t)x)); break; \
+    case U_ABS: UN(T, x < 0 ? (T)(0 - (uint64_t)x) : x); break; \
+    case U_SIGN: UN(T, (T)((x > 0) - (x < 0))); break; \
+    case U_RELU: UN(T, x > 0 ? x : 0); break; \
+    default: break; \
+    } \
+}
+UNARY_NARROW(unary_u8, uint8_t)
+UNARY_NARROW(unary_i16, int16_t)
+UNARY_NARROW(unary_i32, int32_t)
+
 static void unary_bool(int op, char **p, const int64_t *st, int64_t n) {
     if (op == U_LOGICAL_NOT) UN(uint8_t, (uint8_t)(x == 0));
 }
 
 static int unary_ok(int op, int dt) {
-    if (op < 0 || op >= U_COUNT) return 0;
+    if (op < 0 || op >= U_COUNT || dt < 0 || dt >= DT_COUNT) return 0;
     if (dt == DT_BOOL) return op == U_LOGICAL_NOT;
-    if (dt == DT_I64) return op == U_NEG || op == U_ABS || op == U_SIGN || op == U_RELU;
+    if (dt == DT_I64 || TG_NARROW_INT(dt)) return op == U_NEG || op == U_ABS || op == U_SIGN || op == U_RELU;
     return op != U_LOGICAL_NOT;
 }
 
-static const loop_fn UNARY_LOOPS[4] = {unary_bool, unary_i64, unary_f32, unary_f64};
+static const loop_fn UNARY_LOOPS[DT_COUNT] = {
+    [DT_BOOL] = unary_bool, [DT_I64] = unary_i64, [DT_F32] = unary_f32, [DT_F64] = unary_f64,
+    [DT_U8] = unary_u8, [DT_I16] = unary_i16, [DT_I32] = unary_i32};
 
 int tg_unary(int op, int dt, int nd, const int64_t *geo, const void *x, int64_t xoff, void *out) {
     if (!unary_ok(op, dt)) return ERR_OP;
@@ -190,6 +208,26 @@ static void binary_i64(int op, char **p, const int64_t *st, int64_t n) {
     }
 }
 
+/* narrow integers as binary_i64, in uint64_t arithmetic stored modulo 2**bits (C's conversion
+   of an out-of-range value to a signed type is gcc's documented two's complement wrap) */
+#define BINARY_NARROW(NAME, T) \
+static void NAME(int op, char **p, const int64_t *st, int64_t n) { \
+    switch (op) { \
+    case B_ADD: BIN(T, T, (T)((uint64_t)x + (uint64_t)y)); break; \
+    case B_SUB: BIN(T, T, (T)((uint64_t)x - (uint64_t)y)); break; \
+    case B_MUL: BIN(T, T, (T)((uint64_t)x * (uint64_t)y)); break; \
+    case B_POW: BIN(T, T, (T)ipow(x, y)); break; \
+    case B_MAXIMUM: BIN(T, T, x >= y ? x : y); break; \
+    case B_MINIMUM: BIN(T, T, x <= y ? x : y); break; \
+    case B_FMOD: BIN(T, T, (int64_t)y == -1 ? 0 : (T)((int64_t)x % (int64_t)y)); break; \
+    COMPARES(T) \
+    default: break; \
+    } \
+}
+BINARY_NARROW(binary_u8, uint8_t)
+BINARY_NARROW(binary_i16, int16_t)
+BINARY_NARROW(binary_i32, int32_t)
+
 /* bools are 0/1 bytes: add/maximum is or, mul/minimum is and, sub is xor */
 static void binary_bool(int op, char **p, const int64_t *st, int64_t n) {
     switch (op) {
@@ -202,13 +240,15 @@ static void binary_bool(int op, char **p, const int64_t *st, int64_t n) {
 }
 
 static int binary_ok(int op, int dt) {
-    if (op < 0 || op >= B_COUNT) return 0;
+    if (op < 0 || op >= B_COUNT || dt < 0 || dt >= DT_COUNT) return 0;
     if (dt == DT_BOOL) return op != B_DIV && op != B_POW && op != B_FMOD;
-    if (dt == DT_I64) return op != B_DIV;
+    if (dt == DT_I64 || TG_NARROW_INT(dt)) return op != B_DIV;
     return 1;
 }
 
-static const loop_fn BINARY_LOOPS[4] = {binary_bool, binary_i64, binary_f32, binary_f64};
+static const loop_fn BINARY_LOOPS[DT_COUNT] = {
+    [DT_BOOL] = binary_bool, [DT_I64] = binary_i64, [DT_F32] = binary_f32, [DT_F64] = binary_f64,
+    [DT_U8] = binary_u8, [DT_I16] = binary_i16, [DT_I32] = binary_i32};
 
 int tg_binary(int op, int dt, int nd, const int64_t *geo, const void *a, int64_t aoff,
               const void *b, int64_t boff, void *out) {
@@ -254,6 +294,7 @@ int tg_binary1(int op, int dt, int64_t n, const void *a, int64_t aoff, int64_t a
 } while (0)
 
 static void where1(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint8_t); }
+static void where2(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint16_t); }
 static void where4(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint32_t); }
 static void where8(int op, char **p, const int64_t *st, int64_t n) { WHERE(uint64_t); }
 
@@ -271,7 +312,7 @@ int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, co
     }
     char *base[4] = {(char *)c + coff, (char *)a + aoff * isz, (char *)b + boff * isz, (char *)out};
     int64_t iszs[4] = {1, isz, isz, isz};
-    tg_nditer(0, 4, nd, geo, bst, base, isz == 1 ? where1 : isz == 4 ? where4 : where8, 0, iszs);
+    tg_nditer(0, 4, nd, geo, bst, base, isz == 1 ? where1 : isz == 2 ? where2 : isz == 4 ? where4 : where8, 0, iszs);
     return ERR_OK;
 }
 
@@ -283,25 +324,33 @@ int tg_where(int dt, int nd, const int64_t *geo, const void *c, int64_t coff, co
     else { for (int64_t i = 0; i < n; i++) { S x = xp[i * sx]; o[i * so] = (D)(EXPR); } } \
 } while (0)
 
-/* op = source dtype * 4 + destination dtype */
+/* One source type S to every destination dtype: to bool `x != 0`; float -> integer truncates
+   to int64 first (the core excludes nan/inf; x86 gives INT64_MIN beyond int64's range), then an
+   integer -> narrower integer conversion keeps the low bits (gcc's two's complement wrap). */
+#define CAST_FROM(S, TOINT) \
+    switch (ddt) { \
+    case DT_BOOL: CAST(S, uint8_t, x != 0); break; \
+    case DT_U8: CAST(S, uint8_t, TOINT(x)); break; \
+    case DT_I16: CAST(S, int16_t, TOINT(x)); break; \
+    case DT_I32: CAST(S, int32_t, TOINT(x)); break; \
+    case DT_I64: CAST(S, int64_t, TOINT(x)); break; \
+    case DT_F32: CAST(S, float, x); break; \
+    case DT_F64: CAST(S, double, x); break; \
+    default: break; \
+    }
+#define INT_AS_IS(x) (x)
+#define FLOAT_TO_INT(x) ((int64_t)(x))
+
+/* op = source dtype * DT_COUNT + destination dtype */
 static void cast_loop(int op, char **p, const int64_t *st, int64_t n) {
-    switch (op) {
-    case 0: CAST(uint8_t, uint8_t, x); break;
-    case 1: CAST(uint8_t, int64_t, x); break;
-    case 2: CAST(uint8_t, float, x); break;
-    case 3: CAST(uint8_t, double, x); break;
-    case 4: CAST(int64_t, uint8_t, x != 0); break;
-    case 5: CAST(int64_t, int64_t, x); break;
-    case 6: CAST(int64_t, float, x); break;
-    case 7: CAST(int64_t, double, x); break;
-    case 8: CAST(float, uint8_t, x != 0); break;
-    case 9: CAST(float, int64_t, x); break;   /* truncates toward zero; core excludes nan/inf */
-    case 10: CAST(float, float, x); break;
-    case 11: CAST(float, double, x); break;
-    case 12: CAST(double, uint8_t, x != 0); break;
-    case 13: CAST(double, int64_t, x); break;
-    case 14: CAST(double, float, x); break;
-    case 15: CAST(double, double, x); break;
+    int sdt = op / DT_COUNT, ddt = op % DT_COUNT;
+    switch (sdt) {
+    case DT_BOOL: case DT_U8: CAST_FROM(uint8_t, INT_AS_IS) break;
+    case DT_I16: CAST_FROM(int16_t, INT_AS_IS) break;
+    case DT_I32: CAST_FROM(int32_t, INT_AS_IS) break;
+    case DT_I64: CAST_FROM(int64_t, INT_AS_IS) break;
+    case DT_F32: CAST_FROM(float, FLOAT_TO_INT) break;
+    case DT_F64: CAST_FROM(double, FLOAT_TO_INT) break;
     default: break;
     }
 }
@@ -322,6 +371,6 @@ int tg_copy(int sdt, int ddt, int nd, const int64_t *geo, const void *src, int64
     }
     char *base[2] = {s, dp};
     int64_t iszs[2] = {ssz, dsz};
-    tg_nditer(sdt * 4 + ddt, 2, nd, geo, bst, base, cast_loop, 0, iszs);
+    tg_nditer(sdt * DT_COUNT + ddt, 2, nd, geo, bst, base, cast_loop, 0, iszs);
     return ERR_OK;
 }

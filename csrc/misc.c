@@ -73,9 +73,12 @@ int tg_gather(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, cons
     return ERR_OK;
 }
 
+/* dst[t] += src[so] for an integer type, wrapping modulo 2**bits */
+#define WRAP_ADD(T) (((T *)dst)[t] = (T)((uint64_t)((T *)dst)[t] + (uint64_t)((const T *)src)[so]))
+
 int tg_scatter_add(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
                    const int64_t *index, int64_t ioff, const void *src, int64_t soff) {
-    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64) return ERR_OP;
+    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64 && !TG_NARROW_INT(dt)) return ERR_OP;
     if (nd < 1 || nd > TG_MAXDIM || dim < 0 || dim >= nd) return ERR_DIM;
     const int64_t *shape = geo, *ds = geo + nd, *is = geo + 2 * nd, *ss = geo + 3 * nd;
     int64_t dst_st[TG_MAXDIM], idx[TG_MAXDIM], total = 1, sd = ds[dim];
@@ -87,7 +90,10 @@ int tg_scatter_add(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo,
         int64_t t = dof + i * sd;
         if (dt == DT_F32) ((float *)dst)[t] += ((const float *)src)[so];
         else if (dt == DT_F64) ((double *)dst)[t] += ((const double *)src)[so];
-        else ((int64_t *)dst)[t] = (int64_t)((uint64_t)((int64_t *)dst)[t] + (uint64_t)((const int64_t *)src)[so]);
+        else if (dt == DT_I64) WRAP_ADD(int64_t);
+        else if (dt == DT_I32) WRAP_ADD(int32_t);
+        else if (dt == DT_I16) WRAP_ADD(int16_t);
+        else WRAP_ADD(uint8_t);
         WALK_NEXT(nd, shape, idx, nd, dst_st, is, ss, dof, io, so)
     }
     return ERR_OK;

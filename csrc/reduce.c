@@ -73,6 +73,14 @@ static int64_t sum_i64(const int64_t *x, int64_t s, int64_t n) {
     } \
 } while (0)
 
+/* max/min of an integer row (type T) into acc->i; uses op, acc, p, s, n of row_into */
+#define INT_MINMAX(T) do { \
+    T a = acc->started ? (T)acc->i : ((const T *)p)[0]; \
+    if (op == R_MAX) MINMAX_ROW_F(T, max, PICK_MAX, FAST_MAX, a, (const T *)p, s, n); \
+    else MINMAX_ROW_F(T, min, PICK_MIN, FAST_MIN, a, (const T *)p, s, n); \
+    acc->i = a; \
+} while (0)
+
 /* Reduce one row of n elements at p (stride s, elements) into acc. */
 static void row_into(int op, int dt, const char *p, int64_t s, int64_t n, acc_t *acc) {
     if (op == R_SUM) {
@@ -95,16 +103,13 @@ static void row_into(int op, int dt, const char *p, int64_t s, int64_t n, acc_t 
             else MINMAX_ROW_F(double, min, PICK_MIN, FAST_MIN, a, (const double *)p, s, n);
         }
         acc->d = a;
-    } else if (dt == DT_I64) {
-        int64_t a = acc->started ? acc->i : ((const int64_t *)p)[0];
-        if (op == R_MAX) MINMAX_ROW_F(int64_t, max, PICK_MAX, FAST_MAX, a, (const int64_t *)p, s, n);
-        else MINMAX_ROW_F(int64_t, min, PICK_MIN, FAST_MIN, a, (const int64_t *)p, s, n);
-        acc->i = a;
-    } else {
-        uint8_t a = acc->started ? (uint8_t)acc->i : ((const uint8_t *)p)[0];
-        if (op == R_MAX) MINMAX_ROW_F(uint8_t, max, PICK_MAX, FAST_MAX, a, (const uint8_t *)p, s, n);
-        else MINMAX_ROW_F(uint8_t, min, PICK_MIN, FAST_MIN, a, (const uint8_t *)p, s, n);
-        acc->i = a;
+    } else {  /* integers and bool: the accumulator holds the value in acc->i */
+        switch (dt) {
+        case DT_I64: INT_MINMAX(int64_t); break;
+        case DT_I32: INT_MINMAX(int32_t); break;
+        case DT_I16: INT_MINMAX(int16_t); break;
+        default: INT_MINMAX(uint8_t); break;  /* bool, uint8 */
+        }
     }
     acc->started = 1;
 }
@@ -122,7 +127,9 @@ static void acc_store(int dt, const acc_t *a, void *out, int64_t j) {
     case DT_F32: ((float *)out)[j] = (float)a->d; break;
     case DT_F64: ((double *)out)[j] = a->d; break;
     case DT_I64: ((int64_t *)out)[j] = a->i; break;
-    default: ((uint8_t *)out)[j] = (uint8_t)a->i; break;
+    case DT_I32: ((int32_t *)out)[j] = (int32_t)a->i; break;
+    case DT_I16: ((int16_t *)out)[j] = (int16_t)a->i; break;
+    default: ((uint8_t *)out)[j] = (uint8_t)a->i; break;  /* bool, uint8 */
     }
 }
 
@@ -260,8 +267,12 @@ static void col_units(void *ctx, int64_t lo, int64_t hi) {
         case DT_F64 * 3 + R_MIN: COL_ACCUM(double, double, x0[j], PICK_MIN(a[j], v)); break;
         case DT_I64 * 3 + R_MAX: COL_ACCUM(int64_t, int64_t, x0[j], PICK_MAX(a[j], v)); break;
         case DT_I64 * 3 + R_MIN: COL_ACCUM(int64_t, int64_t, x0[j], PICK_MIN(a[j], v)); break;
-        case DT_BOOL * 3 + R_MAX: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MAX(a[j], v)); break;
-        case DT_BOOL * 3 + R_MIN: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_BOOL * 3 + R_MAX: case DT_U8 * 3 + R_MAX: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_BOOL * 3 + R_MIN: case DT_U8 * 3 + R_MIN: COL_ACCUM(uint8_t, uint8_t, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_I16 * 3 + R_MAX: COL_ACCUM(int16_t, int16_t, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_I16 * 3 + R_MIN: COL_ACCUM(int16_t, int16_t, x0[j], PICK_MIN(a[j], v)); break;
+        case DT_I32 * 3 + R_MAX: COL_ACCUM(int32_t, int32_t, x0[j], PICK_MAX(a[j], v)); break;
+        case DT_I32 * 3 + R_MIN: COL_ACCUM(int32_t, int32_t, x0[j], PICK_MIN(a[j], v)); break;
         default: break;
         }
     }
@@ -278,7 +289,7 @@ static void split_part(void *ctx, int64_t lo, int64_t hi) {
 
 int tg_reduce(int op, int dt, int nd, int k, const int64_t *geo, const void *x, int64_t xoff, void *out) {
     if (op < 0 || op >= R_COUNT || dt < 0 || dt >= DT_COUNT) return ERR_OP;
-    if (op == R_SUM && dt == DT_BOOL) return ERR_OP;
+    if (op == R_SUM && (dt == DT_BOOL || TG_NARROW_INT(dt))) return ERR_OP;  /* the core sums those as int64 */
     if (nd < 1 || nd > TG_MAXDIM || k < 1 || k > nd) return ERR_DIM;
     int nk = nd - k;
     red_t r = {op, dt, nk, k, geo, geo + nd, geo + nk, geo + nd + nk, NULL, out, TG_ITEMSIZE[dt], 1, NULL};
@@ -350,8 +361,12 @@ static void arg_rows(void *ctx, int64_t lo, int64_t hi) {
         case DT_F64 * 2 + A_ARGMIN: ARG_ROW(double, <); break;
         case DT_I64 * 2 + A_ARGMAX: ARG_ROW(int64_t, >); break;
         case DT_I64 * 2 + A_ARGMIN: ARG_ROW(int64_t, <); break;
-        case DT_BOOL * 2 + A_ARGMAX: ARG_ROW(uint8_t, >); break;
-        default: ARG_ROW(uint8_t, <); break;
+        case DT_I32 * 2 + A_ARGMAX: ARG_ROW(int32_t, >); break;
+        case DT_I32 * 2 + A_ARGMIN: ARG_ROW(int32_t, <); break;
+        case DT_I16 * 2 + A_ARGMAX: ARG_ROW(int16_t, >); break;
+        case DT_I16 * 2 + A_ARGMIN: ARG_ROW(int16_t, <); break;
+        case DT_BOOL * 2 + A_ARGMAX: case DT_U8 * 2 + A_ARGMAX: ARG_ROW(uint8_t, >); break;
+        default: ARG_ROW(uint8_t, <); break;  /* bool, uint8 argmin */
         }
         a->out[j] = res;
     }

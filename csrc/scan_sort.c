@@ -39,7 +39,9 @@ int tg_scatter(int op, int dt, int nd, int dim, int64_t dimsize, const int64_t *
         else if (dt == DT_F32) { if (op == SC_MAX) SC_MAXMIN(float, v > *o) else SC_MAXMIN(float, v < *o) }
         else if (dt == DT_F64) { if (op == SC_MAX) SC_MAXMIN(double, v > *o) else SC_MAXMIN(double, v < *o) }
         else if (dt == DT_I64) { if (op == SC_MAX) SC_MAXMIN(int64_t, v > *o) else SC_MAXMIN(int64_t, v < *o) }
-        else { if (op == SC_MAX) SC_MAXMIN(uint8_t, v > *o) else SC_MAXMIN(uint8_t, v < *o) }
+        else if (dt == DT_I32) { if (op == SC_MAX) SC_MAXMIN(int32_t, v > *o) else SC_MAXMIN(int32_t, v < *o) }
+        else if (dt == DT_I16) { if (op == SC_MAX) SC_MAXMIN(int16_t, v > *o) else SC_MAXMIN(int16_t, v < *o) }
+        else { if (op == SC_MAX) SC_MAXMIN(uint8_t, v > *o) else SC_MAXMIN(uint8_t, v < *o) }  /* bool, uint8 */
         SC_NEXT(nd, shape, idx, dst_st, is, ss, dof, io, so)
     }
     return ERR_OK;
@@ -116,7 +118,9 @@ static inline uint64_t sort_key(int dt, const char *p) {
         return u ^ ((u >> 63) ? ~0ULL : 0x8000000000000000ULL);
     }
     if (dt == DT_I64) { uint64_t u; memcpy(&u, p, 8); return u ^ 0x8000000000000000ULL; }
-    return (uint64_t)*(const uint8_t *)p;
+    if (dt == DT_I32) { uint32_t u; memcpy(&u, p, 4); return (uint64_t)(u ^ 0x80000000u); }
+    if (dt == DT_I16) { uint16_t u; memcpy(&u, p, 2); return (uint64_t)(uint16_t)(u ^ 0x8000u); }
+    return (uint64_t)*(const uint8_t *)p;  /* bool, uint8 */
 }
 
 static inline int kv_before(const kv_t *a, const kv_t *b) {
@@ -263,10 +267,13 @@ int tg_gather_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo,
 
 #define ADD_ROW(T) { T *restrict dp = (T *)dst + t; const T *restrict sp = (const T *)src + so; \
     for (int64_t j = 0; j < L; j++) dp[j] += sp[j]; }
+/* integers wrap: the sum in uint64_t, stored modulo 2**bits */
+#define ADD_ROW_INT(T) { T *restrict dp = (T *)dst + t; const T *restrict sp = (const T *)src + so; \
+    for (int64_t j = 0; j < L; j++) dp[j] = (T)((uint64_t)dp[j] + (uint64_t)sp[j]); }
 
 int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t *geo, void *dst, int64_t doff,
                         const int64_t *index, int64_t ioff, const void *src, int64_t soff) {
-    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64) return ERR_OP;
+    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64 && !TG_NARROW_INT(dt)) return ERR_OP;
     if (nd < 2 || nd > TG_MAXDIM || dim < 0 || dim >= nd - 1) return ERR_DIM;
     rows_io_t c = {dt, nd, dim, dimsize, geo, geo + nd, geo + 2 * nd, geo + 3 * nd, NULL, doff, index, ioff, NULL,
                    NULL, soff, 0};
@@ -282,8 +289,10 @@ int tg_scatter_add_rows(int dt, int nd, int dim, int64_t dimsize, const int64_t 
         t += index[io] * sd;
         if (dt == DT_F32) ADD_ROW(float)
         else if (dt == DT_F64) ADD_ROW(double)
-        else { int64_t *dp = (int64_t *)dst + t; const int64_t *sp = (const int64_t *)src + so;
-               for (int64_t j = 0; j < L; j++) dp[j] = (int64_t)((uint64_t)dp[j] + (uint64_t)sp[j]); }
+        else if (dt == DT_I64) ADD_ROW_INT(int64_t)
+        else if (dt == DT_I32) ADD_ROW_INT(int32_t)
+        else if (dt == DT_I16) ADD_ROW_INT(int16_t)
+        else ADD_ROW_INT(uint8_t)
     }
     return ERR_OK;
 }

@@ -10,7 +10,10 @@
 
 #define TG_MAXDIM 64
 enum { ERR_OK = 0, ERR_OP = -1, ERR_DIM = -2, ERR_INDEX = -3, ERR_MEM = -4 };
-static const int64_t TG_ITEMSIZE[DT_COUNT] = {[DT_BOOL] = 1, [DT_I64] = 8, [DT_F32] = 4, [DT_F64] = 8};
+static const int64_t TG_ITEMSIZE[DT_COUNT] = {[DT_BOOL] = 1, [DT_I64] = 8, [DT_F32] = 4, [DT_F64] = 8,
+                                               [DT_U8] = 1, [DT_I16] = 2, [DT_I32] = 4};
+/* the integer dtypes narrower than int64 (they share the int64 rules, wrapping modulo 2**bits) */
+#define TG_NARROW_INT(dt) ((dt) == DT_U8 || (dt) == DT_I16 || (dt) == DT_I32)
 
 /* A loop over n elements of a row: p[i] are the row starts of each operand, st[i] the steps
    in bytes. Like a numpy ufunc inner loop; `op` selects the operation. */

@@ -22,12 +22,16 @@ SETTINGS = settings(deadline=None, max_examples=25, derandomize=False,
                                            HealthCheck.data_too_large])
 FEW = settings(SETTINGS, max_examples=12)
 
-NP_DTYPE = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_}
-TG_DTYPE = {"float32": tg.float32, "float64": tg.float64, "int64": tg.int64, "bool": tg.bool_}
+NP_DTYPE = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32, "int16": np.int16,
+            "uint8": np.uint8, "bool": np.bool_}
+TG_DTYPE = {"float32": tg.float32, "float64": tg.float64, "int64": tg.int64, "int32": tg.int32, "int16": tg.int16,
+            "uint8": tg.uint8, "bool": tg.bool_}
+NARROW_INT_NAMES = ("uint8", "int16", "int32")
 FLOAT_NAMES = ("float32", "float64")
 
 # (rtol, atol) for comparing a tensor op with numpy's result in the same dtype
-TOL = {"float32": (2e-5, 1e-5), "float64": (1e-10, 1e-12), "int64": (0, 0), "bool": (0, 0)}
+TOL = {"float32": (2e-5, 1e-5), "float64": (1e-10, 1e-12), "int64": (0, 0), "int32": (0, 0), "int16": (0, 0),
+       "uint8": (0, 0), "bool": (0, 0)}
 
 
 def np_dtype(t_or_name: Any) -> Any:
@@ -62,7 +66,7 @@ def assert_close(t: tg.Tensor, expected: Any, dtype: Optional[str] = None, rtol:
     r, a = TOL[name]
     r = r if rtol is None else rtol
     a = a if atol is None else atol
-    if name in ("int64", "bool"):
+    if name not in FLOAT_NAMES:
         np.testing.assert_array_equal(got, expected.astype(got.dtype))
     else:
         np.testing.assert_allclose(got, expected.astype(got.dtype), rtol=r, atol=a, equal_nan=True)

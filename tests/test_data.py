@@ -85,6 +85,21 @@ def test_shipped_sample():
     assert train.tensors[0].shape == (4000, 784) and len(test) == 1000
 
 
+def test_mnist_raw_uint8_pixels():
+    x8, y8 = load_mnist(dtype=tg.uint8)
+    assert x8.dtype is tg.uint8 and x8.shape == (4000, 28, 28) and y8.dtype is tg.int64
+    x, _ = load_mnist()
+    assert x8.max().item() == 255 and x8.min().item() == 0
+    # one batch converted per step gives the float loader's values exactly
+    assert (x8[:64].float() / 255.0).tolist() == x[:64].tolist()
+    x64, _ = load_mnist(train=False, dtype=tg.float64)
+    assert x64.dtype is tg.float64 and x64.max().item() == 1.0
+    train, _ = mnist_datasets(dtype="uint8")
+    assert train.tensors[0].dtype is tg.uint8 and train.tensors[0].shape == (4000, 784)
+    with pytest.raises(TypeError, match="float32, float64 or uint8"):
+        load_mnist(dtype=tg.int32)
+
+
 def test_raw_and_gzip_files_and_full_mnist_folder(tmp_path):
     pix = bytes(range(2 * 28 * 28 % 256)) * 0 + bytes((i * 7) % 256 for i in range(2 * 28 * 28))
     for split, (img, lbl) in {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -76,7 +76,7 @@ def test_from_numpy_errors():
     with pytest.raises(TypeError, match="float16.*float32"):
         tg.from_numpy(np.zeros(2, dtype=np.float16))
     with pytest.raises(TypeError):
-        tg.from_numpy(np.zeros(2, dtype=np.int32))
+        tg.from_numpy(np.zeros(2, dtype=np.int8))
     with pytest.raises(TypeError):
         tg.from_numpy([1.0, 2.0])
 

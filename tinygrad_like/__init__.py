@@ -6,7 +6,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, as_tensor, empty, empty_like, eye, frombuffer, full, full_like, linspace,
                        ones, ones_like, tensor, zeros, zeros_like)
 from .device import get_backend, set_backend
-from .dtypes import DType, bool_, float32, float64, int64
+from .dtypes import DType, bool_, float32, float64, int16, int32, int64, uint8
 from .errors import (AllocationError, AutogradError, BackendError, DivisionByZeroError, DTypeError,
                      InvalidValueError, ShapeError, TensorError, TensorIndexError)
 from .gradcheck import GradcheckError, gradcheck
@@ -22,6 +22,8 @@ bool = bool_  # noqa: A001  (tg.bool, like torch.bool)
 float = float32  # noqa: A001
 double = float64
 long = int64
+int = int32  # noqa: A001  (torch.int is int32)
+short = int16
 
 __version__ = "0.1.0"
 

@@ -82,7 +82,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, backen
     dt = _dt.get_dtype(dtype) if dtype is not None else (int64 if all_int else float32)
     n = max(0, math.ceil((end - start) / step))
     check_alloc((n,), dt)
-    if all_int and dt is int64:
+    if all_int and dt.category == 1:
         values = list(range(start, end, step))
     else:
         values = [start + i * step for i in range(n)]

@@ -9,7 +9,8 @@ from .dispatch import wrap
 from .errors import DTypeError
 from .view import View, contiguous_strides
 
-_NP_NAMES = {"float32": "float32", "float64": "float64", "int64": "int64", "bool": "bool"}
+_NP_NAMES = {"float32": "float32", "float64": "float64", "int64": "int64", "int32": "int32", "int16": "int16",
+             "uint8": "uint8", "bool": "bool"}
 
 
 def to_numpy(t: Any) -> Any:

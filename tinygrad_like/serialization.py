@@ -10,12 +10,13 @@ from array import array
 from typing import Any, Mapping, Optional
 
 from .creation import frombuffer
-from .dtypes import bool_, float32, float64, int64
+from .dtypes import bool_, float32, float64, int16, int32, int64, uint8
 from .errors import InvalidValueError, TensorError
 from .tensor import Tensor
 
-_TO_ST = {"float32": "F32", "float64": "F64", "int64": "I64", "bool": "BOOL"}
-_FROM_ST = {"F32": float32, "F64": float64, "I64": int64, "BOOL": bool_}
+_TO_ST = {"float32": "F32", "float64": "F64", "int64": "I64", "int32": "I32", "int16": "I16", "uint8": "U8",
+          "bool": "BOOL"}
+_FROM_ST = {"F32": float32, "F64": float64, "I64": int64, "I32": int32, "I16": int16, "U8": uint8, "BOOL": bool_}
 _MAX_HEADER = 100_000_000  # the safetensors limit
 
 

@@ -204,6 +204,15 @@ class Tensor:
     def long(self) -> "Tensor":
         return self.to(int64)
 
+    def int(self) -> "Tensor":  # noqa: A003  (PyTorch's name: int32)
+        return self.to(_dt.int32)
+
+    def short(self) -> "Tensor":
+        return self.to(_dt.int16)
+
+    def byte(self) -> "Tensor":
+        return self.to(_dt.uint8)
+
     def bool(self) -> "Tensor":
         return self.to(bool_)
 

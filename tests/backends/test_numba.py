@@ -60,7 +60,7 @@ def test_op_codes_follow_the_protocol_table():
     """The kernels' op codes are protocol.py's; numba's own extra unary ops come after them."""
     from tinygrad_like.backends import numba_elementwise as ew, numba_reduce as red, protocol
     assert {n: ew.UNARY_CODES[n] for n in protocol.UNARY_OPS} == protocol.UNARY_CODES
-    assert set(ew.UNARY_CODES) - set(protocol.UNARY_OPS) == {"copy", "tobool"}
+    assert set(ew.UNARY_CODES) - set(protocol.UNARY_OPS) == {"copy", "tobool", "toint"}
     assert (red.SUM, red.MAX, red.MIN) == tuple(protocol.REDUCE_CODES[n] for n in ("sum", "max", "min"))
 
 

@@ -8,8 +8,8 @@ from array import array
 from typing import Any, Optional
 
 from ..creation import frombuffer
-from ..dtypes import float32, int64
-from ..errors import InvalidValueError, TensorError
+from ..dtypes import float32, float64, get_dtype, int64, uint8
+from ..errors import DTypeError, InvalidValueError, TensorError
 from .loader import TensorDataset
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist_sample")
@@ -89,8 +89,14 @@ def _find(root: str, name: str) -> str:
                             f"({', '.join(n for pair in FILES.values() for n in pair)}, gzip or raw)")
 
 
-def load_mnist(root: Optional[str] = None, train: bool = True, backend: Any = None) -> tuple:
-    """(images float32 (N, 28, 28) in [0, 1], labels int64 (N,)) of one split; root=None is the shipped sample."""
+def load_mnist(root: Optional[str] = None, train: bool = True, backend: Any = None, dtype: Any = float32) -> tuple:
+    """(images (N, 28, 28), labels int64 (N,)) of one split; root=None is the shipped sample.
+
+    Images are float32 in [0, 1] by default (float64 with dtype=float64); dtype=uint8 keeps the raw
+    pixels 0-255 in a quarter of the memory, to convert per batch (`x.float() / 255`)."""
+    dt = get_dtype(dtype)
+    if dt not in (float32, float64, uint8):
+        raise DTypeError(f"load_mnist: dtype must be float32, float64 or uint8 (raw pixels), got {dt.name}")
     root = SAMPLE_DIR if root is None else root
     img_name, lbl_name = FILES["train" if train else "test"]
     ishape, ibytes = read_idx(_find(root, img_name))
@@ -101,16 +107,19 @@ def load_mnist(root: Optional[str] = None, train: bool = True, backend: Any = No
         raise IDXFormatError(f"{root}: {ishape[0]} images but {lshape[0]} labels")
     if len(lbytes) and max(lbytes) > 9:
         raise IDXFormatError(f"{root}: labels must be digits 0-9, found {max(lbytes)}")
-    images = frombuffer(array("f", ibytes), float32, backend=backend).reshape(ishape) / 255.0
+    if dt is uint8:
+        images = frombuffer(ibytes, uint8, backend=backend).reshape(ishape)
+    else:
+        images = frombuffer(array(dt.typecode, ibytes), dt, backend=backend).reshape(ishape) / 255.0
     labels = frombuffer(array("q", lbytes), int64, backend=backend)
     return images, labels
 
 
-def mnist_datasets(root: Optional[str] = None, backend: Any = None) -> tuple:
-    """(train, test) TensorDatasets of flattened float32 images (N, 784) and int64 labels."""
+def mnist_datasets(root: Optional[str] = None, backend: Any = None, dtype: Any = float32) -> tuple:
+    """(train, test) TensorDatasets of flattened images (N, 784) of `dtype` (as load_mnist) and int64 labels."""
     out = []
     for train in (True, False):
-        x, y = load_mnist(root, train, backend)
+        x, y = load_mnist(root, train, backend, dtype)
         if x.shape[0] == 0:
             raise InvalidValueError(f"MNIST split {'train' if train else 'test'} in {root!r} is empty")
         out.append(TensorDataset(x.reshape(x.shape[0], -1), y))

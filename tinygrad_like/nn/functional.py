@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..creation import arange
-from ..dtypes import int64
+from ..dtypes import int32, int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.loss import checks_indices, fused_cross_entropy
@@ -256,10 +256,10 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Optional[Tensor] = 
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
-    """Rows of weight picked by int64 indices of any shape -> input.shape + (embedding_dim,);
+    """Rows of weight picked by int64 (or int32) indices of any shape -> input.shape + (embedding_dim,);
     the row padding_idx gets no gradient."""
-    if not isinstance(input, Tensor) or input.dtype is not int64:
-        raise DTypeError(f"embedding: indices must be an int64 tensor, got {getattr(input, 'dtype', type(input).__name__)}")
+    if not isinstance(input, Tensor) or input.dtype not in (int64, int32):
+        raise DTypeError(f"embedding: indices must be an int64 or int32 tensor, got {getattr(input, 'dtype', type(input).__name__)}")
     if input.numel():
         lo, hi = int(input.min().item()), int(input.max().item())
         if lo < 0 or hi >= weight.shape[0]:

@@ -19,7 +19,7 @@ from typing import Any
 from .. import dispatch
 from ..autograd import grad_mode, needs_grad, no_grad, record
 from ..dispatch import scalar, wrap
-from ..dtypes import bool_, int64
+from ..dtypes import bool_, int32, int64, uint8
 from ..errors import AutogradError, DTypeError, ShapeError, TensorIndexError
 from ..view import View, broadcast_shapes, prod
 from .elementwise import where
@@ -168,8 +168,11 @@ def make_plan(x: Any, key: Any) -> Plan:
             items[i] = list_index(k, be)
         elif dispatch.is_tensor(k):
             dispatch.same_backend("indexing", x, k)
-            if k.dtype is not int64 and k.dtype is not bool_:
-                raise TensorIndexError(f"tensors used as indices must be int64 (long) or bool, got {k.dtype.name}")
+            if k.dtype is int32:
+                items[i] = dispatch.copy(k, int64)  # the index kernels take int64
+            elif k.dtype is not int64 and k.dtype is not bool_:
+                raise TensorIndexError(f"tensors used as indices must be int64 (long), int32 (int) or bool, "
+                                       f"got {k.dtype.name}" + ("; for a mask use .bool()" if k.dtype is uint8 else ""))
     consumed = 0
     for k in items:
         if dispatch.is_tensor(k):

@@ -140,7 +140,7 @@ def operands(a: Any, other: Any, reverse: bool = False) -> tuple:
         if is_tensor(other):  # a numpy array made a tensor
             return operands(a, other, reverse)
         dt = _dt.promote_with_scalar(a.dtype, other)
-        b = scalar(other, dt, a._be)
+        b = scalar(_dt.operand_scalar(other, dt), dt, a._be)
     if a.dtype is not dt:
         a = a.to(dt)
     if b.dtype is not dt:

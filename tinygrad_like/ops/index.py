@@ -6,7 +6,7 @@ from typing import Any
 from .. import dispatch
 from ..autograd import grad_mode, needs_grad, no_grad, record
 from ..dispatch import check_index_range, checks_indices, same_backend
-from ..dtypes import bool_, int64
+from ..dtypes import bool_, int32, int64
 from ..errors import AutogradError, DTypeError, ShapeError, TensorIndexError
 from ..view import normalize_dim
 from .elementwise import where
@@ -14,18 +14,22 @@ from .inplace import bump, check_inplace, rebase
 from .movement import basic_index, place
 
 
-def check_index(index: Any, x: Any, what: str) -> None:
-    """DTypeError unless `index` is an int64 tensor on x's backend."""
+def check_index(index: Any, x: Any, what: str) -> Any:
+    """`index` as int64 (an int32 index is cast, as the kernels take int64); DTypeError unless it
+    is an int64 or int32 tensor on x's backend."""
     if not dispatch.is_tensor(index):
         raise DTypeError(f"{what}: index must be an int64 Tensor, got {type(index).__name__}")
-    if index.dtype is not int64:
-        raise DTypeError(f"{what}: index must be int64, got {index.dtype.name}")
     same_backend(what, x, index)
+    if index.dtype is int32:
+        return dispatch.copy(index, int64)
+    if index.dtype is not int64:
+        raise DTypeError(f"{what}: index must be int64 (or int32), got {index.dtype.name}")
+    return index
 
 
 def gather(x: Any, dim: int, index: Any) -> Any:
     d = normalize_dim(dim, x.ndim)
-    check_index(index, x, "gather")
+    index = check_index(index, x, "gather")
     if index.ndim != x.ndim:
         raise ShapeError(f"gather: index has {index.ndim} dims (shape {index.shape}) but input has {x.ndim} (shape {x.shape})")
     for i, (ni, nx) in enumerate(zip(index.shape, x.shape)):
@@ -56,7 +60,7 @@ def gather(x: Any, dim: int, index: Any) -> Any:
 
 def index_select(x: Any, dim: int, index: Any) -> Any:
     d = normalize_dim(dim, x.ndim)
-    check_index(index, x, "index_select")
+    index = check_index(index, x, "index_select")
     if index.ndim != 1:
         raise ShapeError(f"index_select: index must be 1-D, got shape {index.shape}")
     shape = x.shape[:d] + (index.shape[0],) + x.shape[d + 1:]
@@ -67,7 +71,7 @@ def index_select(x: Any, dim: int, index: Any) -> Any:
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
     """out = x.clone(); out[... index ...] += src along dim (differentiable in x and src)."""
     d = normalize_dim(dim, x.ndim)
-    check_index(index, x, "scatter_add")
+    index = check_index(index, x, "scatter_add")
     check_index_range(index, x.shape[d], "scatter_add", d)
     src = src.to(x.dtype)
     with no_grad():

@@ -82,13 +82,14 @@ def binary_(x: Any, op: str, other: Any) -> Any:
     """x = x op other in place, refusing a result dtype x cannot hold (as PyTorch does)."""
     check_inplace(x)
     is_t = dispatch.is_tensor(other)
-    src = other if is_t else dispatch.scalar(as_number(other), x.dtype, x._be)
-    same_backend(f"in-place {op}", x, src)
-    res_dt = result_dtype(x, src) if is_t else _dt.promote_with_scalar(x.dtype, as_number(other))
+    if is_t:
+        same_backend(f"in-place {op}", x, other)
+    res_dt = result_dtype(x, other) if is_t else _dt.promote_with_scalar(x.dtype, as_number(other))
     if res_dt.category > x.dtype.category or (op == "div" and not x.dtype.is_float):
         # never silently truncate, e.g. int64_tensor.mul_(2.5)
         raise DTypeError(f"in-place {op}: result type {'float' if op == 'div' else res_dt.name} can't be cast "
                          f"to the tensor's dtype {x.dtype.name}")
+    src = other if is_t else dispatch.scalar(_dt.operand_scalar(as_number(other), x.dtype), x.dtype, x._be)
     if broadcast_shapes(x.shape, src.shape) != x.shape:
         raise ShapeError(f"in-place {op}: output shape {x.shape} does not match the broadcast shape "
                          f"{broadcast_shapes(x.shape, src.shape)}")

@@ -105,7 +105,7 @@ def masked_scatter_(x: Any, mask: Any, source: Any) -> Any:
 def _dim_index(x: Any, dim: int, index: Any, source: Any, what: str) -> tuple:
     """(dim, index expanded to source's shape) for index_add/index_copy (index 1-D along dim)."""
     d = normalize_dim(dim, x.ndim) if x.ndim else 0
-    check_index(index, x, what)
+    index = check_index(index, x, what)
     if index.ndim > 1:
         raise ShapeError(f"{what}: index must be 1-D, got shape {index.shape}")
     index = index.reshape(-1)
@@ -172,9 +172,10 @@ def index_copy_(x: Any, dim: int, index: Any, source: Any) -> Any:
     return x
 
 
-def _scatter_args(x: Any, dim: int, index: Any, what: str) -> int:
+def _scatter_args(x: Any, dim: int, index: Any, what: str) -> tuple:
+    """(dim, int64 index) after the checks shared by scatter, scatter_add_ and scatter_reduce."""
     d = normalize_dim(dim, x.ndim)
-    check_index(index, x, what)
+    index = check_index(index, x, what)
     if index.ndim != x.ndim:
         raise ShapeError(f"{what}: index has {index.ndim} dims (shape {index.shape}) but the tensor has {x.ndim} "
                          f"(shape {x.shape})")
@@ -182,7 +183,7 @@ def _scatter_args(x: Any, dim: int, index: Any, what: str) -> int:
         if i != d and a > b:
             raise ShapeError(f"{what}: index shape {index.shape} exceeds the tensor's shape {x.shape} at dim {i}")
     dispatch.check_index_range(index, x.shape[d], what, d)
-    return d
+    return d, index
 
 
 def _src(x: Any, index: Any, src: Any, what: str) -> Any:
@@ -199,7 +200,7 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, value: Any = None, re
     s = src if src is not None else value
     if reduce is not None:
         return scatter_reduce(x, dim, index, _src(x, index, s, "scatter"), {"add": "sum", "multiply": "prod"}.get(reduce, reduce))
-    d = _scatter_args(x, dim, index, "scatter")
+    d, index = _scatter_args(x, dim, index, "scatter")
     return _write(x, d, index, _src(x, index, s, "scatter"), "Scatter")
 
 
@@ -214,14 +215,14 @@ def scatter_(x: Any, dim: int, index: Any, src: Any = None, value: Any = None, r
 @inplace_form(lambda x, *a, **k: scatter_add(x, *a, **k))
 def scatter_add_(x: Any, dim: int, index: Any, src: Any) -> Any:
     check_inplace(x)
-    d = _scatter_args(x, dim, index, "scatter_add_")
+    d, index = _scatter_args(x, dim, index, "scatter_add_")
     dispatch.assign(x._buf, x._view, scatter_add(x.detach(), d, index, _src(x, index, src, "scatter_add_").detach()))
     return x
 
 
 def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, include_self: bool = True) -> Any:
     """Reduce src into x at index along dim with 'sum', 'mean', 'amax' or 'amin'."""
-    d = _scatter_args(x, dim, index, "scatter_reduce")
+    d, index = _scatter_args(x, dim, index, "scatter_reduce")
     src = _src(x, index, src, "scatter_reduce").to(x.dtype)
     be = x._be
     hit = scatter_add(dispatch.zeros(x.shape, int64, be), d, index, dispatch.full(index.shape, 1, int64, be))
