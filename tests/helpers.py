@@ -214,3 +214,13 @@ def grad_of(fn: Callable[..., tg.Tensor], *xs: tg.Tensor) -> list:
         x.grad = None
     fn(*xs).sum().backward()
     return [x.grad for x in xs]
+
+
+def load_from_torch(tmp_path: Any, torch_module: Any, tg_module: Any, name: str = "m.safetensors") -> None:
+    """PyTorch's state_dict -> a safetensors file -> tg.load -> tg_module.load_state_dict (strict)."""
+    import os
+    from safetensors.torch import save_file
+    path = os.path.join(tmp_path, name)
+    save_file({k: v.contiguous() for k, v in torch_module.state_dict().items()}, path)
+    res = tg_module.load_state_dict(tg.load(path))
+    assert not res.missing_keys and not res.unexpected_keys

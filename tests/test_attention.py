@@ -4,7 +4,6 @@ safetensors; Embedding(padding_idx), RMSNorm and cross_entropy(ignore_index)."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import given, strategies as st
 import tinygrad_like as tg
 from tinygrad_like.nn import functional as F
 
-from helpers import FEW, assert_close, from_np, to_np
+from helpers import FEW, assert_close, from_np, load_from_torch, to_np
 
 
 def np_sdpa(q, k, v, mask=None, is_causal=False, scale=None):
@@ -125,15 +124,6 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _load_from_torch(tmp_path, torch_module, tg_module):
-    """PyTorch's state_dict -> a safetensors file -> tg.load -> tg_module.load_state_dict."""
-    from safetensors.torch import save_file
-    path = os.path.join(tmp_path, "m.safetensors")
-    save_file({k: v.contiguous() for k, v in torch_module.state_dict().items()}, path)
-    res = tg_module.load_state_dict(tg.load(path))
-    assert not res.missing_keys and not res.unexpected_keys
-
-
 def _t(torch, x):
     return torch.tensor(to_np(x.detach()))
 
@@ -147,7 +137,7 @@ def test_multihead_attention_matches_torch(tmp_path, batch_first, masks):
     ref = torch.nn.MultiheadAttention(E, H, batch_first=batch_first).double()
     mha = tg.nn.MultiheadAttention(E, H, batch_first=batch_first).double()
     assert [n for n, _ in mha.named_parameters()] == [n for n, _ in ref.named_parameters()]
-    _load_from_torch(tmp_path, ref, mha)
+    load_from_torch(tmp_path, ref, mha)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((N, L, E) if batch_first else (L, N, E))
     kw, tkw = {}, {}
@@ -191,7 +181,7 @@ def test_multihead_attention_cross_and_unbatched(tmp_path):
     torch.manual_seed(1)
     ref = torch.nn.MultiheadAttention(6, 3).double()
     mha = tg.nn.MultiheadAttention(6, 3).double()
-    _load_from_torch(tmp_path, ref, mha)
+    load_from_torch(tmp_path, ref, mha)
     rng = np.random.default_rng(5)
     q, kv, v2 = rng.standard_normal((4, 2, 6)), rng.standard_normal((7, 2, 6)), rng.standard_normal((7, 2, 6))
     for args in ((q, kv, kv), (q, kv, v2), (q[:, 0], kv[:, 0], v2[:, 0])):
@@ -231,7 +221,7 @@ def test_transformer_encoder_matches_torch(tmp_path, norm_first, activation):
     ref = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(**kw), 2, enable_nested_tensor=False).double()
     enc = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(**kw), 2).double()
     assert [n for n, _ in enc.named_parameters()] == [n for n, _ in ref.named_parameters()]
-    _load_from_torch(tmp_path, ref, enc)
+    load_from_torch(tmp_path, ref, enc)
     rng = np.random.default_rng(6)
     x = rng.standard_normal((3, 5, 8))
     causal = torch.nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)

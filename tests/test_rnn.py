@@ -2,14 +2,13 @@
 through safetensors)."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 import tinygrad_like as tg
 
-from helpers import assert_close, from_np, to_np
+from helpers import assert_close, from_np, load_from_torch, to_np
 
 
 def _sig(x):
@@ -71,14 +70,6 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _load_from_torch(tmp_path, ref, mine):
-    from safetensors.torch import save_file
-    path = os.path.join(tmp_path, "rnn.safetensors")
-    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, path)
-    res = mine.load_state_dict(tg.load(path))
-    assert not res.missing_keys and not res.unexpected_keys
-
-
 @pytest.mark.parametrize("cls,kw", [("RNN", dict(num_layers=1)), ("RNN", dict(num_layers=2, nonlinearity="relu")),
                                     ("GRU", dict(num_layers=2, batch_first=True)), ("GRU", dict(bidirectional=True)),
                                     ("RNN", dict(num_layers=2, bidirectional=True, batch_first=True, bias=False))])
@@ -88,7 +79,7 @@ def test_sequence_layers_match_torch(tmp_path, cls, kw):
     ref = getattr(torch.nn, cls)(3, 4, **kw).double()
     mine = getattr(tg.nn, cls)(3, 4, **kw).double()
     assert [n for n, _ in mine.named_parameters()] == [n for n, _ in ref.named_parameters()]
-    _load_from_torch(tmp_path, ref, mine)
+    load_from_torch(tmp_path, ref, mine)
     rng = np.random.default_rng(6)
     dirs = 2 if kw.get("bidirectional") else 1
     x = rng.standard_normal((2, 5, 3) if kw.get("batch_first") else (5, 2, 3))  # N = 2, L = 5
@@ -115,7 +106,7 @@ def test_cells_match_torch(tmp_path, cls):
     torch.manual_seed(4)
     ref = getattr(torch.nn, cls)(3, 5).double()
     mine = getattr(tg.nn, cls)(3, 5).double()
-    _load_from_torch(tmp_path, ref, mine)
+    load_from_torch(tmp_path, ref, mine)
     x, h = np.random.default_rng(7).standard_normal((4, 3)), np.random.default_rng(8).standard_normal((4, 5))
     assert_close(mine(from_np(x), from_np(h)), ref(torch.tensor(x), torch.tensor(h)).detach().numpy(), rtol=1e-10)
 

@@ -65,7 +65,14 @@ def check_inplace(x: Any) -> None:
 
 def _tracked(x: Any, *others: Any) -> bool:
     """True when autograd must follow an in-place write into x."""
-    return grad_mode.enabled and (x.requires_grad or any(o.requires_grad for o in others))
+    if not grad_mode.enabled:  # the optimizers' case: decided with one attribute read
+        return False
+    if x.requires_grad:
+        return True
+    for o in others:
+        if o.requires_grad:
+            return True
+    return False
 
 
 def rebase(x: Any, compute: Callable[[Any], Any], keep_old: bool) -> Any:
@@ -84,13 +91,14 @@ def binary_(x: Any, op: str, other: Any) -> Any:
     is_t = dispatch.is_tensor(other)
     if is_t:
         same_backend(f"in-place {op}", x, other)
-    res_dt = result_dtype(x, other) if is_t else _dt.promote_with_scalar(x.dtype, as_number(other))
+    res_dt = (x.dtype if other.dtype is x.dtype else result_dtype(x, other)) if is_t else \
+        _dt.promote_with_scalar(x.dtype, as_number(other))
     if res_dt.category > x.dtype.category or (op == "div" and not x.dtype.is_float):
         # never silently truncate, e.g. int64_tensor.mul_(2.5)
         raise DTypeError(f"in-place {op}: result type {'float' if op == 'div' else res_dt.name} can't be cast "
                          f"to the tensor's dtype {x.dtype.name}")
     src = other if is_t else dispatch.scalar(_dt.operand_scalar(as_number(other), x.dtype), x.dtype, x._be)
-    if broadcast_shapes(x.shape, src.shape) != x.shape:
+    if src._view.shape and src._view.shape != x._view.shape and broadcast_shapes(x.shape, src.shape) != x.shape:
         raise ShapeError(f"in-place {op}: output shape {x.shape} does not match the broadcast shape "
                          f"{broadcast_shapes(x.shape, src.shape)}")
     if _tracked(x, src):
