@@ -16,9 +16,16 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+import sys
+
 import pytest
 
 import tinygrad_like as tg
+
+if os.environ.get("TG_TEST_NO_TORCH"):
+    # .ci/asan.sh: PyTorch's own kernels abort under the preloaded ASan runtime (no ASan report), so
+    # its oracle tests skip there (pytest.importorskip sees an ImportError); they run in the normal suite
+    sys.modules["torch"] = None
 from tinygrad_like.errors import BackendError
 
 # module file name -> the tests in it that run once (None: all of them)
