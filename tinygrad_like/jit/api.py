@@ -143,7 +143,11 @@ class _Capture:
         a, b = self.canon[0], other.canon[0]
         for i, (x, y) in enumerate(zip(a, b)):
             if x != y:
-                return f"kernel {i}: {_describe(x)} then {_describe(y)}"
+                if len(x) == len(y) and x[0] == y[0]:
+                    for j, (u, v) in enumerate(zip(x, y)):
+                        if u != v:
+                            return f"step {i}, {x[0]}: argument {j - 1} was {_describe(u)}, then {_describe(v)}"
+                return f"step {i}: {_describe(x)}, then {_describe(y)}"
         if len(a) != len(b):
             return f"{len(a)} kernels then {len(b)}"
         if self.canon[1] != other.canon[1]:
