@@ -17,11 +17,13 @@ import math
 import threading
 from typing import Any, Callable
 
+from . import c_fusion
 from ._c_ext import ffi
 
 # Functions that are not kernels: allocation, thread and build bookkeeping.
 NOT_KERNELS = frozenset({"tg_big_alloc", "tg_big_free", "tg_source_hash", "tg_set_threads", "tg_get_threads",
-                         "tg_set_spin_us", "tg_set_par_min", "tg_after_fork", "scipy_openblas_set_num_threads"})
+                         "tg_set_spin_us", "tg_set_par_min", "tg_after_fork", "tg_pool_entry",
+                         "scipy_openblas_set_num_threads"})
 _MASK64 = (1 << 64) - 1
 
 
@@ -66,9 +68,12 @@ class CProgram:
     """The recorded kernel calls of one capture, replayable: a list of steps, each a kernel call
     (fn, args, expected return code, name) or a Python step (fn, None, None, label)."""
 
-    def __init__(self, host: Any, steps: list, buffers: list, constants: list):
+    def __init__(self, host: Any, steps: list, buffers: list, constants: list, step_buffers: dict):
         self._host = host
         self._steps = steps
+        self._step_buffers = step_buffers  # Python step index -> addresses it reads or writes
+        self._keepalive: list = []  # arguments of calls fusion replaced (their pointers stay valid)
+        self.fused = 0  # calls folded into fused kernels
         self._buffers = buffers  # every CBuffer allocated during the capture: keeps the pointers valid
         self._constants = constants  # (cdata, bytes) restored at the start of each replay
         self._internal = {_address(b.ptr): i for i, b in enumerate(buffers)}
@@ -132,6 +137,47 @@ class CProgram:
             ffi.memmove(dptr, ffi.cast("char *", src.ptr) + offset * item, nbytes)
         return load
 
+    def fuse(self, keep: list) -> None:
+        """Fold runs of elementwise calls into generated kernels (backends/c_fusion.py). `keep`:
+        buffers that tensors alive after the capture hold (their values must be written)."""
+        runs = c_fusion.find_runs(self._steps, _address)
+        if not runs:
+            return
+        uses: dict = {}
+        for i, (fn, args, rc, name) in enumerate(self._steps):
+            addrs = self._step_buffers.get(i, ()) if args is None else \
+                [_address(a) for a in args if isinstance(a, ffi.CData) and ffi.typeof(a).kind in ("pointer", "array")]
+            for addr in addrs:
+                uses.setdefault(addr, set()).add(i)
+        kept = {_address(b.ptr) for b in keep if type(b) is self._host.CBuffer}
+        sources, plans = [], []
+        for k, run in enumerate(runs):
+            inside = set(range(run.first, run.first + len(run.calls)))
+            stores = {addr for addr, (_, _, written) in run.access.items()
+                      if written and (addr not in self._internal or addr in kept or uses.get(addr, set()) - inside)}
+            src, operands = c_fusion.kernel_source(f"tgf_{k}", run, stores)
+            sources.append(src)
+            plans.append((run, operands))
+        module = c_fusion.build(sources)
+        gffi, glib = module.ffi, module.lib
+        pfor, tfor = self._old_lib_entry(0), self._old_lib_entry(1)
+        replaced: dict = {}
+        for k, (run, operands) in enumerate(plans):
+            ptrs = gffi.new("void *[]", [gffi.cast("void *", o.addr) for o in operands])
+            offs = gffi.new("int64_t[]", [o.offset for o in operands])
+            replaced[run.first] = (getattr(glib, f"tgf_{k}"), [run.calls[0].n, ptrs, offs, pfor, tfor], 0,
+                                   f"fused {'+'.join(self._steps[i][3][3:] for i in range(run.first, run.first + len(run.calls)))}")
+            for i in range(run.first, run.first + len(run.calls)):
+                self._keepalive.append(self._steps[i][1:3])
+                if i != run.first:
+                    replaced[i] = None
+            self.fused += len(run.calls)
+        self._steps = [replaced.get(i, s) if i in replaced else s for i, s in enumerate(self._steps)]
+        self._steps = [s for s in self._steps if s is not None]
+
+    def _old_lib_entry(self, which: int) -> int:
+        return int(self._host.lib.tg_pool_entry(which))
+
     def replay(self) -> None:
         for p, data in self._constants:
             ffi.memmove(p, data, len(data))
@@ -153,6 +199,7 @@ class NativeCapture:
         self._calls: list = []
         self._buffers: list = []
         self._constants: list = []
+        self._step_buffers: dict = {}
         self._thread = threading.get_ident()
         self._old_lib: Any = None
 
@@ -173,14 +220,15 @@ class NativeCapture:
         steps = []
         for name, fn, args, rc in self._calls:
             steps.append((fn, None, None, name) if args is None else (fn, _typed_args(fn, args), rc, name))
-        return CProgram(self._host, steps, self._buffers, self._constants)
+        return CProgram(self._host, steps, self._buffers, self._constants, self._step_buffers)
 
     def mark(self) -> int:
         """How many steps are recorded so far."""
         return len(self._calls)
 
-    def append_step(self, fn: Callable[[], None], label: str) -> None:
-        """Run `fn()` at this point of every replay."""
+    def append_step(self, fn: Callable[[], None], label: str, buffers: tuple = ()) -> None:
+        """Run `fn()` at this point of every replay; `buffers`: the CBuffers it reads or writes."""
+        self._step_buffers[len(self._calls)] = [_address(b.ptr) for b in buffers]
         self._calls.append([label, fn, None, None])
 
     def note_constant(self, buf: Any) -> None:
@@ -204,3 +252,4 @@ class NativeCapture:
             if rc:
                 fail("random (tg.jit replay)", rc)
         call[:] = ["random draw", draw, None, None]
+        self._step_buffers[mark] = [_address(args[-1])]

@@ -14,6 +14,7 @@ core in between. See docs/jit.md for what a replay keeps and what it refuses.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -119,6 +120,7 @@ class _Capture:
                     self.outputs.append(("slot", k, t._view, t.dtype))
             else:
                 self.outputs.append(("same", t, None, None))
+        self.keep_bufs = [t._buf for t in leaves]  # buffers whose values outlive the replay
         self.repoint: list = []  # (weakref to a tensor, slot): rebind t._buf after a method replay
         self.grads: list = []  # (weakref to a tensor, its .grad after the capture)
         self.storage: list = []  # (weakref to a tensor, its buffer): a replay needs both unchanged
@@ -127,6 +129,7 @@ class _Capture:
                 continue
             buf = o._buf
             if prog.owns(buf):
+                self.keep_bufs.append(buf)
                 if not self.native:
                     k = prog.slot_of[id(buf)]
                     keep.add(k)
@@ -136,8 +139,16 @@ class _Capture:
             g = o.grad
             if g is not None and prog.owns(g._buf):
                 self.grads.append((weakref.ref(o), g))
+                self.keep_bufs.append(g._buf)
         if not self.native:
             prog.finish(keep)
+
+    def fuse(self) -> None:
+        """Let the native program fuse its elementwise runs (the buffers in keep_bufs stay written)."""
+        fuse = getattr(self.program, "fuse", None) if self.native else None
+        if fuse is not None:
+            fuse(self.keep_bufs)
+        self.keep_bufs = []
 
     def first_difference(self, other: "_Capture") -> str:
         a, b = self.canon[0], other.canon[0]
@@ -259,10 +270,11 @@ class _Entry:
 class JitFunction:
     """A function whose calls replay captured kernels (see tg.jit)."""
 
-    def __init__(self, fn: Callable, max_captures: int = 8, native: bool = True):
+    def __init__(self, fn: Callable, max_captures: int = 8, native: bool = True, fuse: bool = True):
         self.fn = fn
         self.max_captures = max_captures
         self.native = native
+        self.fuse = fuse and os.environ.get("TG_JIT_FUSE", "1") != "0"
         self._entries: OrderedDict = OrderedDict()
         self._lock = threading.RLock()
         self.__name__ = getattr(fn, "__name__", "function")
@@ -356,6 +368,8 @@ class JitFunction:
                 entry.capture = None
                 raise entry.error
             entry.capture, entry.stage = cap, _READY
+            if self.fuse:
+                cap.fuse()
             if cap.native and hasattr(cap.program, "input_loader"):
                 entry.loaders = [_native_loader(cap.program.input_loader(c._buf), c) for c in entry.inputs]
         leaves: list = []
@@ -371,10 +385,11 @@ class JitFunction:
         return _unflatten(spec, returned)
 
 
-def jit(fn: Optional[Callable] = None, *, max_captures: int = 8, native: bool = True) -> Any:
+def jit(fn: Optional[Callable] = None, *, max_captures: int = 8, native: bool = True, fuse: bool = True) -> Any:
     """Capture and replay the kernels of `fn` (a decorator, with or without arguments).
     `max_captures`: signatures kept (least recently used dropped); `native=False` replays through
-    the backend's Python methods even where the backend records a native program (for testing)."""
+    the backend's Python methods even where the backend records a native program (for testing);
+    `fuse=False` (or TG_JIT_FUSE=0) keeps every elementwise kernel of a native program separate."""
     if fn is None:
-        return lambda f: JitFunction(f, max_captures, native)
-    return JitFunction(fn, max_captures, native)
+        return lambda f: JitFunction(f, max_captures, native, fuse)
+    return JitFunction(fn, max_captures, native, fuse)

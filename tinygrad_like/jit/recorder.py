@@ -209,7 +209,8 @@ class Recorder:
         cap = self.native.get(be)
         if cap is not None:
             to_list = type(be).to_list.__get__(be)
-            cap.append_step(replay_check(lambda: to_list(buf, view, dtype)[0], check, decision, what), f"check {what}")
+            cap.append_step(replay_check(lambda: to_list(buf, view, dtype)[0], check, decision, what), f"check {what}",
+                            (buf,))
         else:
             self.calls.append(Check(be, buf, view, dtype, check, decision, what))
         return decision
