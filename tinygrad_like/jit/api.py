@@ -140,15 +140,22 @@ class _Capture:
             if g is not None and prog.owns(g._buf):
                 self.grads.append((weakref.ref(o), g))
                 self.keep_bufs.append(g._buf)
-        if not self.native:
-            prog.finish(keep)
+        self.keep_slots = keep
 
     def fuse(self) -> None:
         """Let the native program fuse its elementwise runs (the buffers in keep_bufs stay written)."""
-        fuse = getattr(self.program, "fuse", None) if self.native else None
-        if fuse is not None:
-            fuse(self.keep_bufs)
+        if self.native:
+            fuse = getattr(self.program, "fuse", None)
+            if fuse is not None:
+                fuse(self.keep_bufs)
+        else:
+            self.program.finish(self.keep_slots, self.backend)
         self.keep_bufs = []
+
+    def finish(self) -> None:
+        """Make a method program replayable without fusing (see fuse)."""
+        if not self.native:
+            self.program.finish(self.keep_slots)
 
     def first_difference(self, other: "_Capture") -> str:
         a, b = self.canon[0], other.canon[0]
@@ -286,8 +293,9 @@ class JitFunction:
             self._entries.clear()
 
     def captured_kernels(self) -> list:
-        """The number of replay steps of each signature captured so far (for tests and benchmarks)."""
-        return [len(e.capture.program._steps) for e in self._entries.values() if e.stage == _READY and e.capture]
+        """The replay steps of each signature captured so far, by name (kernels, fused runs,
+        checks), for tests and benchmarks."""
+        return [e.capture.program.kernel_names() for e in self._entries.values() if e.stage == _READY and e.capture]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key = (_signature(args), _signature(kwargs) if kwargs else None, is_grad_enabled())
@@ -370,6 +378,8 @@ class JitFunction:
             entry.capture, entry.stage = cap, _READY
             if self.fuse:
                 cap.fuse()
+            else:
+                cap.finish()
             if cap.native and hasattr(cap.program, "input_loader"):
                 entry.loaders = [_native_loader(cap.program.input_loader(c._buf), c) for c in entry.inputs]
         leaves: list = []

@@ -12,7 +12,11 @@ from typing import Any, Callable
 
 from ..dtypes import DType
 from ..view import View
+from ..backends.protocol import ARITH_OPS, UNARY_OPS
+from . import fusion
 from .recorder import Call, Check, replay_check
+
+_FUSABLE = {"unary": {name for name in UNARY_OPS if name != "logical_not"}, "binary": set(ARITH_OPS)}
 
 
 def _canonical(x: Any, slot_of: dict) -> Any:
@@ -46,6 +50,7 @@ class MethodProgram:
         self._specs = specs
         self._steps: list = []
         self._keep: set = set()
+        self.names: list = []
 
     def _slot(self, buf: Any) -> int:
         k = self.slot_of.get(id(buf))
@@ -109,15 +114,77 @@ class MethodProgram:
         """True when the calls read or write `buf`, a buffer that existed before the capture."""
         return id(buf) in self._external
 
-    def finish(self, keep: set) -> None:
+    def _reads(self, spec: tuple) -> list:
+        """The slots a spec reads."""
+        if spec[0] == "check":
+            return [spec[2]] if spec[2] is not None else []
+        if spec[0] == "fused":
+            return [k[1] for k in spec[2] if k[0] == "slot"]
+        return [k for _, k in spec[4]] + [k for _, k in spec[5]]
+
+    def fuse(self, be: Any) -> None:
+        """Replace runs of elementwise calls with one call each of `be.fuse_elementwise`'s kernels."""
+        build = getattr(be, "fuse_elementwise", None)
+        if build is None:
+            return
+        specs = self._specs
+        later: list = [set() for _ in range(len(specs) + 1)]  # slots read by specs from i on
+        for i in range(len(specs) - 1, -1, -1):
+            later[i] = later[i + 1] | set(self._reads(specs[i]))
+
+        def key(buf: Any) -> tuple:
+            k = self.slot_of.get(id(buf))
+            return ("slot", k) if k is not None else ("ext", id(buf))
+        out, i = [], 0
+        while i < len(specs):
+            d = fusion.describe(specs[i], _FUSABLE, key)
+            if d is None:
+                out.append(specs[i])
+                i += 1
+                continue
+            chain = fusion.Chain(d[0], d[1])
+            fusion.add(chain, d)
+            j = i + 1
+            while j < len(specs):
+                d = fusion.describe(specs[j], _FUSABLE, key)
+                if d is None or not fusion.admits(chain, d):
+                    break
+                fusion.add(chain, d)
+                j += 1
+            if j - i < 2:
+                out.append(specs[i])
+                i += 1
+                continue
+            final = {k: (tmp, slot) for tmp, k, slot in chain.writes}
+            new_slots = []
+            for k, (tmp, slot) in final.items():
+                if slot is None:
+                    chain.stores.append((tmp, ("operand", chain.key_of[k])))
+                elif slot in later[j] or slot in self._keep:
+                    chain.stores.append((tmp, ("new", len(new_slots))))
+                    new_slots.append(slot)
+            refs = [None] * len(chain.operands)
+            for k, m in chain.key_of.items():
+                refs[m] = k if k[0] == "slot" else ("ext", self._external[k[1]])
+            out.append(("fused", build(chain), refs, new_slots, j - i))
+            i = j
+        self._specs = out
+
+    def finish(self, keep: set, be: Any = None) -> None:
         """Build the replay steps; the slots in `keep` (outputs, tensors alive after the call) stay
-        bound after a replay, the others are dropped after their last use. Drops the capture's buffers."""
+        bound after a replay, the others are dropped after their last use. Fuses elementwise runs
+        when `be` can. Drops the capture's buffers."""
         self._keep = set(keep)
+        if be is not None:
+            self.fuse(be)
         last: dict = {}
         for i, spec in enumerate(self._specs):
             if spec[0] == "check":
                 if spec[2] is not None:
                     last[spec[2]] = i
+            elif spec[0] == "fused":
+                for k in self._reads(spec) + spec[3]:
+                    last[k] = max(last.get(k, i), i)
             else:
                 for _, k in spec[4]:
                     last[k] = i
@@ -133,10 +200,37 @@ class MethodProgram:
             if k not in self._keep:
                 frees.setdefault(i, []).append(k)
         self._steps = [self._compile(spec, tuple(frees.get(i, ()))) for i, spec in enumerate(self._specs)]
+        self.names = [self._name(spec) for spec in self._specs]
         self._specs = []
         self._buffers = []
 
+    @staticmethod
+    def _name(spec: tuple) -> str:
+        if spec[0] == "fused":
+            return f"fused {spec[4]} calls"
+        if spec[0] == "check":
+            return f"check {spec[1].what}"
+        return spec[1].name
+
+    def kernel_names(self) -> list:
+        return list(self.names)
+
     def _compile(self, spec: tuple, frees: tuple) -> Callable[[list], None]:
+        if spec[0] == "fused":
+            _, fn, refs, new_slots, _ = spec
+            ins = [(m, r[1]) for m, r in enumerate(refs) if r[0] == "slot"]
+            bufs0 = [r[1] if r[0] == "ext" else None for r in refs]
+
+            def fused_step(S: list) -> None:
+                bufs = list(bufs0)
+                for m, k in ins:
+                    bufs[m] = S[k]
+                res = fn(bufs)
+                for m, k in enumerate(new_slots):
+                    S[k] = res[m]
+                for f in frees:
+                    S[f] = None
+            return fused_step
         if spec[0] == "check":
             c, k = spec[1], spec[2]
             to_list = type(c.be).to_list.__get__(c.be)
