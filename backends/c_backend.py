@@ -37,7 +37,6 @@ from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorInd
 from tinygrad_like.view import View, contiguous_strides, prod
 
 from .c_build import CSRC, source_hash
-from .c_capture import NativeCapture
 from .common import COMPARE, ViewChecks, first_dim_disjoint
 from .protocol import (ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, SCAN_CODES, SCATTER_CODES,
                        UNARY_CODES)
@@ -50,6 +49,8 @@ except ImportError as e:
         f"the C backend's extension is not built or cannot load ({e}). Build it with "
         f"`pip install -e .` from the project root (needs gcc), or pick another backend with "
         f"TG_BACKEND=numba or TG_BACKEND=python.") from e
+
+from .c_capture import NativeCapture  # noqa: E402  (it uses the extension loaded just above)
 
 
 def check_fresh() -> None:

@@ -239,3 +239,19 @@ def test_unhashable_argument_is_a_clear_error():
     f = tg.jit(lambda x, opts: x)
     with pytest.raises(tg.JitError, match="neither a tensor nor hashable"):
         f(tg.ones(1), bytearray(b"options"))
+
+
+def test_arguments_that_require_grad_are_refused():
+    f = tg.jit(lambda x: (x * 2).sum())
+    x = tg.ones(3, requires_grad=True)
+    f(x)
+    with pytest.raises(tg.JitError, match="requires grad"):
+        f(x)
+
+
+def test_a_jitted_function_inside_another_is_recorded_by_the_outer(native):
+    inner = tg.jit(lambda x: x.exp() * 2, native=native)
+    outer = tg.jit(lambda x: inner(x).sum() + 1, native=native)
+    for i in range(6):
+        x = tg.full((4,), float(i) / 10)
+        assert outer(x).item() == (x.exp() * 2).sum().item() + 1

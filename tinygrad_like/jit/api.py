@@ -298,6 +298,8 @@ class JitFunction:
         return [e.capture.program.kernel_names() for e in self._entries.values() if e.stage == _READY and e.capture]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if dispatch.capture is not None:  # called inside another jitted function's capture: that one records us
+            return self.fn(*args, **kwargs)
         key = (_signature(args), _signature(kwargs) if kwargs else None, is_grad_enabled())
         with self._lock:
             entry = self._entries.get(key)
@@ -332,6 +334,11 @@ class JitFunction:
         leaves: list = []
         spec = _flatten((args, kwargs), leaves)
         if entry.inputs is None:
+            for i, t in enumerate(leaves):
+                if t.requires_grad:
+                    raise JitError(f"tg.jit: tensor argument {i} of {self.__name__}() requires grad; a replay gives "
+                                   f"no gradient to arguments. Read parameters from the closure (they are used "
+                                   f"by storage) and pass data tensors as arguments")
             mine = []
             for t in leaves:
                 c = dispatch.copy(t, t.dtype)
