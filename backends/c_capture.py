@@ -153,8 +153,8 @@ class CProgram:
         sources, plans = [], []
         for k, run in enumerate(runs):
             inside = set(range(run.first, run.first + len(run.calls)))
-            stores = {addr for addr, (_, _, written) in run.access.items()
-                      if written and (addr not in self._internal or addr in kept or uses.get(addr, set()) - inside)}
+            stores = {addr for addr in run.written()
+                      if addr not in self._internal or addr in kept or uses.get(addr, set()) - inside}
             src, operands = c_fusion.kernel_source(f"tgf_{k}", run, stores)
             sources.append(src)
             plans.append((run, operands))
@@ -165,7 +165,7 @@ class CProgram:
         for k, (run, operands) in enumerate(plans):
             ptrs = gffi.new("void *[]", [gffi.cast("void *", o.addr) for o in operands])
             offs = gffi.new("int64_t[]", [o.offset for o in operands])
-            replaced[run.first] = (getattr(glib, f"tgf_{k}"), [run.calls[0].n, ptrs, offs, pfor, tfor], 0,
+            replaced[run.first] = (getattr(glib, f"tgf_{k}"), [run.shape[0], ptrs, offs, pfor, tfor], 0,
                                    f"fused {'+'.join(self._steps[i][3][3:] for i in range(run.first, run.first + len(run.calls)))}")
             for i in range(run.first, run.first + len(run.calls)):
                 self._keepalive.append(self._steps[i][1:3])

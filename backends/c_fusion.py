@@ -38,13 +38,13 @@ class Operand:
     addr: int  # the buffer's address (one per allocation: buffers never overlap)
     ptr: Any  # the cdata pointer passed to the kernel
     offset: int
-    stride: int  # 1: element i at offset + i; 0: one scalar
+    strides: tuple  # element strides over the call's shape
 
 
 @dataclass
 class ElementwiseCall:
     dt: int
-    n: int
+    shape: tuple
     kind: str  # unary | binary | axpy | relu_backward
     code: int
     reads: list
@@ -52,67 +52,133 @@ class ElementwiseCall:
     alpha: float = 0.0
 
 
-def elementwise_call(name: str, args: list, address: Any) -> Optional[ElementwiseCall]:
-    """The call as an ElementwiseCall when fusion can take it (float, contiguous or scalar operands)."""
-    def op(p: Any, off: int, stride: int) -> Optional[Operand]:
-        return Operand(address(p), p, off, stride) if stride in (0, 1) else None
+def _contiguous(shape: tuple) -> tuple:
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc if n > 1 else 0)
+        acc *= n
+    return tuple(reversed(out))
 
-    if name == "tg_unary1":
-        code, dt, n, x, xoff, xs, out = args
-        if dt not in _CTYPE or code == _LOGICAL_NOT:
-            return None
-        reads = [op(x, xoff, xs)]
-        kind = "unary"
-    elif name == "tg_binary1":
-        code, dt, n, a, aoff, as_, b, boff, bs, out = args
-        if dt not in _CTYPE or code >= _FIRST_COMPARE:
-            return None
-        reads = [op(a, aoff, as_), op(b, boff, bs)]
-        kind = "binary"
+
+MAX_DIMS = 4
+
+
+def elementwise_call(name: str, args: list, address: Any) -> Optional[ElementwiseCall]:
+    """The call as an ElementwiseCall when fusion can take it (float, at most MAX_DIMS dims)."""
+    def op(p: Any, off: int, strides: tuple) -> Operand:
+        return Operand(address(p), p, off, strides)
+
+    if name in ("tg_unary1", "tg_binary1"):
+        if name == "tg_unary1":
+            code, dt, n, x, xoff, xs, out = args
+            reads = [op(x, xoff, (xs,))]
+            ok = code != _LOGICAL_NOT
+        else:
+            code, dt, n, a, aoff, as_, b, boff, bs, out = args
+            reads = [op(a, aoff, (as_,)), op(b, boff, (bs,))]
+            ok = code < _FIRST_COMPARE
+        shape = (n,)
+        kind = "unary" if name == "tg_unary1" else "binary"
+    elif name in ("tg_unary", "tg_binary"):
+        code, dt, nd = args[0], args[1], args[2]
+        geo = list(args[3])
+        shape = tuple(geo[:nd])
+        if name == "tg_unary":
+            x, xoff, out = args[4:7]
+            reads = [op(x, xoff, tuple(geo[nd:2 * nd]))]
+            ok = code != _LOGICAL_NOT
+        else:
+            a, aoff, b, boff, out = args[4:9]
+            reads = [op(a, aoff, tuple(geo[nd:2 * nd])), op(b, boff, tuple(geo[2 * nd:3 * nd]))]
+            ok = code < _FIRST_COMPARE
+        kind = "unary" if name == "tg_unary" else "binary"
     elif name == "tg_axpy":
         dt, n, alpha, x, xoff, y, yoff = args
-        if dt not in _CTYPE:
+        if dt not in _CTYPE or n < 1:
             return None
-        reads = [op(x, xoff, 1), op(y, yoff, 1)]
-        return None if None in reads else ElementwiseCall(dt, n, "axpy", 0, reads, op(y, yoff, 1), float(alpha))
+        return ElementwiseCall(dt, (n,), "axpy", 0, [op(x, xoff, (1,)), op(y, yoff, (1,))], op(y, yoff, (1,)), float(alpha))
     elif name == "tg_relu_backward":
         dt, n, g, goff, y, yoff, out = args
-        if dt not in _CTYPE:
-            return None
-        reads = [op(g, goff, 1), op(y, yoff, 1)]
-        kind, code = "relu_backward", 0
+        shape, kind, code, ok = (n,), "relu_backward", 0, True
+        reads = [op(g, goff, (1,)), op(y, yoff, (1,))]
     else:
         return None
-    if None in reads or n < 1:
+    if not ok or dt not in _CTYPE or len(shape) > MAX_DIMS or 0 in shape:
         return None
-    return ElementwiseCall(dt, n, kind, code, reads, Operand(address(out), out, 0, 1))
+    if not shape:  # a 0-d call: one element
+        shape = (1,)
+        for o in reads:
+            o.strides = (0,)
+    return ElementwiseCall(dt, shape, kind, code, reads, op(out, 0, _contiguous(shape)))
+
+
+def _numel(shape: tuple) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 @dataclass
 class Run:
-    """Consecutive fusable calls: their step positions and what they access."""
+    """Consecutive fusable calls over one shape: their step positions and what they access."""
     first: int
+    shape: tuple = ()
     calls: list = field(default_factory=list)
-    access: dict = field(default_factory=dict)  # addr -> (offset, read as scalar?, written?)
+    access: dict = field(default_factory=dict)  # addr -> (offset, strides, written?) of every access
+
+    def _fit(self, c: ElementwiseCall, shape: tuple) -> Optional[list]:
+        """c's operands with strides over `shape`, or None when they do not map onto it."""
+        if c.shape == shape:
+            return [c.reads, c.write]
+        if len(c.shape) == 1 and _numel(shape) == c.shape[0]:  # a flat call: contiguous or scalar operands
+            def lift(o: Operand) -> Optional[Operand]:
+                if o.strides[0] == 1:
+                    return Operand(o.addr, o.ptr, o.offset, _contiguous(shape))
+                if o.strides[0] == 0:
+                    return Operand(o.addr, o.ptr, o.offset, (0,) * len(shape))
+                return None
+            reads = [lift(o) for o in c.reads]
+            return None if None in reads else [reads, lift(c.write)]
+        return None
 
     def admits(self, c: ElementwiseCall) -> bool:
-        if self.calls and (c.dt != self.calls[0].dt or c.n != self.calls[0].n):
+        if not self.calls:
+            return True
+        if c.dt != self.calls[0].dt or _numel(c.shape) != _numel(self.shape):
             return False
-        for o in c.reads:
-            seen = self.access.get(o.addr)
-            if seen is not None and (seen[0] != o.offset or (o.stride == 0 and seen[2])):
+        shape = self.shape
+        if len(shape) == 1 and len(c.shape) > 1:  # the run so far is flat: try it over c's shape
+            shape = c.shape
+            if any(self._fit(old, shape) is None for old in self.calls):
                 return False
-        w = c.write
-        seen = self.access.get(w.addr)
-        return seen is None or (seen[0] == w.offset and not seen[1])
+        fitted = self._fit(c, shape)
+        if fitted is None:
+            return False
+        dense = _contiguous(shape)
+        access = self._accesses(shape)
+        for o in fitted[0] + [fitted[1]]:
+            for off, strides, written in access.get(o.addr, ()):
+                if (written or o is fitted[1]) and (off != o.offset or strides != o.strides or strides != dense):
+                    return False
+        return fitted[1].strides == dense
+
+    def _accesses(self, shape: tuple) -> dict:
+        out: dict = {}
+        for c in self.calls:
+            reads, write = self._fit(c, shape)
+            for o in reads:
+                out.setdefault(o.addr, []).append((o.offset, o.strides, False))
+            out.setdefault(write.addr, []).append((write.offset, write.strides, True))
+        return out
 
     def add(self, c: ElementwiseCall) -> None:
+        if not self.calls or (len(self.shape) == 1 and len(c.shape) > 1):
+            self.shape = c.shape
         self.calls.append(c)
-        for o in c.reads:
-            off, scalar, written = self.access.get(o.addr, (o.offset, False, False))
-            self.access[o.addr] = (off, scalar or o.stride == 0, written)
-        off, scalar, _ = self.access.get(c.write.addr, (c.write.offset, False, False))
-        self.access[c.write.addr] = (off, scalar, True)
+
+    def written(self) -> set:
+        return {c.write.addr for c in self.calls}
 
 
 def find_runs(steps: list, address: Any) -> list:
@@ -135,10 +201,12 @@ def find_runs(steps: list, address: Any) -> list:
 
 
 def kernel_source(name: str, run: Run, stores: set) -> tuple:
-    """(C source of one fused loop, its operands in order). `stores`: the addresses whose final
-    values must reach memory (read after the run, or kept by a tensor)."""
+    """(C source of one fused loop nest, its operands in order). `stores`: the addresses whose
+    final values must reach memory (read after the run, or kept by a tensor)."""
     dt = run.calls[0].dt
     T, sfx = _CTYPE[dt], _SUFFIX[dt]
+    shape = run.shape
+    nd = len(shape)
     operands: list = []
     index: dict = {}
 
@@ -148,25 +216,24 @@ def kernel_source(name: str, run: Run, stores: set) -> tuple:
             operands.append(o)
         return index[o.addr]
 
-    body, values, final = [], {}, {}
-    hoisted = []
+    def at(o: Operand) -> str:
+        terms = [f"i{d} * {s}" for d, s in enumerate(o.strides) if s]
+        return " + ".join(terms) if terms else "0"
+    body, values, final, loads = [], {}, {}, {}
     costly = False
     for j, c in enumerate(run.calls):
+        reads, write = run._fit(c, shape)
         args = []
-        for o in c.reads:
+        for o in reads:
             k = slot(o)
-            if o.addr in values:
+            if o.addr in values:  # written earlier in the run (so read densely, as written)
                 args.append(values[o.addr])
-            elif o.stride == 0:
-                v = f"s{k}"
-                if v not in hoisted:
-                    hoisted.append(v)
-                args.append(v)
-            else:
-                v = f"v{k}_{j}"
-                body.append(f"{T} {v} = p{k}[i];")
-                values[o.addr] = v
-                args.append(v)
+                continue
+            key = (k, o.strides)
+            if key not in loads:
+                loads[key] = f"v{k}_{len(loads)}"
+                body.append(f"{T} {loads[key]} = p{k}[{at(o)}];")
+            args.append(loads[key])
         t = f"t{j}"
         if c.kind == "unary":
             expr = f"tgf_unary_{sfx}({c.code}, {args[0]})"
@@ -179,21 +246,32 @@ def kernel_source(name: str, run: Run, stores: set) -> tuple:
         else:
             expr = f"{args[1]} > 0 ? {args[0]} : ({T})0"
         body.append(f"{T} {t} = {expr};")
-        values[c.write.addr] = t
-        final[c.write.addr] = t
-        slot(c.write)
-    for addr, t in final.items():
+        values[write.addr] = t
+        final[write.addr] = (t, write)
+        slot(write)
+    for addr, (t, o) in final.items():
         if addr in stores:
-            body.append(f"p{index[addr]}[i] = {t};")
+            body.append(f"p{index[addr]}[{at(o)}] = {t};")
     decl = [f"{T} *p{k} = ({T} *)a->p[{k}] + a->o[{k}];" for k in range(len(operands))]
-    decl += [f"const {T} {v} = p{v[1:]}[0];" for v in hoisted]
+    loops, indent = [], "    "
+    loops.append(f"{indent}for (int64_t i0 = lo; i0 < hi; i0++) {{")
+    for d in range(1, nd):
+        indent += "    "
+        if d == nd - 1:
+            loops.append(f"{indent}#pragma omp simd")
+        loops.append(f"{indent}for (int64_t i{d} = 0; i{d} < {shape[d]}; i{d}++) {{")
+    if nd == 1:
+        loops.insert(0, "    #pragma omp simd")
+    inner = indent + "    "
+    close = "".join("    " * (nd - d) + "}\n" for d in range(nd))
     src = (f"static void {name}_range(void *ctx, int64_t lo, int64_t hi) {{\n"
            f"    const tgf_args *a = (const tgf_args *)ctx;\n    " + "\n    ".join(decl) + "\n"
-           f"    #pragma omp simd\n    for (int64_t i = lo; i < hi; i++) {{\n        " + "\n        ".join(body) + "\n    }\n}\n"
+           + "\n".join(loops) + "\n" + "\n".join(inner + line for line in body) + "\n" + close + "}\n"
            f"int {name}(int64_t n, void **p, const int64_t *o, uintptr_t pfor, uintptr_t tfor) {{\n"
            f"    tgf_args a = {{p, o}};\n"
-           f"    int nt = ((tgf_threads_for_fn)tfor)(n, {int(costly)});\n"
-           f"    ((tgf_parallel_for_fn)pfor)(n, nt, 64, {name}_range, &a);\n    return 0;\n}}\n")
+           f"    int nt = ((tgf_threads_for_fn)tfor)({_numel(shape)}, {int(costly)});\n"
+           f"    if (nt > n) nt = (int)n;\n"
+           f"    ((tgf_parallel_for_fn)pfor)(n, nt, {64 if nd == 1 else 1}, {name}_range, &a);\n    return 0;\n}}\n")
     return src, operands
 
 

@@ -124,3 +124,28 @@ def test_fusion_off_keeps_every_call():
     _, plain = replayed(f, x, fuse=False)
     assert len(steps_of(fused)) < len(steps_of(plain))
     assert not any(name.startswith("fused") for name in steps_of(plain))
+
+
+@pytest.mark.parametrize("shape", [(7, 33), (3, 5, 40), (300, 300)])
+def test_broadcast_chains_fuse_over_the_full_shape(shape):
+    """Row and column broadcasts (a layer norm's normalize-scale-shift, a bias add) in one run."""
+    x = tg.randn(*shape)
+    w, b = tg.randn(shape[-1]), tg.randn(shape[-1])
+
+    def f(x, w, b):
+        mean = x.mean(-1, keepdim=True)
+        rstd = ((x - mean) ** 2).mean(-1, keepdim=True).add(1e-5).rsqrt()
+        return ((x - mean) * rstd * w + b).relu() * 0.5
+    out, j = replayed(f, x, w, b)
+    assert any(name.startswith("fused") for name in steps_of(j))
+    assert out.tolist() == f(x, w, b).tolist()
+
+
+def test_transposed_operands_fuse_and_match():
+    x = tg.randn(40, 50)
+
+    def f(x):
+        y = x.T * 2.0  # a strided read
+        return (y + x.T.exp()) - 1.0
+    out, _ = replayed(f, x)
+    assert out.tolist() == f(x).tolist()
