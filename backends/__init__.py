@@ -53,6 +53,11 @@ def load(name: str) -> Any:
     return be
 
 
+def loaded() -> list:
+    """The backend objects loaded so far in this process."""
+    return list(_loaded.values())
+
+
 def available() -> list[str]:
     """Names of the backends that load on this machine, fastest first."""
     out = []

@@ -25,9 +25,10 @@ Threads (one pool for everything; see README "C backend"):
 from __future__ import annotations
 
 import os
+import sys
 
 from array import array
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) before the extension
 
@@ -48,6 +49,8 @@ except ImportError as e:
         f"the C backend's extension is not built or cannot load ({e}). Build it with "
         f"`pip install -e .` from the project root (needs gcc), or pick another backend with "
         f"TG_BACKEND=numba or TG_BACKEND=python.") from e
+
+from .c_capture import NativeCapture  # noqa: E402  (it uses the extension loaded just above)
 
 
 def check_fresh() -> None:
@@ -101,14 +104,21 @@ _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _BIG = 1 << 20  # bytes; from here on buffers come from the C side's huge-page cache (csrc/core.c)
 
 
+on_new: Optional[Callable[[CBuffer], None]] = None  # set while a tg.jit capture runs (c_capture.py)
+
+
 def _new(n: int, dtype: DType) -> CBuffer:
     nbytes = n * dtype.itemsize
     if nbytes < _BIG:
-        return CBuffer(_alloc("char[]", nbytes or 1), n, dtype)
-    p = lib.tg_big_alloc(nbytes)
-    if p == ffi.NULL:
-        raise MemoryError(f"c backend: cannot allocate {nbytes} bytes")
-    return CBuffer(ffi.gc(p, lib.tg_big_free, nbytes), n, dtype)
+        buf = CBuffer(_alloc("char[]", nbytes or 1), n, dtype)
+    else:
+        p = lib.tg_big_alloc(nbytes)
+        if p == ffi.NULL:
+            raise MemoryError(f"c backend: cannot allocate {nbytes} bytes")
+        buf = CBuffer(ffi.gc(p, lib.tg_big_free, nbytes), n, dtype)
+    if on_new is not None:
+        on_new(buf)
+    return buf
 
 
 def _fail(what: str, rc: int) -> None:
@@ -202,13 +212,20 @@ class CBackend:
     def get_num_threads(self) -> int:
         return lib.tg_get_threads()
 
+    def native_capture(self) -> NativeCapture:
+        """A tg.jit capture recording this backend's kernel calls as a C-level program (c_capture.py)."""
+        return NativeCapture(sys.modules[__name__])
+
     # memory -----------------------------------------------------------------------
     def empty(self, n: int, dtype: DType) -> CBuffer:
         return _new(n, dtype)
 
     def full(self, n: int, value: Any, dtype: DType) -> CBuffer:
         if n == 1 and dtype.is_float:  # the scalar operand of x * 0.5: one initialised allocation
-            return CBuffer(_alloc(_CTYPE[dtype.name], (value,)), 1, dtype)
+            buf = CBuffer(_alloc(_CTYPE[dtype.name], (value,)), 1, dtype)
+            if on_new is not None:
+                on_new(buf)
+            return buf
         buf = _new(n, dtype)
         if n:
             if dtype.is_float:

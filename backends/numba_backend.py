@@ -28,6 +28,7 @@ from tinygrad_like.view import View, prod
 from . import numba_conv as conv
 from . import numba_elementwise as ew
 from . import numba_fused as fu
+from . import numba_fusion
 from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
@@ -420,6 +421,13 @@ class NumbaBackend:
         kernel = _RANDOM[dist == "normal", dtype is float32, n >= PAR_ELEMWISE]
         kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
         return out
+
+
+
+    # ---- tg.jit ----------------------------------------------------------------------
+    def fuse_elementwise(self, chain: Any) -> Callable[[list], tuple]:
+        """One numba kernel for a run of elementwise calls a tg.jit program fuses (numba_fusion.py)."""
+        return numba_fusion.build(chain, chain.n >= PAR_ELEMWISE)
 
 
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:

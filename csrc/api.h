@@ -17,6 +17,9 @@ void tg_set_cache_limit(int64_t nbytes);
 void tg_set_threads(int n);
 int tg_get_threads(void);
 void tg_set_par_min(int64_t cheap, int64_t costly);
+/* Addresses of tg_parallel_for (which 0) and tg_threads_for (which 1), for the kernels tg.jit
+   generates and compiles as separate modules (backends/c_fusion.py): they run on this pool too. */
+uintptr_t tg_pool_entry(int which);
 /* how long idle pool workers spin before they sleep (microseconds) */
 void tg_set_spin_us(int64_t us);
 /* reset the pool in a forked child (its workers stayed in the parent) */

@@ -21,6 +21,10 @@ void tg_set_threads(int n) { g_threads = n < 1 ? 1 : n; }
 int tg_get_threads(void) { return g_threads; }
 void tg_set_par_min(int64_t cheap, int64_t costly) { g_par_min_cheap = cheap; g_par_min_costly = costly; }
 
+uintptr_t tg_pool_entry(int which) {
+    return which == 0 ? (uintptr_t)&tg_parallel_for : (uintptr_t)&tg_threads_for;
+}
+
 int tg_threads_for(int64_t work, int costly) {
     int64_t lim = costly ? g_par_min_costly : g_par_min_cheap;
     if (g_threads <= 1 || work < lim) return 1;

@@ -5,6 +5,7 @@
     python examples/makemore.py --input names.txt --backend numba
     python examples/makemore.py --torch                  # the same model, weights and batches in PyTorch
     python examples/makemore.py --compare                # both, side by side
+    python examples/makemore.py --jit                    # the training step captured once and replayed (tg.jit)
 
 The default data is the `dist.all.last` file of the `names` package on PyPI (MIT; `pip install names`,
 or the `examples` extra of this project): one upper-case surname per line with frequency columns.
@@ -158,24 +159,28 @@ def copy_weights(src: Any, dst: Any, torch: Any) -> None:
 class Run:
     """One library's model, optimizer and data tensors, with the same API calls for both."""
 
-    def __init__(self, lib: Any, model: Any, data: dict, lr: float, weight_decay: float):
+    def __init__(self, lib: Any, model: Any, data: dict, lr: float, weight_decay: float, jit: bool = False):
         self.lib, self.model = lib, model
         self.opt = lib.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99), eps=1e-8)
         self.data = {k: (lib.tensor(d.x), lib.tensor(d.y)) for k, d in data.items()}
         self.F = lib.nn.functional
+        self._step = tg.jit(self.train_step) if jit and lib is tg else self.train_step
 
     def loss(self, x: Any, y: Any) -> Any:
         logits = self.model(x)
         return self.F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-1)
 
-    def step(self, idx: list) -> float:
-        i = self.lib.tensor(idx)
+    def train_step(self, i: Any) -> Any:
+        """One AdamW step on the training rows `i` (an int64 tensor); the batch loss."""
         x, y = self.data["train"]
         loss = self.loss(x[i], y[i])
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return loss
+
+    def step(self, idx: list) -> float:
+        return self._step(self.lib.tensor(idx)).item()
 
     def evaluate(self, split: str, batch: int = 500, max_rows: int = 5000) -> float:
         """Mean loss per predicted character over (the first max_rows items of) a split."""
@@ -245,7 +250,7 @@ def load_checkpoint(run: Run, path: str) -> int:
 def train(lib: Any, kind: str, words: list, steps: int, batch_size: int, lr: float, weight_decay: float,
           seed: int, eval_every: int, checkpoint: Optional[str], resume: Optional[str], samples: int,
           temperature: float, top_k: Optional[int], say: Any, model_kw: Optional[dict] = None,
-          eval_rows: int = 5000, init_from: Any = None) -> dict:
+          eval_rows: int = 5000, init_from: Any = None, jit: bool = False) -> dict:
     """Train `kind` with lib (tinygrad_like or torch) from tinygrad_like's seeded initial weights and batches."""
     train_words, test_words = split(words, seed)
     chars = sorted(set("".join(words)))
@@ -259,7 +264,7 @@ def train(lib: Any, kind: str, words: list, steps: int, batch_size: int, lr: flo
         lib.manual_seed(seed)
         model = build_model(lib, kind, vocab, block, **(model_kw or {}))
         copy_weights(tg_model, model, lib)
-    run = Run(lib, model, data, lr, weight_decay)
+    run = Run(lib, model, data, lr, weight_decay, jit)
     nparams = sum(p.numel() for p in model.parameters())
     name = "torch" if lib is not tg else f"tinygrad_like/{tg.get_backend()}"
     say(f"{name}: {kind}, {nparams:,} parameters, vocabulary {vocab}, block {block}, "
@@ -301,8 +306,9 @@ def main(model: str = "transformer", input: Optional[str] = None, backend: Optio
          weight_decay: float = 0.01, seed: int = 3407, eval_every: int = 500, checkpoint: Optional[str] = None,
          resume: Optional[str] = None, samples: int = 10, temperature: float = 1.0, top_k: Optional[int] = None,
          words: Optional[list] = None, model_kw: Optional[dict] = None, eval_rows: int = 5000,
-         verbose: bool = True) -> dict:
-    """Train (and with compare=True also in PyTorch); returns {'tinygrad_like': result, 'torch': result}."""
+         verbose: bool = True, jit: bool = False) -> dict:
+    """Train (and with compare=True also in PyTorch); returns {'tinygrad_like': result, 'torch': result}.
+    `jit` replays tinygrad_like's captured training step (tg.jit)."""
     if backend:
         tg.set_backend(backend)
     say = print if verbose else (lambda *a, **k: None)
@@ -312,7 +318,7 @@ def main(model: str = "transformer", input: Optional[str] = None, backend: Optio
                   model_kw=model_kw, eval_rows=eval_rows)
     out = {}
     if not use_torch or compare:
-        out["tinygrad_like"] = train(tg, model, checkpoint=checkpoint, resume=resume, **common)
+        out["tinygrad_like"] = train(tg, model, checkpoint=checkpoint, resume=resume, jit=jit, **common)
     if use_torch or compare:
         torch = importlib.import_module("torch")
         out["torch"] = train(torch, model, checkpoint=None, resume=None, **common)
@@ -333,6 +339,7 @@ def parse_args(argv: Any = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--torch", action="store_true", help="run the same model (weights, batches) in PyTorch instead")
     p.add_argument("--compare", action="store_true", help="run both and print them side by side")
+    p.add_argument("--jit", action="store_true", help="capture the training step once and replay it (tg.jit)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -349,4 +356,4 @@ def parse_args(argv: Any = None) -> argparse.Namespace:
 if __name__ == "__main__":
     a = parse_args()
     main(a.model, a.input, a.backend, a.steps, a.torch, a.compare, a.batch_size, a.lr, a.weight_decay, a.seed,
-         a.eval_every, a.checkpoint, a.resume, a.samples, a.temperature, a.top_k)
+         a.eval_every, a.checkpoint, a.resume, a.samples, a.temperature, a.top_k, jit=a.jit)

@@ -4,6 +4,7 @@
     python examples/mnist_cnn.py --backend numba --epochs 3
     python examples/mnist_cnn.py --backend python --epochs 1 --train-limit 256
     python examples/mnist_cnn.py --torch               # the same model in PyTorch, side by side
+    python examples/mnist_cnn.py --jit                 # the training step captured once and replayed (tg.jit)
 
 LeNet-5: conv 5x5 (6 channels, padding 2), ReLU, max-pool 2, conv 5x5 (16), ReLU, max-pool 2,
 then 400-120-84-10 fully connected with ReLUs; cross-entropy, batches of 64.
@@ -42,7 +43,7 @@ def make_model() -> nn.Module:
 
 
 def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = None, batch_size: int = 64,
-         lr: float = 0.05, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0,
+         lr: float = 0.05, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0, jit: bool = False,
          verbose: bool = True, test_limit: Optional[int] = None) -> dict:
     """Train and evaluate; returns {'accuracy', 'epoch_times', 'step_ms', 'backend', 'losses'}."""
     if backend:
@@ -50,7 +51,7 @@ def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = 
     tg.manual_seed(seed)
     train, test = mnist_common.load(data, train_limit, test_limit)
     res = mnist_common.train(make_model(), train, test, epochs=epochs, batch_size=batch_size, lr=lr,
-                             momentum=momentum, verbose=verbose, eval_batch_size=500, per_step=True)
+                             momentum=momentum, verbose=verbose, jit=jit, eval_batch_size=500, per_step=True)
     step_ms = 1000 * mnist_common.median_warm(res["epoch_times"]) / res["steps"]
     if verbose:
         print(f"final test accuracy {res['accuracy']:.2%}; median {step_ms:.2f} ms per step on {tg.get_backend()} "
@@ -91,4 +92,4 @@ if __name__ == "__main__":
     if a.torch:
         torch_reference(a.epochs, a.data, a.batch_size, a.lr, a.momentum, a.train_limit, a.seed)
     else:
-        main(a.epochs, a.data, a.backend, a.batch_size, a.lr, a.momentum, a.train_limit, a.seed)
+        main(a.epochs, a.data, a.backend, a.batch_size, a.lr, a.momentum, a.train_limit, a.seed, jit=a.jit)

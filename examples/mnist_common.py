@@ -38,13 +38,24 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 1000) -> f
 
 
 def train(model: nn.Module, train_set: TensorDataset, test_set: TensorDataset, *, epochs: int, batch_size: int,
-          lr: float, momentum: float, verbose: bool, eval_batch_size: int = 1000, per_step: bool = False) -> dict:
-    """SGD + momentum on cross-entropy, testing after each epoch.
+          lr: float, momentum: float, verbose: bool, eval_batch_size: int = 1000, per_step: bool = False,
+          jit: bool = False) -> dict:
+    """SGD + momentum on cross-entropy, testing after each epoch; `jit` replays the captured
+    training step with tg.jit.
 
     Returns {'accuracy', 'epoch_times', 'losses', 'steps'}; `per_step` adds the time per step to each
     epoch's line.
     """
     opt = tg.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+
+    def step(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    if jit:
+        step = tg.jit(step)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     say = print if verbose else (lambda *a, **k: None)
     say(f"backend {tg.get_backend()}: {len(train_set)} training / {len(test_set)} test images, "
@@ -55,18 +66,15 @@ def train(model: nn.Module, train_set: TensorDataset, test_set: TensorDataset, *
         total, count = 0.0, 0
         bar = Progress(loader, desc=f"epoch {epoch}", disable=None if verbose else True)
         for x, y in bar:
-            loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = step(x, y)
             total += loss.item() * y.shape[0]
             count += y.shape[0]
             bar.set_postfix(loss=total / count)
         epoch_times.append(time.perf_counter() - t0)
         losses.append(total / count)
         acc = evaluate(model, test_set, eval_batch_size)
-        step = f" ({1000 * epoch_times[-1] / len(loader):.2f} ms/step)" if per_step else ""
-        say(f"epoch {epoch:2d}  loss {total / count:.4f}  test accuracy {acc:.2%}  time {epoch_times[-1]:.2f} s{step}")
+        per = f" ({1000 * epoch_times[-1] / len(loader):.2f} ms/step)" if per_step else ""
+        say(f"epoch {epoch:2d}  loss {total / count:.4f}  test accuracy {acc:.2%}  time {epoch_times[-1]:.2f} s{per}")
     acc = evaluate(model, test_set, eval_batch_size)
     return {"accuracy": acc, "epoch_times": epoch_times, "losses": losses, "steps": len(loader)}
 
@@ -126,4 +134,5 @@ def parse_args(doc: str, lr: float, argv: Any = None) -> argparse.Namespace:
     p.add_argument("--train-limit", type=int, default=None, help="train on the first N images only (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--torch", action="store_true", help="run the same model in PyTorch instead")
+    p.add_argument("--jit", action="store_true", help="capture the training step once and replay it (tg.jit)")
     return p.parse_args(argv)

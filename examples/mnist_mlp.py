@@ -4,6 +4,7 @@
     python examples/mnist_mlp.py --data ~/mnist        # full MNIST (the four standard IDX files, gzip or raw)
     python examples/mnist_mlp.py --backend python --epochs 1 --train-limit 1000
     python examples/mnist_mlp.py --torch               # the same model in PyTorch, for reference
+    python examples/mnist_mlp.py --jit                 # the training step captured once and replayed (tg.jit)
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def make_model(lib: Any = tg) -> Any:
 
 
 def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = None, batch_size: int = 64,
-         lr: float = 0.1, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0,
+         lr: float = 0.1, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0, jit: bool = False,
          verbose: bool = True) -> dict:
     """Train and evaluate; returns {'accuracy', 'epoch_times', 'backend', 'losses'}."""
     if backend:
@@ -29,7 +30,7 @@ def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = 
     tg.manual_seed(seed)
     train, test = mnist_common.load(data, train_limit)
     res = mnist_common.train(make_model(), train, test, epochs=epochs, batch_size=batch_size, lr=lr,
-                             momentum=momentum, verbose=verbose)
+                             momentum=momentum, verbose=verbose, jit=jit)
     epoch_times = res["epoch_times"]
     if verbose:
         print(f"final test accuracy {res['accuracy']:.2%}; median time per epoch "
@@ -55,4 +56,4 @@ if __name__ == "__main__":
     if a.torch:
         torch_reference(a.epochs, a.data, a.batch_size, a.lr, a.momentum, a.seed)
     else:
-        main(a.epochs, a.data, a.backend, a.batch_size, a.lr, a.momentum, a.train_limit, a.seed)
+        main(a.epochs, a.data, a.backend, a.batch_size, a.lr, a.momentum, a.train_limit, a.seed, jit=a.jit)

@@ -45,6 +45,21 @@ def test_mnist_mlp_reduced(fastest):
     assert res["accuracy"] >= 0.83  # measured 0.865; the full 10-epoch run on 4,000 images reaches >= 92%
 
 
+def test_mnist_mlp_jit_gives_the_eager_run(backend):
+    """--jit: the same losses and accuracy, bit for bit (5 steps: the 4th and 5th are replays)."""
+    mod = _load("mnist_mlp")
+    kw = dict(epochs=1, train_limit=320, backend=backend, verbose=False)
+    eager, jitted = mod.main(**kw), mod.main(jit=True, **kw)
+    assert jitted["losses"] == eager["losses"] and jitted["accuracy"] == eager["accuracy"]
+
+
+def test_mnist_cnn_jit_gives_the_eager_run(fastest):
+    mod = _load("mnist_cnn")
+    kw = dict(epochs=1, train_limit=384, test_limit=200, batch_size=32, backend=fastest, verbose=False)
+    eager, jitted = mod.main(**kw), mod.main(jit=True, **kw)
+    assert jitted["losses"] == eager["losses"] and jitted["accuracy"] == eager["accuracy"]
+
+
 def test_mnist_cnn_reduced_on_python(backend):
     if backend != "python":
         pytest.skip("the reference backend runs the reduced LeNet; the fast ones run the bench and the full example")

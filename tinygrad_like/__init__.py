@@ -7,7 +7,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, frombuffer, fu
                        ones, ones_like, tensor, zeros, zeros_like)
 from .device import get_backend, set_backend
 from .dtypes import DType, bool_, float32, float64, int16, int32, int64, uint8
-from .errors import (AllocationError, AutogradError, BackendError, DivisionByZeroError, DTypeError,
+from .errors import (AllocationError, AutogradError, BackendError, DivisionByZeroError, DTypeError, JitError,
                      InvalidValueError, ShapeError, TensorError, TensorIndexError)
 from .gradcheck import GradcheckError, gradcheck
 from .interop import from_numpy
@@ -17,6 +17,7 @@ from .tensor import Tensor, cat, einsum, maximum, minimum, stack, where
 from .ops.sampling import bernoulli, multinomial
 from .serialization import SerializationError, load, save
 from . import data, linalg, nn, optim  # noqa: E402  (after Tensor: they build on it)
+from .jit import JitFunction, jit  # noqa: E402
 
 bool = bool_  # noqa: A001  (tg.bool, like torch.bool)
 float = float32  # noqa: A001

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import dtypes as _dt
 from .dtypes import DType, bool_
@@ -89,6 +89,30 @@ def from_list(values: list, shape: tuple, dtype: DType, be: Any) -> Any:
     """A new contiguous tensor from flat Python numbers of `dtype`."""
     buf = be.from_list(values, dtype) if values else be.empty(0, dtype)
     return wrap(buf, contig(shape), dtype, be)
+
+
+# ---------------------------------------------------------------------- reading values for checks
+
+capture: Any = None  # the tg.jit recorder of the capture running now (tinygrad_like/jit), or None
+
+
+def checked_item(t: Any, check: Callable[[Any], Any], what: str) -> Any:
+    """check(t.item()) for a library check or branch: `check` raises when the value is bad and
+    returns what the caller branches on (None when nothing). Under a tg.jit capture the read is a
+    step of each replay, which re-reads and re-checks the value, and raises JitError when the
+    branch would go another way than in the capture."""
+    if capture is not None:
+        return capture.checked_item(t, check, what)
+    return check(t.item())
+
+
+def branch_item(t: Any, what: str) -> Any:
+    """t.item() for a library branch (the value picks which kernels run); see checked_item."""
+    return checked_item(t, _same, what)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 # ---------------------------------------------------------------------- shapes and sizes
@@ -441,10 +465,22 @@ def check_index_range(index: Any, size: int, what: str, dim: int) -> None:
     """TensorIndexError naming the first bad value when an index is outside [0, size)."""
     if prod(index.shape) == 0:
         return
-    lo, hi = reduce("min", index, None, False).item(), reduce("max", index, None, False).item()
-    if lo < 0 or hi >= size:
-        bad = lo if lo < 0 else hi
-        raise TensorIndexError(f"{what}: index {bad} is out of bounds for dim {dim} with size {size}")
+    checked_range(index, 0, size, lambda bad: TensorIndexError(
+        f"{what}: index {bad} is out of bounds for dim {dim} with size {size}"), what)
+
+
+def checked_range(t: Any, low: int, high: int, error: Callable[[Any], Exception], what: str) -> None:
+    """Raise error(value) unless every value of t (non-empty) is in [low, high): its min and max
+    are read as checked values (see checked_item)."""
+    def check_low(v: Any) -> None:
+        if v < low:
+            raise error(v)
+
+    def check_high(v: Any) -> None:
+        if v >= high:
+            raise error(v)
+    checked_item(reduce("min", t, None, False), check_low, what)
+    checked_item(reduce("max", t, None, False), check_high, what)
 
 
 def transposed(t: Any) -> Any:

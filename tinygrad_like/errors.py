@@ -30,6 +30,10 @@ class InvalidValueError(TensorError, ValueError):
     """A bad argument value that is not about shapes."""
 
 
+class JitError(TensorError, RuntimeError):
+    """A function that tg.jit cannot capture or replay correctly (the message says why)."""
+
+
 class DivisionByZeroError(TensorError, ZeroDivisionError):
     """Integer division or modulo by zero (float division gives inf or nan instead)."""
 

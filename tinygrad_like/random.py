@@ -5,6 +5,7 @@ from typing import Any
 
 from . import dtypes as _dt
 from .device import resolve
+from . import dispatch
 from .dispatch import check_alloc, check_shape, contig, from_list, shape_args, wrap
 from .errors import DTypeError, InvalidValueError
 from .view import prod
@@ -34,15 +35,24 @@ class Generator:
     def set_state(self, state: tuple) -> None:
         self.seed, self.counter = state
 
+    def reserve(self, dist: str, n: int) -> tuple:
+        """(seed, counter) of a draw of n numbers, and advance the counter past it (by one per
+        element for uniform, two for normal: Box-Muller uses two words)."""
+        start = self.counter
+        self.counter += n if dist == "uniform" else 2 * n
+        return self.seed, start
+
     def sample(self, dist: str, shape: tuple, dtype: Any, backend: Any) -> Any:
-        """A new tensor of `shape` with draws of 'uniform' or 'normal'; advances the counter
-        (by one per element for uniform, two for normal: Box-Muller uses two words)."""
+        """A new tensor of `shape` with draws of 'uniform' or 'normal'; advances the counter."""
         be = resolve(backend)
         n = prod(shape)
         check_alloc(shape, dtype)
-        buf = be.random(dist, n, self.seed, self.counter, dtype) if n else be.empty(0, dtype)
-        self.counter += n if dist == "uniform" else 2 * n
-        return wrap(buf, contig(tuple(shape)), dtype, be)
+        if not n:
+            return wrap(be.empty(0, dtype), contig(tuple(shape)), dtype, be)
+        if dispatch.capture is not None:  # a tg.jit capture: its replays draw from this generator
+            dispatch.capture.note_generator(self)
+        seed, counter = self.reserve(dist, n)
+        return wrap(be.random(dist, n, seed, counter, dtype), contig(tuple(shape)), dtype, be)
 
 
 default_generator = Generator()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "conv", "attention", "scaling",
+NAMES = ("overhead", "elementwise", "broadcast", "reductions", "matmul", "indexing", "training", "conv", "attention", "jit", "scaling",
          "startup", "threads")
 TITLES = {
     "overhead": "Per-op overhead (tiny tensors: the cost of the Python core)",
@@ -16,6 +16,7 @@ TITLES = {
     "training": "Training steps (forward + backward + SGD update)",
     "conv": "Convolution, pooling, batch norm and the LeNet-5 step, float32 (GFLOP/s = 2 * multiply-adds / time)",
     "attention": "Attention: causal SDPA forward + backward, and the makemore transformer's AdamW step",
+    "jit": "tg.jit: training steps captured once and replayed, against PyTorch eager",
     "scaling": "Scalar autograd (one node per number) vs tensor autograd, sine MLP 1-64-1 step",
     "startup": "Start-up: fresh process, import to first result",
     "threads": "Thread pools: numpy matmul 128 interleaved with our ops (time per pair)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..creation import arange
+from ..dispatch import branch_item, checked_range
 from ..dtypes import int32, int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..ops.attention import scaled_dot_product_attention
@@ -118,10 +119,7 @@ def _check_class_target(input: Tensor, target: Tensor, what: str, check_range: b
                          f"got {target.shape}")
     if check_range and target.numel():
         c = input.shape[1] if input.ndim >= 2 else input.shape[0]
-        lo, hi = int(target.min().item()), int(target.max().item())
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise InvalidValueError(f"{what}: target {bad} is out of bounds for {c} classes")
+        checked_range(target, 0, c, lambda bad: InvalidValueError(f"{what}: target {bad} is out of bounds for {c} classes"), what)
 
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", ignore_index: Optional[int] = -100) -> Tensor:
@@ -145,7 +143,7 @@ def _ignored(target: Tensor, ignore_index: Optional[int]) -> Optional[Tensor]:
     if ignore_index is None or not isinstance(target, Tensor) or target.dtype is not int64 or not target.numel():
         return None
     ignored = target == ignore_index
-    return ignored if ignored.any().item() else None
+    return ignored if branch_item(ignored.any(), "ignore_index present") else None
 
 
 def _masked_reduce(loss: Tensor, ignored: Tensor, reduction: str) -> Tensor:
@@ -261,9 +259,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) 
     if not isinstance(input, Tensor) or input.dtype not in (int64, int32):
         raise DTypeError(f"embedding: indices must be an int64 or int32 tensor, got {getattr(input, 'dtype', type(input).__name__)}")
     if input.numel():
-        lo, hi = int(input.min().item()), int(input.max().item())
-        if lo < 0 or hi >= weight.shape[0]:
-            raise TensorIndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {weight.shape[0]} embeddings")
+        n = weight.shape[0]
+        checked_range(input, 0, n, lambda bad: TensorIndexError(f"embedding: index {bad} is out of range for {n} embeddings"),
+                      "embedding")
     rows = weight.index_select(0, input.reshape(-1))
     out = rows.reshape(tuple(input.shape) + (weight.shape[1],))
     if padding_idx is not None and out.requires_grad:

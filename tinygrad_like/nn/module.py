@@ -5,6 +5,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator, Optional
 
+from .. import dispatch
 from ..autograd import RemovableHandle, is_grad_enabled, no_grad
 from ..ops.movement import alias
 from ..creation import empty, tensor
@@ -167,6 +168,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if dispatch.capture is not None:  # a tg.jit capture replays only while train()/eval() stays
+            dispatch.capture.note_module(self)
         hooks = self.__dict__.get("_hooks")
         if not hooks:
             return self.forward(*args, **kwargs)

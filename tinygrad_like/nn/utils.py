@@ -6,6 +6,7 @@ from typing import Any, Iterable, Union
 
 from ..autograd import no_grad
 from ..creation import tensor
+from ..dispatch import checked_item
 from ..errors import AutogradError, InvalidValueError, ShapeError
 from ..tensor import Tensor, cat, stack
 
@@ -31,10 +32,8 @@ def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float
         else:
             per = [(g.abs() ** norm_type).sum() if norm_type != 2.0 else (g * g).sum() for g in grads]
             total = (per[0] if len(per) == 1 else stack(per).sum()) ** (1.0 / norm_type)
-        if error_if_nonfinite and not total.isfinite().item():
-            raise AutogradError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
-                                f"so it cannot be clipped. To disable this error and scale the gradients by the "
-                                f"non-finite norm anyway, set `error_if_nonfinite=False`")
+        if error_if_nonfinite:
+            checked_item(total.isfinite(), _nonfinite_check(norm_type), "clip_grad_norm_")
         coef = (total + 1e-6).reciprocal() * float(max_norm)
         coef = coef.clamp(max=1.0)  # never scales up; a NaN/inf norm gives NaN/0 grads, as PyTorch
         for g in grads:
@@ -73,3 +72,12 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             n = p.numel()
             p.copy_(vec[pointer:pointer + n].reshape(p.shape))
             pointer += n
+
+
+def _nonfinite_check(norm_type: float) -> Any:
+    def check(finite: bool) -> None:
+        if not finite:
+            raise AutogradError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                                f"so it cannot be clipped. To disable this error and scale the gradients by the "
+                                f"non-finite norm anyway, set `error_if_nonfinite=False`")
+    return check

@@ -14,7 +14,7 @@ one `scatter` (assign) or `scatter_add` (accumulate) into the tensor's own buffe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import dispatch
 from ..autograd import grad_mode, needs_grad, no_grad, record
@@ -146,16 +146,30 @@ class Plan:
     front: bool           # separated advanced indices: their dims lead the result
 
 
+def wraps_negative(idx: Any, size: int, error: Callable[[Any], Exception], what: str) -> bool:
+    """Raise error(value) unless every index is in [-size, size); True when some are negative
+    (they then need wrapping). The min and max are read as checked values (dispatch.checked_item)."""
+    def check_low(lo: Any) -> bool:
+        if lo < -size:
+            raise error(lo)
+        return lo < 0
+
+    def check_high(hi: Any) -> None:
+        if hi >= size:
+            raise error(hi)
+    negative = dispatch.checked_item(dispatch.reduce("min", idx, None, False), check_low, what)
+    dispatch.checked_item(dispatch.reduce("max", idx, None, False), check_high, what)
+    return negative
+
+
 def _check_range(idx: Any, size: int, dim: int) -> Any:
     """idx with negative entries wrapped; TensorIndexError naming the dim, its size and the bad value."""
     if prod(idx.shape) == 0:
         return idx
-    lo = dispatch.reduce("min", idx, None, False).item()
-    hi = dispatch.reduce("max", idx, None, False).item()
-    if lo < -size or hi >= size:
-        bad = lo if lo < -size else hi
-        raise TensorIndexError(f"index {bad} is out of bounds for dim {dim} with size {size}")
-    if lo < 0:
+
+    def error(bad: Any) -> TensorIndexError:
+        return TensorIndexError(f"index {bad} is out of bounds for dim {dim} with size {size}")
+    if wraps_negative(idx, size, error, "index"):
         idx = dispatch.where(idx < 0, idx + size, idx, int64)
     return idx
 

@@ -72,7 +72,7 @@ def attention_weights(query: Any, key: Any, attn_mask: Optional[Any] = None, is_
     empty_rows = None  # bool (..., L, 1): rows whose mask allows no key
     if attn_mask is not None:
         allowed = attn_mask if attn_mask.dtype is bool_ else attn_mask != -math.inf
-        if not is_causal and S and not allowed.any(-1).all().item():
+        if not is_causal and S and not dispatch.branch_item(allowed.any(-1).all(), "attention rows all masked"):
             empty_rows = ~allowed.any(-1, keepdim=True)
             # a row with nothing to attend to is computed as if unmasked, then zeroed below: a
             # softmax over finite numbers keeps NaN out of the forward and the backward

@@ -15,8 +15,10 @@ def cast(x: Any, dt: DType) -> Any:
     """x's values as `dt` (a copy); float -> int truncates and refuses nan/inf, as PyTorch's .long()
     gives undefined values there."""
     if x.dtype.is_float and not dt.is_float and dt.name != "bool" and prod(x.shape):
-        if dispatch.reduce("max", ((x != x) | (x.abs() == math.inf)).to(dt), None, False).item():
-            raise InvalidValueError(f"cannot convert a {x.dtype.name} tensor holding nan or inf to {dt.name}")
+        def check(bad: Any) -> None:
+            if bad:
+                raise InvalidValueError(f"cannot convert a {x.dtype.name} tensor holding nan or inf to {dt.name}")
+        dispatch.checked_item(dispatch.reduce("max", ((x != x) | (x.abs() == math.inf)).to(dt), None, False), check, "cast")
     out = dispatch.copy(x, dt)
     if not (x.dtype.is_float and dt.is_float) or not needs_grad(x):
         return out

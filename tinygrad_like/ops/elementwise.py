@@ -184,8 +184,8 @@ def _integer_operands(a: Any, b: Any, dt: Any, op: str) -> tuple:
             op = "maximum"
     if op == "div" and not dt.is_float:
         a, b, dt = a.to(float32), b.to(float32), float32
-    if op == "pow" and not dt.is_float and (b < 0).any().item():
-        raise InvalidValueError("Integers to negative integer powers are not allowed")
+    if op == "pow" and not dt.is_float:
+        dispatch.checked_item((b < 0).any(), _check_nonneg_exponent, "integer pow")
     return a, b, dt, op
 
 
@@ -323,9 +323,18 @@ def remainder(a: Any, other: Any, reverse: bool = False) -> Any:
 
 
 def _check_int_divisor(b: Any) -> None:
-    if (b == 0).any().item():
+    dispatch.checked_item((b == 0).any(), _check_no_zero, "integer division")
+
+
+def _check_no_zero(any_zero: bool) -> None:
+    if any_zero:
         raise DivisionByZeroError("integer division or modulo by zero (a divisor is 0); "
                                   "convert to float with .float() for inf/nan results")
+
+
+def _check_nonneg_exponent(any_negative: bool) -> None:
+    if any_negative:
+        raise InvalidValueError("Integers to negative integer powers are not allowed")
 
 
 # ---------------------------------------------------------------------- comparisons and logic

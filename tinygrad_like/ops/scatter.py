@@ -14,7 +14,7 @@ from ..autograd import needs_grad, no_grad, record
 from ..dtypes import bool_, int64
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
 from ..view import broadcast_shapes, normalize_dim, prod
-from .advanced_index import advanced_getitem, assign_index, nonzero, selection_mask
+from .advanced_index import advanced_getitem, assign_index, nonzero, selection_mask, wraps_negative
 from .elementwise import where
 from .index import check_index, gather, masked_fill, scatter_add
 from .inplace import check_inplace, inplace_form
@@ -117,11 +117,8 @@ def _dim_index(x: Any, dim: int, index: Any, source: Any, what: str) -> tuple:
     size = x.shape[d] if x.ndim else 1
     idx = index
     if prod(idx.shape):
-        lo = dispatch.reduce("min", idx, None, False).item()
-        hi = dispatch.reduce("max", idx, None, False).item()
-        if lo < -size or hi >= size:
-            raise TensorIndexError(f"{what}: index {lo if lo < -size else hi} is out of bounds for dim {d} with size {size}")
-        if lo < 0:
+        if wraps_negative(idx, size, lambda bad: TensorIndexError(
+                f"{what}: index {bad} is out of bounds for dim {d} with size {size}"), what):
             idx = where(idx < 0, idx + size, idx)
     view = (1,) * d + (idx.shape[0],) + (1,) * (max(x.ndim, 1) - d - 1)
     return d, idx.reshape(view).expand(source.shape if source.ndim else (1,))
