@@ -13,6 +13,7 @@ replay (`note_constant`).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from typing import Any, Callable
@@ -150,22 +151,24 @@ class CProgram:
             for addr in addrs:
                 uses.setdefault(addr, set()).add(i)
         kept = {_address(b.ptr) for b in keep if type(b) is self._host.CBuffer}
-        sources, plans = [], []
-        for k, run in enumerate(runs):
+        sources: dict = {}  # kernel name -> source: runs that compute alike (a model's layers) share one
+        plans = []
+        for run in runs:
             inside = set(range(run.first, run.first + len(run.calls)))
             stores = {addr for addr in run.written()
                       if addr not in self._internal or addr in kept or uses.get(addr, set()) - inside}
-            src, operands = c_fusion.kernel_source(f"tgf_{k}", run, stores)
-            sources.append(src)
-            plans.append((run, operands))
-        module = c_fusion.build(sources)
+            src, operands = c_fusion.kernel_source("KERNEL", run, stores)
+            name = "tgf_" + hashlib.sha256(src.encode()).hexdigest()[:16]
+            sources[name] = src.replace("KERNEL", name)
+            plans.append((run, operands, name))
+        module = c_fusion.build(sorted(sources.values()))
         gffi, glib = module.ffi, module.lib
         pfor, tfor = self._old_lib_entry(0), self._old_lib_entry(1)
         replaced: dict = {}
-        for k, (run, operands) in enumerate(plans):
+        for run, operands, name in plans:
             ptrs = gffi.new("void *[]", [gffi.cast("void *", o.addr) for o in operands])
             offs = gffi.new("int64_t[]", [o.offset for o in operands])
-            replaced[run.first] = (getattr(glib, f"tgf_{k}"), [run.shape[0], ptrs, offs, pfor, tfor], 0,
+            replaced[run.first] = (getattr(glib, name), [run.shape[0], ptrs, offs, pfor, tfor], 0,
                                    f"fused {'+'.join(self._steps[i][3][3:] for i in range(run.first, run.first + len(run.calls)))}")
             for i in range(run.first, run.first + len(run.calls)):
                 self._keepalive.append(self._steps[i][1:3])
