@@ -74,6 +74,7 @@ class CProgram:
         self._steps = steps
         self._step_buffers = step_buffers  # Python step index -> addresses it reads or writes
         self._keepalive: list = []  # arguments of calls fusion replaced (their pointers stay valid)
+        self.reused: list = []  # calls whose memory the capture later reused (see NativeCapture)
         self.fused = 0  # calls folded into fused kernels
         self._buffers = buffers  # every CBuffer allocated during the capture: keeps the pointers valid
         self._constants = constants  # (cdata, bytes) restored at the start of each replay
@@ -201,6 +202,7 @@ class NativeCapture:
         self._host = host
         self._calls: list = []
         self._buffers: list = []
+        self._born: list = []  # per buffer: how many calls were recorded before it was allocated
         self._constants: list = []
         self._step_buffers: dict = {}
         self._thread = threading.get_ident()
@@ -210,11 +212,13 @@ class NativeCapture:
         host = self._host
         self._old_lib = host.lib
         host.lib = LibRecorder(self._old_lib, self._calls, self._thread)
-        thread, keep = self._thread, self._buffers.append
+        thread, keep, born = self._thread, self._buffers.append, self._born.append
+        calls = self._calls
 
         def on_new(buf: Any) -> None:
             if threading.get_ident() == thread:
                 keep(buf)
+                born(len(calls))
         host.on_new = on_new
 
     def stop(self) -> CProgram:
@@ -223,7 +227,23 @@ class NativeCapture:
         steps = []
         for name, fn, args, rc in self._calls:
             steps.append((fn, None, None, name) if args is None else (fn, _typed_args(fn, args), rc, name))
-        return CProgram(self._host, steps, self._buffers, self._constants, self._step_buffers)
+        prog = CProgram(self._host, steps, self._buffers, self._constants, self._step_buffers)
+        prog.reused = self._reused_memory()
+        return prog
+
+    def _reused_memory(self) -> list:
+        """Calls that used memory before the capture allocated a new buffer there: a buffer that
+        existed before the call was freed during it and its memory reused. A replay would read
+        the new buffer where the capture read the old one, so such a capture is refused."""
+        born = {_address(b.ptr): i for b, i in zip(self._buffers, self._born)}
+        bad = []
+        for i, (name, fn, args, rc) in enumerate(self._calls):
+            for a in args or ():
+                if isinstance(a, ffi.CData) and ffi.typeof(a).kind == "pointer":
+                    k = born.get(_address(a))
+                    if k is not None and k > i:
+                        bad.append(f"{name} (call {i})")
+        return bad
 
     def mark(self) -> int:
         """How many steps are recorded so far."""

@@ -75,12 +75,15 @@ class _Capture:
     """What one capture of one signature replays, and what must still hold for it to apply."""
 
     def __init__(self, fn_name: str, rec: Recorder, programs: dict, out: Any, inputs: list):
-        self.problems = list(rec.problems)
-        self.backend = rec.backend() if not self.problems else None
+        self.backend = rec.backend() if not rec.problems else None
         self.problems = list(rec.problems)
         be = self.backend
         self.native = be is not None and be in programs
         self.program: Any = programs.get(be) if self.native else MethodProgram(rec.calls)
+        reused = getattr(self.program, "reused", None)
+        if reused:
+            self.problems.append(f"a tensor it used was freed during the call and its memory reused ({reused[0]}): "
+                                 f"this happens when state is rebound (h = f(h)) instead of updated in place")
         self.modules = [(weakref.ref(m), training) for m, training in rec.modules.values()]
         leaves: list = []
         self.out_spec = _flatten(out, leaves)
