@@ -27,6 +27,10 @@ SUMMARY = [  # (suite, case, params, label): the README's rows, the ones a newco
     ("matmul", "A @ B", "f32 1024", "matmul 1024, float32"),
     ("training", "MLP 784-256-10 SGD", "batch 128", "MLP 784-256-10 training step, batch 128"),
     ("training", "sine MLP 1-64-1 SGD", "N=1000", "sine MLP 1-64-1 training step, 1,000 points"),
+    ("jit", "tiny step 8x16 @ 16x16 relu SGD, tg.jit", "batch 8", "tiny step with `tg.jit` (PyTorch eager)"),
+    ("jit", "MNIST MLP 784-128-10 SGD step, tg.jit", "batch 64", "MNIST MLP 784-128-10 step with `tg.jit`, batch 64"),
+    ("jit", "LeNet-5 SGD step, tg.jit", "batch 64", "LeNet-5 step with `tg.jit`, batch 64"),
+    ("jit", "makemore transformer AdamW step, tg.jit", "4x64, batch 32x14", "makemore transformer step with `tg.jit`"),
 ]
 
 
