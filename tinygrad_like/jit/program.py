@@ -253,8 +253,21 @@ class MethodProgram:
             def random_step(S: list) -> None:
                 seed, counter = gen.reserve(dist, n)
                 S[outs] = fn(dist, n, seed, counter, dtype)
+                for f in frees:
+                    S[f] = None
             return random_step
         fn = c.fn
+        if not kwargs and not kw_ins and not isinstance(outs, tuple):
+            def plain_step(S: list) -> None:  # the common case: positional arguments, one result
+                a = list(args)
+                for i, k in ins:
+                    a[i] = S[k]
+                r = fn(*a)
+                if outs is not None:
+                    S[outs] = r
+                for f in frees:
+                    S[f] = None
+            return plain_step
 
         def call_step(S: list) -> None:
             a = list(args)
