@@ -97,3 +97,309 @@ int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out
     tg_parallel_for(units, nt, 1, im2col_units, &a);
     return ERR_OK;
 }
+
+/* ---- fused 2-d convolution: per sample, im2col into a scratch buffer of (C*KH*KW, OH*OW) and a
+   serial GEMM that writes the sample's (OC, OH*OW) block of the NCHW result in place; samples
+   are split across the pool's threads, each with its own scratch. geo as tg_im2col's with OC at
+   [18]; the weight is a contiguous (OC, C*KH*KW) block, results and g contiguous NCHW. */
+#include <cblas.h>
+#include <stdlib.h>
+
+#define DEF_IM2COL_SAMPLE(T, NAME) \
+static void NAME(const int64_t *g, const T *xs, int64_t xoff, int64_t n, T *cols) { \
+    int64_t oh_ = g[16], ow_ = g[17], kk = g[8] * g[9], rows = g[1] * kk; \
+    for (int64_t q = 0; q < rows; q++) { \
+        int64_t c = q / kk, i = (q % kk) / g[9], j = q % g[9]; \
+        T *o = cols + q * oh_ * ow_; \
+        for (int64_t oh = 0; oh < oh_; oh++, o += ow_) { \
+            int64_t ih = oh * g[10] - g[14] + i * g[12]; \
+            if (ih < 0 || ih >= g[2]) { for (int64_t ow = 0; ow < ow_; ow++) o[ow] = 0; continue; } \
+            const T *row = xs + xoff + n * g[4] + c * g[5] + ih * g[6]; \
+            int64_t lo = 0, hi = ow_, base = j * g[13] - g[15]; \
+            while (lo < ow_ && base + lo * g[11] < 0) o[lo++] = 0; \
+            while (hi > lo && base + (hi - 1) * g[11] >= g[3]) { hi--; o[hi] = 0; } \
+            if (g[7] == 1 && g[11] == 1) { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[base + ow]; } \
+            else { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[(base + ow * g[11]) * g[7]]; } \
+        } \
+    } \
+}
+DEF_IM2COL_SAMPLE(float, im2col_sample_f32)
+DEF_IM2COL_SAMPLE(double, im2col_sample_f64)
+
+/* the adjoint: gx (one contiguous (C, H, W) sample) += the columns' entries at their positions */
+#define DEF_COL2IM_SAMPLE(T, NAME) \
+static void NAME(const int64_t *g, const T *cols, T *gx) { \
+    int64_t oh_ = g[16], ow_ = g[17], kk = g[8] * g[9], rows = g[1] * kk, hw = g[2] * g[3]; \
+    for (int64_t q = 0; q < rows; q++) { \
+        int64_t c = q / kk, i = (q % kk) / g[9], j = q % g[9]; \
+        const T *s = cols + q * oh_ * ow_; \
+        for (int64_t oh = 0; oh < oh_; oh++, s += ow_) { \
+            int64_t ih = oh * g[10] - g[14] + i * g[12]; \
+            if (ih < 0 || ih >= g[2]) continue; \
+            T *row = gx + c * hw + ih * g[3]; \
+            int64_t lo = 0, hi = ow_, base = j * g[13] - g[15]; \
+            while (lo < ow_ && base + lo * g[11] < 0) lo++; \
+            while (hi > lo && base + (hi - 1) * g[11] >= g[3]) hi--; \
+            if (g[11] == 1) { for (int64_t ow = lo; ow < hi; ow++) row[base + ow] += s[ow]; } \
+            else { for (int64_t ow = lo; ow < hi; ow++) row[base + ow * g[11]] += s[ow]; } \
+        } \
+    } \
+}
+DEF_COL2IM_SAMPLE(float, col2im_sample_f32)
+DEF_COL2IM_SAMPLE(double, col2im_sample_f64)
+
+static void im2col_sample(int dt, const int64_t *g, const void *x, int64_t xoff, int64_t n, void *cols) {
+    if (dt == DT_F32) im2col_sample_f32(g, x, xoff, n, cols);
+    else im2col_sample_f64(g, x, xoff, n, cols);
+}
+
+/* C (ldc) = beta * C + op(A) op(B), one serial OpenBLAS call (the pool's threads each run their own) */
+static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                        const void *b, int64_t ldb, int beta1, void *c, int64_t ldc) {
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if (dt == DT_F32)
+        scipy_cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda,
+                          b, (blasint)ldb, beta1 ? 1.0f : 0.0f, c, (blasint)ldc);
+    else
+        scipy_cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, 1.0, a, (blasint)lda,
+                          b, (blasint)ldb, beta1 ? 1.0 : 0.0, c, (blasint)ldc);
+}
+
+typedef struct {
+    int dt, err;
+    const int64_t *g;
+    const char *x, *w, *bias, *gy;
+    int64_t xoff, woff, boff, goff, nchunks;
+    char *out, *gx, *gw, *gb;
+} convk_t;
+
+static int conv_dims_ok(const int64_t *g) {
+    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17];
+    return ckk <= INT32_MAX && l <= INT32_MAX && g[18] <= INT32_MAX && ckk * l <= INT32_MAX;
+}
+
+static void conv_fwd_samples(void *ctx, int64_t lo, int64_t hi) {
+    convk_t *a = ctx;
+    const int64_t *g = a->g;
+    int64_t isz = TG_ITEMSIZE[a->dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18];
+    char *cols = malloc((size_t)(ckk * l * isz));
+    if (!cols) { a->err = ERR_MEM; return; }
+    for (int64_t n = lo; n < hi; n++) {
+        char *o = a->out + n * oc * l * isz;
+        if (a->bias)  /* the bias first, the product added onto it (beta = 1) */
+            for (int64_t r = 0; r < oc; r++) {
+                if (a->dt == DT_F32) { float v = ((const float *)a->bias)[a->boff + r]; float *p = (float *)o + r * l;
+                                       for (int64_t i = 0; i < l; i++) p[i] = v; }
+                else { double v = ((const double *)a->bias)[a->boff + r]; double *p = (double *)o + r * l;
+                       for (int64_t i = 0; i < l; i++) p[i] = v; }
+            }
+        im2col_sample(a->dt, g, a->x, a->xoff, n, cols);
+        gemm_serial(a->dt, 0, 0, oc, l, ckk, a->w + a->woff * isz, ckk, cols, l, a->bias != NULL, o, l);
+    }
+    free(cols);
+}
+
+int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
+              const void *bias, int64_t boff, void *out) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    if (!conv_dims_ok(geo)) return ERR_DIM;
+    convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, 0, out, NULL, NULL, NULL};
+    int64_t n = geo[0], work = geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n;
+    if (n == 0) return ERR_OK;
+    int nt = tg_threads_for(work, 1);
+    if (nt > n) nt = (int)n;
+    if (nt > 1) tg_parallel_for(n, nt, 1, conv_fwd_samples, &a);
+    else conv_fwd_samples(&a, 0, n);
+    return a.err;
+}
+
+/* chunks t0..t1 of the backward (one in practice), chunk t the samples [t*N/nchunks, (t+1)*N/nchunks):
+   its weight and bias gradients summed into gw / gb, the input gradient straight into gx
+   (disjoint samples) */
+static void conv_bwd_chunks(convk_t *a, int64_t t0, int64_t t1, char *gw, char *gb) {
+    const int64_t *g = a->g;
+    int dt = a->dt;
+    int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
+    int64_t hw = g[2] * g[3];
+    char *cols = malloc((size_t)(ckk * l * isz));
+    if (!cols) { a->err = ERR_MEM; return; }
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t s0 = t * nn / a->nchunks, s1 = (t + 1) * nn / a->nchunks;
+        if (gb) memset(gb, 0, (size_t)(oc * isz));
+        for (int64_t n = s0; n < s1; n++) {
+            const char *gy = a->gy + (a->goff + n * oc * l) * isz;
+            if (gw) {
+                im2col_sample(dt, g, a->x, a->xoff, n, cols);
+                gemm_serial(dt, 0, 1, oc, ckk, l, gy, l, cols, l, n > s0, gw, ckk);
+            }
+            if (gb)
+                for (int64_t r = 0; r < oc; r++) {
+                    if (dt == DT_F32) { const float *p = (const float *)gy + r * l; float s = 0;
+                                        for (int64_t i = 0; i < l; i++) s += p[i];
+                                        ((float *)gb)[r] += s; }
+                    else { const double *p = (const double *)gy + r * l; double s = 0;
+                           for (int64_t i = 0; i < l; i++) s += p[i];
+                           ((double *)gb)[r] += s; }
+                }
+            if (a->gx) {
+                char *gx = a->gx + n * g[1] * hw * isz;
+                memset(gx, 0, (size_t)(g[1] * hw * isz));
+                gemm_serial(dt, 1, 0, ckk, l, oc, a->w + a->woff * isz, ckk, gy, l, 0, cols, l);
+                if (dt == DT_F32) col2im_sample_f32(g, (const float *)cols, (float *)gx);
+                else col2im_sample_f64(g, (const double *)cols, (double *)gx);
+            }
+        }
+        if (gw && s1 == s0) memset(gw, 0, (size_t)(oc * ckk * isz));
+    }
+    free(cols);
+}
+
+typedef struct { convk_t *a; char *part; int64_t per; } convk_slots_t;
+
+/* chunk t > 0 sums into slot t - 1 of the scratch (its weight gradient, then its bias gradient) */
+static void conv_bwd_chunks_sl(void *ctx, int64_t t0, int64_t t1) {
+    const convk_slots_t *s = ctx;
+    int64_t isz = TG_ITEMSIZE[s->a->dt], m = s->a->gw ? s->a->g[18] * s->a->g[1] * s->a->g[8] * s->a->g[9] : 0;
+    for (int64_t t = t0; t < t1; t++) {
+        char *slot = t ? s->part + (t - 1) * s->per * isz : NULL;
+        char *gw = s->a->gw ? (t ? slot : s->a->gw) : NULL;
+        char *gb = s->a->gb ? (t ? slot + m * isz : s->a->gb) : NULL;
+        conv_bwd_chunks(s->a, t, t + 1, gw, gb);
+    }
+}
+
+static void add_vec(int dt, char *dst, const char *src, int64_t n) {
+    if (dt == DT_F32) { float *d = (float *)dst; const float *s = (const float *)src; for (int64_t i = 0; i < n; i++) d[i] += s[i]; }
+    else { double *d = (double *)dst; const double *s = (const double *)src; for (int64_t i = 0; i < n; i++) d[i] += s[i]; }
+}
+
+/* the gradients of tg_conv2d for g = d loss / d out: gx (contiguous NCHW), gw (OC, C*KH*KW) and
+   gb (OC); NULL skips one. Each thread's chunk of samples sums its own weight and bias gradient
+   (chunk 0 into gw/gb, the others into scratch), added up at the end in chunk order. */
+int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
+                       const void *gy, int64_t goff, void *gx, void *gw, void *gb) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    if (!conv_dims_ok(geo)) return ERR_DIM;
+    int64_t n = geo[0], oc = geo[18], ckk = geo[1] * geo[8] * geo[9], isz = TG_ITEMSIZE[dt];
+    int64_t work = oc * ckk * geo[16] * geo[17] * n;
+    int nt = tg_threads_for(work, 1);
+    if (nt > n) nt = n < 1 ? 1 : (int)n;
+    int64_t per = (gw ? oc * ckk : 0) + (gb ? oc : 0);
+    char *part = NULL;
+    if (nt > 1 && per) {
+        part = malloc((size_t)((nt - 1) * per * isz));
+        if (!part) return ERR_MEM;
+    }
+    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, nt, NULL, gx, gw, gb};
+    if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks_sl, &(convk_slots_t){&a, part, per});
+    else conv_bwd_chunks(&a, 0, 1, gw, gb);
+    if (part) {
+        for (int t = 1; t < nt; t++) {
+            const char *p = part + (t - 1) * per * isz;
+            int64_t m = 0;
+            if (gw) { add_vec(dt, gw, p, oc * ckk); m = oc * ckk; }
+            if (gb) add_vec(dt, gb, p + m * isz, oc);
+        }
+        free(part);
+    }
+    return a.err;
+}
+
+/* ---- max-pooling over 2-d windows in one pass: the max of each window's in-bounds entries and its
+   flat index in the input plane (ih * W + iw), as PyTorch: a NaN wins over any number (the last
+   NaN of the window), ties keep the first maximum, and a window of -inf (or INT64_MIN) names its
+   first in-bounds entry. geo as tg_im2col's; out and idx contiguous (N, C, OH, OW). */
+typedef struct { int dt; const int64_t *g; const char *x; int64_t xoff; char *out; int64_t *idx; } pool_t;
+
+#define IS_NAN(v) ((v) != (v))
+#define NO_NAN(v) 0
+/* geometry in locals: the int64 index stores could otherwise alias geo and force reloads */
+#define DEF_POOL_PLANES(T, NAME, INIT, NANCHECK) \
+static void NAME(const pool_t *a, int64_t lo, int64_t hi) { \
+    const int64_t *g = a->g; \
+    const int64_t C = g[1], H = g[2], W = g[3], sn = g[4], sc = g[5], sh = g[6], sw = g[7]; \
+    const int64_t KH = g[8], KW = g[9], st_h = g[10], st_w = g[11], dh = g[12], dw = g[13]; \
+    const int64_t ph = g[14], pw = g[15], OH = g[16], OW = g[17], l = OH * OW; \
+    const T *restrict xs = (const T *)a->x + a->xoff; \
+    for (int64_t p = lo; p < hi; p++) { \
+        const T *restrict plane = xs + (p / C) * sn + (p % C) * sc; \
+        T *restrict o = (T *)a->out + p * l; \
+        int64_t *restrict ix = a->idx + p * l; \
+        for (int64_t oh = 0; oh < OH; oh++) { \
+            int64_t h0 = oh * st_h - ph, h1 = h0 + (KH - 1) * dh + 1; \
+            if (h1 > H) h1 = H; \
+            while (h0 < 0) h0 += dh; \
+            for (int64_t ow = 0; ow < OW; ow++) { \
+                int64_t w0 = ow * st_w - pw, w1 = w0 + (KW - 1) * dw + 1; \
+                if (w1 > W) w1 = W; \
+                while (w0 < 0) w0 += dw; \
+                T m = INIT; int64_t mi = h0 * W + w0; \
+                for (int64_t ih = h0; ih < h1; ih += dh) { \
+                    const T *r = plane + ih * sh; \
+                    for (int64_t iw = w0; iw < w1; iw += dw) { \
+                        T v = r[iw * sw]; \
+                        int take = (v > m) | NANCHECK(v);  /* selects, not branches: random data */ \
+                        m = take ? v : m; mi = take ? ih * W + iw : mi; \
+                    } \
+                } \
+                o[oh * OW + ow] = m; ix[oh * OW + ow] = mi; \
+            } \
+        } \
+    } \
+}
+DEF_POOL_PLANES(float, pool_planes_f32, -INFINITY, IS_NAN)
+DEF_POOL_PLANES(double, pool_planes_f64, -INFINITY, IS_NAN)
+DEF_POOL_PLANES(int64_t, pool_planes_i64, INT64_MIN, NO_NAN)
+
+static void pool_planes(void *ctx, int64_t lo, int64_t hi) {
+    const pool_t *a = ctx;
+    if (a->dt == DT_F32) pool_planes_f32(a, lo, hi);
+    else if (a->dt == DT_F64) pool_planes_f64(a, lo, hi);
+    else pool_planes_i64(a, lo, hi);
+}
+
+int tg_max_pool2d(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out, int64_t *idx) {
+    if (dt != DT_F32 && dt != DT_F64 && dt != DT_I64) return ERR_OP;
+    for (int d = 8; d < 14; d++) if (geo[d] < 1) return ERR_DIM;
+    pool_t a = {dt, geo, x, xoff, out, idx};
+    int64_t planes = geo[0] * geo[1];
+    if (planes == 0 || geo[16] * geo[17] == 0) return ERR_OK;
+    int nt = tg_threads_for(planes * geo[16] * geo[17] * geo[8] * geo[9], 0);
+    if (nt > planes) nt = (int)planes;
+    if (nt > 1) tg_parallel_for(planes, nt, 1, pool_planes, &a);
+    else pool_planes(&a, 0, planes);
+    return ERR_OK;
+}
+
+/* max-pooling's backward: out (planes, hw), zeroed here, gets out[p, idx[p, i]] += g[p, i] for the
+   (planes, l) contiguous g and idx; an index outside [0, hw) is skipped and reported (ERR_INDEX) */
+typedef struct { int dt, err; int64_t hw, l; const char *g; const int64_t *idx; char *out; } poolbw_t;
+
+static void pool_bw_planes(void *ctx, int64_t lo, int64_t hi) {
+    poolbw_t *a = ctx;
+    int64_t hw = a->hw, l = a->l;
+    for (int64_t p = lo; p < hi; p++) {
+        const int64_t *ix = a->idx + p * l;
+        if (a->dt == DT_F32) {
+            float *o = (float *)a->out + p * hw; const float *gs = (const float *)a->g + p * l;
+            memset(o, 0, (size_t)hw * sizeof(float));
+            for (int64_t i = 0; i < l; i++) { if ((uint64_t)ix[i] < (uint64_t)hw) o[ix[i]] += gs[i]; else a->err = ERR_INDEX; }
+        } else {
+            double *o = (double *)a->out + p * hw; const double *gs = (const double *)a->g + p * l;
+            memset(o, 0, (size_t)hw * sizeof(double));
+            for (int64_t i = 0; i < l; i++) { if ((uint64_t)ix[i] < (uint64_t)hw) o[ix[i]] += gs[i]; else a->err = ERR_INDEX; }
+        }
+    }
+}
+
+int tg_max_pool2d_backward(int dt, int64_t planes, int64_t hw, int64_t l, const void *g, int64_t goff,
+                           const int64_t *idx, int64_t ioff, void *out) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    poolbw_t a = {dt, ERR_OK, hw, l, (const char *)g + goff * TG_ITEMSIZE[dt], idx + ioff, out};
+    if (planes == 0 || hw == 0) return ERR_OK;
+    int nt = tg_threads_for(planes * (hw + l), 0);
+    if (nt > planes) nt = (int)planes;
+    if (nt > 1) tg_parallel_for(planes, nt, 1, pool_bw_planes, &a);
+    else pool_bw_planes(&a, 0, planes);
+    return a.err;
+}
