@@ -106,33 +106,39 @@ int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out
 #include <stdlib.h>
 
 #define DEF_IM2COL_SAMPLE(T, NAME) \
-static void NAME(const int64_t *g, const T *xs, int64_t xoff, int64_t n, T *cols) { \
-    int64_t oh_ = g[16], ow_ = g[17], kk = g[8] * g[9], rows = g[1] * kk; \
-    for (int64_t q = 0; q < rows; q++) { \
-        int64_t c = q / kk, i = (q % kk) / g[9], j = q % g[9]; \
-        T *o = cols + q * oh_ * ow_; \
+static void NAME(const int64_t *g, const T *xs, int64_t xoff, int64_t n, T *restrict cols, int64_t ld) { \
+    const int64_t H = g[2], W = g[3], sh = g[6], sw = g[7], KW = g[9], st_h = g[10], st_w = g[11]; \
+    const int64_t dh = g[12], dw = g[13], ph = g[14], pw = g[15], oh_ = g[16], ow_ = g[17], kk = g[8] * KW; \
+    for (int64_t q = 0; q < g[1] * kk; q++) { \
+        int64_t c = q / kk, i = (q % kk) / KW, j = q % KW; \
+        /* the output columns whose input column is inside the image: [lo, hi), the same for every row */ \
+        int64_t base = j * dw - pw, lo = 0, hi = ow_; \
+        while (lo < ow_ && base + lo * st_w < 0) lo++; \
+        while (hi > lo && base + (hi - 1) * st_w >= W) hi--; \
+        const T *plane = xs + xoff + n * g[4] + c * g[5]; \
+        T *o = cols + q * ld; \
         for (int64_t oh = 0; oh < oh_; oh++, o += ow_) { \
-            int64_t ih = oh * g[10] - g[14] + i * g[12]; \
-            if (ih < 0 || ih >= g[2]) { for (int64_t ow = 0; ow < ow_; ow++) o[ow] = 0; continue; } \
-            const T *row = xs + xoff + n * g[4] + c * g[5] + ih * g[6]; \
-            int64_t lo = 0, hi = ow_, base = j * g[13] - g[15]; \
-            while (lo < ow_ && base + lo * g[11] < 0) o[lo++] = 0; \
-            while (hi > lo && base + (hi - 1) * g[11] >= g[3]) { hi--; o[hi] = 0; } \
-            if (g[7] == 1 && g[11] == 1) { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[base + ow]; } \
-            else { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[(base + ow * g[11]) * g[7]]; } \
+            int64_t ih = oh * st_h - ph + i * dh; \
+            if (ih < 0 || ih >= H) { for (int64_t ow = 0; ow < ow_; ow++) o[ow] = 0; continue; } \
+            const T *restrict row = plane + ih * sh; \
+            for (int64_t ow = 0; ow < lo; ow++) o[ow] = 0; \
+            if (sw == 1 && st_w == 1) { const T *restrict r = row + base; for (int64_t ow = lo; ow < hi; ow++) o[ow] = r[ow]; } \
+            else { for (int64_t ow = lo; ow < hi; ow++) o[ow] = row[(base + ow * st_w) * sw]; } \
+            for (int64_t ow = hi; ow < ow_; ow++) o[ow] = 0; \
         } \
     } \
 }
 DEF_IM2COL_SAMPLE(float, im2col_sample_f32)
 DEF_IM2COL_SAMPLE(double, im2col_sample_f64)
 
-/* the adjoint: gx (one contiguous (C, H, W) sample) += the columns' entries at their positions */
+/* the adjoint: gx (one contiguous (C, H, W) sample) += the columns' entries at their positions
+   (row q of the columns at cols + q * ld) */
 #define DEF_COL2IM_SAMPLE(T, NAME) \
-static void NAME(const int64_t *g, const T *cols, T *gx) { \
+static void NAME(const int64_t *g, const T *cols, int64_t ld, T *gx) { \
     int64_t oh_ = g[16], ow_ = g[17], kk = g[8] * g[9], rows = g[1] * kk, hw = g[2] * g[3]; \
     for (int64_t q = 0; q < rows; q++) { \
         int64_t c = q / kk, i = (q % kk) / g[9], j = q % g[9]; \
-        const T *s = cols + q * oh_ * ow_; \
+        const T *s = cols + q * ld; \
         for (int64_t oh = 0; oh < oh_; oh++, s += ow_) { \
             int64_t ih = oh * g[10] - g[14] + i * g[12]; \
             if (ih < 0 || ih >= g[2]) continue; \
@@ -148,14 +154,24 @@ static void NAME(const int64_t *g, const T *cols, T *gx) { \
 DEF_COL2IM_SAMPLE(float, col2im_sample_f32)
 DEF_COL2IM_SAMPLE(double, col2im_sample_f64)
 
-static void im2col_sample(int dt, const int64_t *g, const void *x, int64_t xoff, int64_t n, void *cols) {
-    if (dt == DT_F32) im2col_sample_f32(g, x, xoff, n, cols);
-    else im2col_sample_f64(g, x, xoff, n, cols);
+static void im2col_sample(int dt, const int64_t *g, const void *x, int64_t xoff, int64_t n, void *cols, int64_t ld) {
+    if (dt == DT_F32) im2col_sample_f32(g, x, xoff, n, cols, ld);
+    else im2col_sample_f64(g, x, xoff, n, cols, ld);
 }
 
-/* C (ldc) = beta * C + op(A) op(B), one serial OpenBLAS call (the pool's threads each run their own) */
+static void col2im_sample(int dt, const int64_t *g, const void *cols, int64_t ld, void *gx) {
+    if (dt == DT_F32) col2im_sample_f32(g, cols, ld, gx);
+    else col2im_sample_f64(g, cols, ld, gx);
+}
+
+/* C (ldc) = beta * C + op(A) op(B) on the calling thread: the own float32 GEMM where it is the
+   faster one (gemm.c, beta 0), else one serial OpenBLAS call */
 static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                         const void *b, int64_t ldb, int beta1, void *c, int64_t ldc) {
+    if (dt == DT_F32 && !beta1 && tg_sgemm_own_ok(m, n, k)) {
+        tg_sgemm_own(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 1);
+        return;
+    }
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == DT_F32)
         scipy_cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda,
@@ -165,106 +181,143 @@ static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                           b, (blasint)ldb, beta1 ? 1.0 : 0.0, c, (blasint)ldc);
 }
 
+/* Samples per GEMM: a small image's product (16 x 150 by 150 x 100 in LeNet) is too small for
+   the GEMM to run well, so a block of samples shares one, its columns side by side (at most
+   CONV_BLOCK_COLS output positions, the block's columns staying in L2), the result copied to each
+   sample's NCHW place afterwards (in cache). */
+#define CONV_BLOCK_COLS 1024
+static int64_t conv_block(const int64_t *g) {
+    int64_t l = g[16] * g[17], nb = l >= CONV_BLOCK_COLS ? 1 : CONV_BLOCK_COLS / l;
+    return nb < g[0] ? nb : (g[0] < 1 ? 1 : g[0]);
+}
+
 typedef struct {
     int dt, err;
     const int64_t *g;
     const char *x, *w, *bias, *gy;
-    int64_t xoff, woff, boff, goff, nchunks;
+    int64_t xoff, woff, boff, goff, nb, nchunks;
     char *out, *gx, *gw, *gb;
 } convk_t;
 
 static int conv_dims_ok(const int64_t *g) {
-    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17];
-    return ckk <= INT32_MAX && l <= INT32_MAX && g[18] <= INT32_MAX && ckk * l <= INT32_MAX;
+    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17] * conv_block(g);
+    return ckk <= INT32_MAX && l <= INT32_MAX && g[18] <= INT32_MAX && ckk * l <= INT32_MAX && g[18] * l <= INT32_MAX;
 }
 
-static void conv_fwd_samples(void *ctx, int64_t lo, int64_t hi) {
+/* dst[r * l + i] = src[r * ld + i] (+ bias[r]) for r < rows, i < l */
+static void copy_rows(int dt, char *dst, const char *src, int64_t rows, int64_t l, int64_t ld, const char *bias) {
+    for (int64_t r = 0; r < rows; r++) {
+        if (dt == DT_F32) {
+            float *d = (float *)dst + r * l; const float *q = (const float *)src + r * ld;
+            float v = bias ? ((const float *)bias)[r] : 0.0f;
+            if (bias) for (int64_t i = 0; i < l; i++) d[i] = q[i] + v;
+            else memcpy(d, q, (size_t)l * sizeof(float));
+        } else {
+            double *d = (double *)dst + r * l; const double *q = (const double *)src + r * ld;
+            double v = bias ? ((const double *)bias)[r] : 0.0;
+            if (bias) for (int64_t i = 0; i < l; i++) d[i] = q[i] + v;
+            else memcpy(d, q, (size_t)l * sizeof(double));
+        }
+    }
+}
+
+/* blocks lo..hi of nb samples: im2col of the block, one GEMM, the result (plus bias) to NCHW */
+static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
     convk_t *a = ctx;
     const int64_t *g = a->g;
-    int64_t isz = TG_ITEMSIZE[a->dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18];
-    char *cols = malloc((size_t)(ckk * l * isz));
-    if (!cols) { a->err = ERR_MEM; return; }
-    for (int64_t n = lo; n < hi; n++) {
-        char *o = a->out + n * oc * l * isz;
-        if (a->bias)  /* the bias first, the product added onto it (beta = 1) */
-            for (int64_t r = 0; r < oc; r++) {
-                if (a->dt == DT_F32) { float v = ((const float *)a->bias)[a->boff + r]; float *p = (float *)o + r * l;
-                                       for (int64_t i = 0; i < l; i++) p[i] = v; }
-                else { double v = ((const double *)a->bias)[a->boff + r]; double *p = (double *)o + r * l;
-                       for (int64_t i = 0; i < l; i++) p[i] = v; }
-            }
-        im2col_sample(a->dt, g, a->x, a->xoff, n, cols);
-        gemm_serial(a->dt, 0, 0, oc, l, ckk, a->w + a->woff * isz, ckk, cols, l, a->bias != NULL, o, l);
+    int dt = a->dt;
+    int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
+    int64_t cap = a->nb * l;
+    char *cols = malloc((size_t)(ckk * cap * isz)), *tmp = a->nb > 1 ? malloc((size_t)(oc * cap * isz)) : NULL;
+    if (!cols || (a->nb > 1 && !tmp)) { a->err = ERR_MEM; free(cols); free(tmp); return; }
+    const char *bias = a->bias ? a->bias + a->boff * isz : NULL;
+    for (int64_t blk = lo; blk < hi; blk++) {
+        int64_t s0 = blk * a->nb, s1 = s0 + a->nb < nn ? s0 + a->nb : nn, m = s1 - s0, ld = m * l;
+        for (int64_t n = s0; n < s1; n++) im2col_sample(dt, g, a->x, a->xoff, n, cols + (n - s0) * l * isz, ld);
+        char *o = a->out + s0 * oc * l * isz;
+        gemm_serial(dt, 0, 0, oc, ld, ckk, a->w + a->woff * isz, ckk, cols, ld, 0, m == 1 ? o : tmp, ld);
+        if (m == 1) { if (bias) copy_rows(dt, o, o, oc, l, l, bias); }
+        else
+            for (int64_t i = 0; i < m; i++) copy_rows(dt, o + i * oc * l * isz, tmp + i * l * isz, oc, l, ld, bias);
     }
     free(cols);
+    free(tmp);
 }
 
 int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
               const void *bias, int64_t boff, void *out) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
     if (!conv_dims_ok(geo)) return ERR_DIM;
-    convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, 0, out, NULL, NULL, NULL};
-    int64_t n = geo[0], work = geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n;
+    int64_t n = geo[0], nb = conv_block(geo), nblk = (n + nb - 1) / nb;
+    convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, nb, 0, out, NULL, NULL, NULL};
     if (n == 0) return ERR_OK;
-    int nt = tg_threads_for(work, 1);
-    if (nt > n) nt = (int)n;
-    if (nt > 1) tg_parallel_for(n, nt, 1, conv_fwd_samples, &a);
-    else conv_fwd_samples(&a, 0, n);
+    int nt = tg_threads_for(geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n, 1);
+    if (nt > nblk) nt = (int)nblk;
+    if (nt > 1) tg_parallel_for(nblk, nt, 1, conv_fwd_blocks, &a);
+    else conv_fwd_blocks(&a, 0, nblk);
     return a.err;
 }
 
-/* chunks t0..t1 of the backward (one in practice), chunk t the samples [t*N/nchunks, (t+1)*N/nchunks):
-   its weight and bias gradients summed into gw / gb, the input gradient straight into gx
-   (disjoint samples) */
-static void conv_bwd_chunks(convk_t *a, int64_t t0, int64_t t1, char *gw, char *gb) {
+/* chunk t of the backward, the samples [t*N/nchunks, (t+1)*N/nchunks) in blocks of nb: its
+   weight and bias gradients summed into gw / gb, the input gradient straight into gx (disjoint
+   samples) */
+static void conv_bwd_chunk(convk_t *a, int64_t t, char *gw, char *gb) {
     const int64_t *g = a->g;
     int dt = a->dt;
     int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
-    int64_t hw = g[2] * g[3];
-    char *cols = malloc((size_t)(ckk * l * isz));
-    if (!cols) { a->err = ERR_MEM; return; }
-    for (int64_t t = t0; t < t1; t++) {
-        int64_t s0 = t * nn / a->nchunks, s1 = (t + 1) * nn / a->nchunks;
-        if (gb) memset(gb, 0, (size_t)(oc * isz));
-        for (int64_t n = s0; n < s1; n++) {
-            const char *gy = a->gy + (a->goff + n * oc * l) * isz;
-            if (gw) {
-                im2col_sample(dt, g, a->x, a->xoff, n, cols);
-                gemm_serial(dt, 0, 1, oc, ckk, l, gy, l, cols, l, n > s0, gw, ckk);
+    int64_t chw = g[1] * g[2] * g[3], cap = a->nb * l;
+    int64_t s0 = t * nn / a->nchunks, s1 = (t + 1) * nn / a->nchunks;
+    if (gw) memset(gw, 0, (size_t)(oc * ckk * isz));
+    if (gb) memset(gb, 0, (size_t)(oc * isz));
+    if (s1 == s0) return;
+    char *cols = malloc((size_t)(ckk * cap * isz)), *gblk = a->nb > 1 ? malloc((size_t)(oc * cap * isz)) : NULL;
+    if (!cols || (a->nb > 1 && !gblk)) { a->err = ERR_MEM; free(cols); free(gblk); return; }
+    for (int64_t b0 = s0; b0 < s1; b0 += a->nb) {
+        int64_t b1 = b0 + a->nb < s1 ? b0 + a->nb : s1, m = b1 - b0, ld = m * l;
+        const char *gy = a->gy + (a->goff + b0 * oc * l) * isz;
+        if (m > 1) {  /* the block's g as (OC, m*L), matching its columns */
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t r = 0; r < oc; r++)
+                    memcpy(gblk + (r * ld + i * l) * isz, gy + (i * oc + r) * l * isz, (size_t)(l * isz));
+            gy = gblk;
+        }
+        if (gw) {
+            for (int64_t n = b0; n < b1; n++) im2col_sample(dt, g, a->x, a->xoff, n, cols + (n - b0) * l * isz, ld);
+            gemm_serial(dt, 0, 1, oc, ckk, ld, gy, ld, cols, ld, b0 > s0, gw, ckk);
+        }
+        if (gb)
+            for (int64_t r = 0; r < oc; r++) {
+                if (dt == DT_F32) { const float *p = (const float *)gy + r * ld; float s = 0;
+                                    for (int64_t i = 0; i < ld; i++) s += p[i];
+                                    ((float *)gb)[r] += s; }
+                else { const double *p = (const double *)gy + r * ld; double s = 0;
+                       for (int64_t i = 0; i < ld; i++) s += p[i];
+                       ((double *)gb)[r] += s; }
             }
-            if (gb)
-                for (int64_t r = 0; r < oc; r++) {
-                    if (dt == DT_F32) { const float *p = (const float *)gy + r * l; float s = 0;
-                                        for (int64_t i = 0; i < l; i++) s += p[i];
-                                        ((float *)gb)[r] += s; }
-                    else { const double *p = (const double *)gy + r * l; double s = 0;
-                           for (int64_t i = 0; i < l; i++) s += p[i];
-                           ((double *)gb)[r] += s; }
-                }
-            if (a->gx) {
-                char *gx = a->gx + n * g[1] * hw * isz;
-                memset(gx, 0, (size_t)(g[1] * hw * isz));
-                gemm_serial(dt, 1, 0, ckk, l, oc, a->w + a->woff * isz, ckk, gy, l, 0, cols, l);
-                if (dt == DT_F32) col2im_sample_f32(g, (const float *)cols, (float *)gx);
-                else col2im_sample_f64(g, (const double *)cols, (double *)gx);
+        if (a->gx) {
+            gemm_serial(dt, 1, 0, ckk, ld, oc, a->w + a->woff * isz, ckk, gy, ld, 0, cols, ld);
+            for (int64_t n = b0; n < b1; n++) {
+                char *gx = a->gx + n * chw * isz;
+                memset(gx, 0, (size_t)(chw * isz));
+                col2im_sample(dt, g, cols + (n - b0) * l * isz, ld, gx);
             }
         }
-        if (gw && s1 == s0) memset(gw, 0, (size_t)(oc * ckk * isz));
     }
     free(cols);
+    free(gblk);
 }
 
 typedef struct { convk_t *a; char *part; int64_t per; } convk_slots_t;
 
 /* chunk t > 0 sums into slot t - 1 of the scratch (its weight gradient, then its bias gradient) */
-static void conv_bwd_chunks_sl(void *ctx, int64_t t0, int64_t t1) {
+static void conv_bwd_chunks(void *ctx, int64_t t0, int64_t t1) {
     const convk_slots_t *s = ctx;
     int64_t isz = TG_ITEMSIZE[s->a->dt], m = s->a->gw ? s->a->g[18] * s->a->g[1] * s->a->g[8] * s->a->g[9] : 0;
     for (int64_t t = t0; t < t1; t++) {
         char *slot = t ? s->part + (t - 1) * s->per * isz : NULL;
         char *gw = s->a->gw ? (t ? slot : s->a->gw) : NULL;
         char *gb = s->a->gb ? (t ? slot + m * isz : s->a->gb) : NULL;
-        conv_bwd_chunks(s->a, t, t + 1, gw, gb);
+        conv_bwd_chunk(s->a, t, gw, gb);
     }
 }
 
@@ -281,8 +334,7 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
     if (!conv_dims_ok(geo)) return ERR_DIM;
     int64_t n = geo[0], oc = geo[18], ckk = geo[1] * geo[8] * geo[9], isz = TG_ITEMSIZE[dt];
-    int64_t work = oc * ckk * geo[16] * geo[17] * n;
-    int nt = tg_threads_for(work, 1);
+    int nt = tg_threads_for(oc * ckk * geo[16] * geo[17] * n, 1);
     if (nt > n) nt = n < 1 ? 1 : (int)n;
     int64_t per = (gw ? oc * ckk : 0) + (gb ? oc : 0);
     char *part = NULL;
@@ -290,15 +342,15 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
         part = malloc((size_t)((nt - 1) * per * isz));
         if (!part) return ERR_MEM;
     }
-    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, nt, NULL, gx, gw, gb};
-    if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks_sl, &(convk_slots_t){&a, part, per});
-    else conv_bwd_chunks(&a, 0, 1, gw, gb);
+    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, conv_block(geo), nt, NULL, gx, gw, gb};
+    convk_slots_t sl = {&a, part, per};
+    if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks, &sl);
+    else conv_bwd_chunks(&sl, 0, 1);
     if (part) {
         for (int t = 1; t < nt; t++) {
             const char *p = part + (t - 1) * per * isz;
-            int64_t m = 0;
-            if (gw) { add_vec(dt, gw, p, oc * ckk); m = oc * ckk; }
-            if (gb) add_vec(dt, gb, p + m * isz, oc);
+            if (gw) add_vec(dt, gw, p, oc * ckk);
+            if (gb) add_vec(dt, gb, p + (gw ? oc * ckk : 0) * isz, oc);
         }
         free(part);
     }
@@ -311,10 +363,8 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
    first in-bounds entry. geo as tg_im2col's; out and idx contiguous (N, C, OH, OW). */
 typedef struct { int dt; const int64_t *g; const char *x; int64_t xoff; char *out; int64_t *idx; } pool_t;
 
-#define IS_NAN(v) ((v) != (v))
-#define NO_NAN(v) 0
 /* geometry in locals: the int64 index stores could otherwise alias geo and force reloads */
-#define DEF_POOL_PLANES(T, NAME, INIT, NANCHECK) \
+#define DEF_POOL_PLANES(T, NAME, INIT, NANS) \
 static void NAME(const pool_t *a, int64_t lo, int64_t hi) { \
     const int64_t *g = a->g; \
     const int64_t C = g[1], H = g[2], W = g[3], sn = g[4], sc = g[5], sh = g[6], sw = g[7]; \
@@ -333,23 +383,26 @@ static void NAME(const pool_t *a, int64_t lo, int64_t hi) { \
                 int64_t w0 = ow * st_w - pw, w1 = w0 + (KW - 1) * dw + 1; \
                 if (w1 > W) w1 = W; \
                 while (w0 < 0) w0 += dw; \
-                T m = INIT; int64_t mi = h0 * W + w0; \
+                T m = INIT; int64_t mi = h0 * W + w0, ni = -1; \
                 for (int64_t ih = h0; ih < h1; ih += dh) { \
                     const T *r = plane + ih * sh; \
                     for (int64_t iw = w0; iw < w1; iw += dw) { \
-                        T v = r[iw * sw]; \
-                        int take = (v > m) | NANCHECK(v);  /* selects, not branches: random data */ \
-                        m = take ? v : m; mi = take ? ih * W + iw : mi; \
+                        /* two select chains (max, last NaN) rather than one test of both, \
+                           which gcc turns into branches that random data mispredicts */ \
+                        T v = r[iw * sw]; int64_t q = ih * W + iw; \
+                        mi = v > m ? q : mi; m = v > m ? v : m; \
+                        if (NANS) ni = v != v ? q : ni; \
                     } \
                 } \
+                if (NANS && ni >= 0) { m = (T)NAN; mi = ni; } \
                 o[oh * OW + ow] = m; ix[oh * OW + ow] = mi; \
             } \
         } \
     } \
 }
-DEF_POOL_PLANES(float, pool_planes_f32, -INFINITY, IS_NAN)
-DEF_POOL_PLANES(double, pool_planes_f64, -INFINITY, IS_NAN)
-DEF_POOL_PLANES(int64_t, pool_planes_i64, INT64_MIN, NO_NAN)
+DEF_POOL_PLANES(float, pool_planes_f32, -INFINITY, 1)
+DEF_POOL_PLANES(double, pool_planes_f64, -INFINITY, 1)
+DEF_POOL_PLANES(int64_t, pool_planes_i64, INT64_MIN, 0)
 
 static void pool_planes(void *ctx, int64_t lo, int64_t hi) {
     const pool_t *a = ctx;
