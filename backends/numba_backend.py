@@ -374,7 +374,8 @@ class NumbaBackend:
                 raise ShapeError(f"numba backend: conv2d: bias view {bias_view} is not a contiguous ({oc},)")
         out = np.empty(int(geo[0]) * oc * out_size[0] * out_size[1], NP_TYPES[dtype])
         _CONV[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, w if bias is None else bias,
-                           0 if bias is None else bias_view.offset, bias is not None, out, nchunks)
+                           0 if bias is None else bias_view.offset, bias is not None, out, _conv_block(geo, dtype),
+                           nchunks)
         return out
 
     def conv2d_backward(self, x: np.ndarray, x_view: View, w: np.ndarray, w_view: View, g: np.ndarray,
@@ -394,7 +395,7 @@ class NumbaBackend:
         gw = np.empty(nchunks * wsize if need[1] else 1, t)
         gb = np.empty(nchunks * oc if need[2] else 1, t)
         _CONV_BW[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
-                              bool(need[0]), bool(need[1]), bool(need[2]), nchunks)
+                              bool(need[0]), bool(need[1]), bool(need[2]), _conv_block(geo, dtype), nchunks)
         if nchunks > 1:  # the chunks' partial sums, in chunk order
             gw = gw.reshape(nchunks, wsize).sum(0, dtype=t) if need[1] else gw
             gb = gb.reshape(nchunks, oc).sum(0, dtype=t) if need[2] else gb
@@ -510,6 +511,20 @@ def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
 
 _checks = ViewChecks("numba", _buffer_check)
 _check, _flat, _rows = _checks.view, _checks.flat, _checks.rows
+
+
+CONV_BLOCK_COLS = 4096
+CONV_BLOCK_BYTES = 512 << 10
+
+
+def _conv_block(geo: np.ndarray, dtype: DType) -> int:
+    """Samples per GEMM in the conv kernels: a small image's product is too small for the GEMM to
+    run well, so blocks of samples share one (at most CONV_BLOCK_COLS output positions and
+    CONV_BLOCK_BYTES of columns, which stay in L2), as csrc/conv.c does."""
+    n, l = int(geo[0]), int(geo[16] * geo[17])
+    per = int(geo[1] * geo[8] * geo[9]) * l * dtype.itemsize
+    nb = min(max(1, CONV_BLOCK_COLS // max(l, 1)), max(1, CONV_BLOCK_BYTES // max(per, 1)))
+    return max(1, min(nb, n))
 
 
 def _conv_geo(x: np.ndarray, x_view: View, w: np.ndarray, w_view: View, kernel: tuple, stride: tuple,

@@ -71,31 +71,42 @@ def add_into_par(dst, doff, dstrides, src, soff, sstrides, shape):
 
 
 @njit(cache=True, inline="always")
-def _im2col_sample(g, x, xoff, n, cols):
-    """cols[(c, i, j), (oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], 0 in the padding."""
+def _im2col_sample(g, x, xoff, n, cols, coff, ld):
+    """cols[coff + q*ld + (oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] for row q = (c, i, j),
+    0 in the padding."""
     oh_, ow_, kw = g[16], g[17], g[9]
     kk = g[8] * kw
     for q in range(g[1] * kk):
         c = q // kk
         i = (q % kk) // kw
         j = q % kw
+        base = j * g[13] - g[15]
+        lo = 0
+        hi = ow_
+        while lo < ow_ and base + lo * g[11] < 0:
+            lo += 1
+        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
+            hi -= 1
+        plane = xoff + n * g[4] + c * g[5]
         for oh in range(oh_):
-            o = (q * oh_ + oh) * ow_
+            o = coff + q * ld + oh * ow_
             ih = oh * g[10] - g[14] + i * g[12]
             if ih < 0 or ih >= g[2]:
                 for ow in range(ow_):
                     cols[o + ow] = 0
                 continue
-            row = xoff + n * g[4] + c * g[5] + ih * g[6]
-            base = j * g[13] - g[15]
-            for ow in range(ow_):
-                iw = base + ow * g[11]
-                cols[o + ow] = x[row + iw * g[7]] if 0 <= iw < g[3] else 0
+            row = plane + ih * g[6]
+            for ow in range(lo):
+                cols[o + ow] = 0
+            for ow in range(lo, hi):
+                cols[o + ow] = x[row + (base + ow * g[11]) * g[7]]
+            for ow in range(hi, ow_):
+                cols[o + ow] = 0
 
 
 @njit(cache=True, inline="always")
-def _col2im_sample(g, cols, gx, goff):
-    """gx[goff + (c, ih, iw)] += the column entries that view that position (the adjoint)."""
+def _col2im_sample(g, cols, coff, ld, gx, goff):
+    """gx[goff + (c, ih, iw)] += the column entries (row q at coff + q*ld) that view that position."""
     oh_, ow_, kw = g[16], g[17], g[9]
     kk = g[8] * kw
     hw = g[2] * g[3]
@@ -103,85 +114,107 @@ def _col2im_sample(g, cols, gx, goff):
         c = q // kk
         i = (q % kk) // kw
         j = q % kw
+        base = j * g[13] - g[15]
+        lo = 0
+        hi = ow_
+        while lo < ow_ and base + lo * g[11] < 0:
+            lo += 1
+        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
+            hi -= 1
         for oh in range(oh_):
             ih = oh * g[10] - g[14] + i * g[12]
             if ih < 0 or ih >= g[2]:
                 continue
-            s = (q * oh_ + oh) * ow_
+            s = coff + q * ld + oh * ow_
             row = goff + c * hw + ih * g[3]
-            base = j * g[13] - g[15]
-            for ow in range(ow_):
-                iw = base + ow * g[11]
-                if 0 <= iw < g[3]:
-                    gx[row + iw] += cols[s + ow]
+            for ow in range(lo, hi):
+                gx[row + base + ow * g[11]] += cols[s + ow]
 
 
 def make_conv2d(par: bool):
-    """out (contiguous N, OC, oh, ow) = conv2d(x, w (OC, C*kh*kw) at woff) + bias (when has_bias)."""
+    """out (contiguous N, OC, oh, ow) = conv2d(x, w (OC, C*kh*kw) at woff) + bias (when has_bias);
+    blocks of nb samples share one GEMM (their columns side by side), chunk t of nchunks takes
+    the blocks [t*nblk/nchunks, (t+1)*nblk/nchunks)."""
     @njit(cache=True, parallel=par)
-    def k(g, x, xoff, w, woff, bias, boff, has_bias, out, nchunks):
+    def k(g, x, xoff, w, woff, bias, boff, has_bias, out, nb, nchunks):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
         nn, oc = g[0], g[18]
         ckk = g[1] * g[8] * g[9]
         l = g[16] * g[17]
+        nblk = (nn + nb - 1) // nb
         for t in prange(nchunks):
-            cols = np.empty(ckk * l, out.dtype)
+            cols = np.empty(ckk * nb * l, out.dtype)
+            tmp = np.empty(oc * nb * l, out.dtype)
             aoff = np.full(1, woff, np.int64)
             zero = np.zeros(1, np.int64)
-            for n in range(t * nn // nchunks, (t + 1) * nn // nchunks):
-                _im2col_sample(g, x, xoff, n, cols)
-                o = out[n * oc * l:(n + 1) * oc * l]
-                _GEMM1(w, aoff, ckk, 1, cols, zero, l, 1, o, oc, l, ckk, 1)
-                if has_bias:
+            for blk in range(t * nblk // nchunks, (t + 1) * nblk // nchunks):
+                s0 = blk * nb
+                s1 = min(s0 + nb, nn)
+                ld = (s1 - s0) * l
+                for n in range(s0, s1):
+                    _im2col_sample(g, x, xoff, n, cols, (n - s0) * l, ld)
+                _GEMM1(w, aoff, ckk, 1, cols, zero, ld, 1, tmp, oc, ld, ckk, 1)
+                for n in range(s0, s1):
                     for r in range(oc):
-                        v = bias[boff + r]
-                        for i in range(r * l, (r + 1) * l):
-                            o[i] += v
+                        v = bias[boff + r] if has_bias else tmp[0] * 0
+                        d = (n * oc + r) * l
+                        q = r * ld + (n - s0) * l
+                        for i in range(l):
+                            out[d + i] = tmp[q + i] + v if has_bias else tmp[q + i]
     return k
 
 
 def make_conv2d_backward(par: bool):
     """gx (contiguous NCHW, when need_x), and per chunk t gw_parts[t] (OC*C*kh*kw) and gb_parts[t]
-    (OC) (when need_w / need_b) of conv2d, for a contiguous (N, OC, oh, ow) g at goff."""
+    (OC) (when need_w / need_b) of conv2d, for a contiguous (N, OC, oh, ow) g at goff; chunk t
+    takes the samples [t*N/nchunks, (t+1)*N/nchunks) in blocks of nb sharing one GEMM."""
     @njit(cache=True, parallel=par)
-    def k(g, x, xoff, w, woff, gy, goff, gx, gw_parts, gb_parts, need_x, need_w, need_b, nchunks):
+    def k(g, x, xoff, w, woff, gy, goff, gx, gw_parts, gb_parts, need_x, need_w, need_b, nb, nchunks):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
         nn, oc, c = g[0], g[18], g[1]
         ckk = c * g[8] * g[9]
         l = g[16] * g[17]
         chw = c * g[2] * g[3]
         for t in prange(nchunks):
-            cols = np.empty(ckk * l, gy.dtype)
+            cols = np.empty(ckk * nb * l, gy.dtype)
+            gblk = np.empty(oc * nb * l, gy.dtype)
             tmp = np.empty(oc * ckk if need_w else 1, gy.dtype)
             one = np.empty(1, np.int64)
-            one2 = np.empty(1, np.int64)
-            zero = np.zeros(1, gy.dtype)
+            zero = np.zeros(1, np.int64)
+            acc = np.zeros(1, gy.dtype)
             for i in range(oc * ckk if need_w else 0):
                 gw_parts[t * oc * ckk + i] = 0
             for i in range(oc if need_b else 0):
                 gb_parts[t * oc + i] = 0
-            for n in range(t * nn // nchunks, (t + 1) * nn // nchunks):
-                go = goff + n * oc * l
+            s_end = (t + 1) * nn // nchunks
+            for b0 in range(t * nn // nchunks, s_end, nb):
+                b1 = min(b0 + nb, s_end)
+                ld = (b1 - b0) * l
+                for n in range(b0, b1):  # the block's g as (OC, m*L), matching its columns
+                    for r in range(oc):
+                        src = goff + (n * oc + r) * l
+                        dst = r * ld + (n - b0) * l
+                        for i in range(l):
+                            gblk[dst + i] = gy[src + i]
                 if need_w:
-                    _im2col_sample(g, x, xoff, n, cols)
-                    one[0] = go
-                    one2[0] = 0
-                    _GEMM1(gy, one, l, 1, cols, one2, 1, l, tmp, oc, ckk, l, 1)
+                    for n in range(b0, b1):
+                        _im2col_sample(g, x, xoff, n, cols, (n - b0) * l, ld)
+                    _GEMM1(gblk, zero, ld, 1, cols, zero, 1, ld, tmp, oc, ckk, ld, 1)
                     for i in range(oc * ckk):
                         gw_parts[t * oc * ckk + i] += tmp[i]
                 if need_b:
                     for r in range(oc):
-                        s = zero[0]
-                        for i in range(go + r * l, go + (r + 1) * l):
-                            s += gy[i]
+                        s = acc[0]
+                        for i in range(r * ld, (r + 1) * ld):
+                            s += gblk[i]
                         gb_parts[t * oc + r] += s
                 if need_x:
-                    for i in range(n * chw, (n + 1) * chw):
-                        gx[i] = 0
                     one[0] = woff
-                    one2[0] = go
-                    _GEMM1(w, one, 1, ckk, gy, one2, l, 1, cols, ckk, l, oc, 1)
-                    _col2im_sample(g, cols, gx, n * chw)
+                    _GEMM1(w, one, 1, ckk, gblk, zero, ld, 1, cols, ckk, ld, oc, 1)
+                    for n in range(b0, b1):
+                        for i in range(n * chw, (n + 1) * chw):
+                            gx[i] = 0
+                        _col2im_sample(g, cols, (n - b0) * l, ld, gx, n * chw)
     return k
 
 
@@ -208,12 +241,20 @@ def make_max_pool2d(par: bool):
                         w0 += g[13]
                     m = init
                     mi = h0 * ww + w0
+                    ni = -1
                     for ih in range(h0, h1, g[12]):
                         for iw in range(w0, w1, g[13]):
+                            # two select chains (max, last NaN): a combined test compiles to
+                            # branches that random data mispredicts
                             v = x[plane + ih * g[6] + iw * g[7]]
-                            if v > m or (is_float and v != v):
-                                m = v
-                                mi = ih * ww + iw
+                            q = ih * ww + iw
+                            mi = q if v > m else mi
+                            m = v if v > m else m
+                            if is_float:
+                                ni = q if v != v else ni
+                    if ni >= 0:
+                        m = x[plane + (ni // ww) * g[6] + (ni % ww) * g[7]]
+                        mi = ni
                     out[p * l + oh * ow_ + ow] = m
                     idx[p * l + oh * ow_ + ow] = mi
     return k

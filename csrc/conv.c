@@ -183,11 +183,15 @@ static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
 
 /* Samples per GEMM: a small image's product (16 x 150 by 150 x 100 in LeNet) is too small for
    the GEMM to run well, so a block of samples shares one, its columns side by side (at most
-   CONV_BLOCK_COLS output positions, the block's columns staying in L2), the result copied to each
-   sample's NCHW place afterwards (in cache). */
-#define CONV_BLOCK_COLS 1024
-static int64_t conv_block(const int64_t *g) {
-    int64_t l = g[16] * g[17], nb = l >= CONV_BLOCK_COLS ? 1 : CONV_BLOCK_COLS / l;
+   CONV_BLOCK_COLS output positions and CONV_BLOCK_BYTES of columns, which stay in L2), the
+   result copied to each sample's NCHW place afterwards (in cache). */
+#define CONV_BLOCK_COLS 4096
+#define CONV_BLOCK_BYTES (512 << 10)
+static int64_t conv_block(const int64_t *g, int dt) {
+    int64_t l = g[16] * g[17], per = g[1] * g[8] * g[9] * l * TG_ITEMSIZE[dt];
+    int64_t nb = l >= CONV_BLOCK_COLS ? 1 : CONV_BLOCK_COLS / l;
+    if (nb > CONV_BLOCK_BYTES / (per ? per : 1)) nb = CONV_BLOCK_BYTES / (per ? per : 1);
+    if (nb < 1) nb = 1;
     return nb < g[0] ? nb : (g[0] < 1 ? 1 : g[0]);
 }
 
@@ -199,8 +203,8 @@ typedef struct {
     char *out, *gx, *gw, *gb;
 } convk_t;
 
-static int conv_dims_ok(const int64_t *g) {
-    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17] * conv_block(g);
+static int conv_dims_ok(const int64_t *g, int dt) {
+    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17] * conv_block(g, dt);
     return ckk <= INT32_MAX && l <= INT32_MAX && g[18] <= INT32_MAX && ckk * l <= INT32_MAX && g[18] * l <= INT32_MAX;
 }
 
@@ -247,8 +251,8 @@ static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
 int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
               const void *bias, int64_t boff, void *out) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
-    if (!conv_dims_ok(geo)) return ERR_DIM;
-    int64_t n = geo[0], nb = conv_block(geo), nblk = (n + nb - 1) / nb;
+    if (!conv_dims_ok(geo, dt)) return ERR_DIM;
+    int64_t n = geo[0], nb = conv_block(geo, dt), nblk = (n + nb - 1) / nb;
     convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, nb, 0, out, NULL, NULL, NULL};
     if (n == 0) return ERR_OK;
     int nt = tg_threads_for(geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n, 1);
@@ -332,7 +336,7 @@ static void add_vec(int dt, char *dst, const char *src, int64_t n) {
 int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
                        const void *gy, int64_t goff, void *gx, void *gw, void *gb) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
-    if (!conv_dims_ok(geo)) return ERR_DIM;
+    if (!conv_dims_ok(geo, dt)) return ERR_DIM;
     int64_t n = geo[0], oc = geo[18], ckk = geo[1] * geo[8] * geo[9], isz = TG_ITEMSIZE[dt];
     int nt = tg_threads_for(oc * ckk * geo[16] * geo[17] * n, 1);
     if (nt > n) nt = n < 1 ? 1 : (int)n;
@@ -342,7 +346,7 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
         part = malloc((size_t)((nt - 1) * per * isz));
         if (!part) return ERR_MEM;
     }
-    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, conv_block(geo), nt, NULL, gx, gw, gb};
+    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, conv_block(geo, dt), nt, NULL, gx, gw, gb};
     convk_slots_t sl = {&a, part, per};
     if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks, &sl);
     else conv_bwd_chunks(&sl, 0, 1);
