@@ -421,10 +421,10 @@ class NumbaBackend:
         rows, cols = _rows(g, g_view, dtype, "max_pool2d_backward")
         if _rows(idx, idx_view, int64, "max_pool2d_backward indices") != (rows, cols):
             raise ShapeError(f"numba backend: max_pool2d_backward: views {g_view} and {idx_view} differ in shape")
-        _check_indices(idx, idx_view, plane, 1, "max_pool2d_backward")
         out = np.empty(rows * plane, g.dtype)
-        _MAXPOOL_BW[rows * (plane + cols) >= PAR_ELEMWISE](g, g_view.offset, idx, idx_view.offset, out, rows,
-                                                            plane, cols)
+        if _MAXPOOL_BW[rows * (plane + cols) >= PAR_ELEMWISE](g, g_view.offset, idx, idx_view.offset, out, rows,
+                                                               plane, cols):
+            raise TensorIndexError(f"numba backend: max_pool2d_backward: an index is outside [0, {plane})")
         return out
 
     # ---- linear algebra -------------------------------------------------------------

@@ -261,14 +261,20 @@ def make_max_pool2d(par: bool):
 
 
 def make_max_pool2d_backward(par: bool):
-    """out (P, hw) = 0, then out[p, idx[p, i]] += g[p, i] over contiguous (P, l) g and idx (indices
-    already checked to lie in [0, hw))."""
+    """out (P, hw) = 0, then out[p, idx[p, i]] += g[p, i] over contiguous (P, l) g and idx; an
+    index outside [0, hw) is skipped and counted (the count is returned)."""
     @njit(cache=True, parallel=par)
     def k(gy, goff, idx, ioff, out, planes, hw, l):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
+        bad = 0
         for p in prange(planes):
             for i in range(p * hw, (p + 1) * hw):
                 out[i] = 0
             for i in range(l):
-                out[p * hw + idx[ioff + p * l + i]] += gy[goff + p * l + i]
+                j = idx[ioff + p * l + i]
+                if 0 <= j < hw:
+                    out[p * hw + j] += gy[goff + p * l + i]
+                else:
+                    bad += 1
+        return bad
     return k

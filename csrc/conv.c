@@ -195,6 +195,27 @@ static int64_t conv_block(const int64_t *g, int dt) {
     return nb < g[0] ? nb : (g[0] < 1 ? 1 : g[0]);
 }
 
+/* Per-thread scratch for the columns and the staged products, kept between calls: a fresh
+   malloc of these sizes is an mmap, and every call then paid its page faults. Slots above
+   SCRATCH_KEEP bytes are given back after the call. */
+#define SCRATCH_KEEP ((size_t)8 << 20)
+static __thread char *tl_scr[2];
+static __thread size_t tl_scap[2];
+
+static char *scratch(int slot, size_t bytes) {
+    if (tl_scap[slot] < bytes) {
+        free(tl_scr[slot]);
+        tl_scr[slot] = malloc(bytes);
+        tl_scap[slot] = tl_scr[slot] ? bytes : 0;
+    }
+    return tl_scr[slot];
+}
+
+static void scratch_done(void) {
+    for (int i = 0; i < 2; i++)
+        if (tl_scap[i] > SCRATCH_KEEP) { free(tl_scr[i]); tl_scr[i] = NULL; tl_scap[i] = 0; }
+}
+
 typedef struct {
     int dt, err;
     const int64_t *g;
@@ -232,8 +253,8 @@ static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
     int dt = a->dt;
     int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
     int64_t cap = a->nb * l;
-    char *cols = malloc((size_t)(ckk * cap * isz)), *tmp = a->nb > 1 ? malloc((size_t)(oc * cap * isz)) : NULL;
-    if (!cols || (a->nb > 1 && !tmp)) { a->err = ERR_MEM; free(cols); free(tmp); return; }
+    char *cols = scratch(0, (size_t)(ckk * cap * isz)), *tmp = a->nb > 1 ? scratch(1, (size_t)(oc * cap * isz)) : NULL;
+    if (!cols || (a->nb > 1 && !tmp)) { a->err = ERR_MEM; scratch_done(); return; }
     const char *bias = a->bias ? a->bias + a->boff * isz : NULL;
     for (int64_t blk = lo; blk < hi; blk++) {
         int64_t s0 = blk * a->nb, s1 = s0 + a->nb < nn ? s0 + a->nb : nn, m = s1 - s0, ld = m * l;
@@ -244,8 +265,7 @@ static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
         else
             for (int64_t i = 0; i < m; i++) copy_rows(dt, o + i * oc * l * isz, tmp + i * l * isz, oc, l, ld, bias);
     }
-    free(cols);
-    free(tmp);
+    scratch_done();
 }
 
 int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
@@ -274,8 +294,8 @@ static void conv_bwd_chunk(convk_t *a, int64_t t, char *gw, char *gb) {
     if (gw) memset(gw, 0, (size_t)(oc * ckk * isz));
     if (gb) memset(gb, 0, (size_t)(oc * isz));
     if (s1 == s0) return;
-    char *cols = malloc((size_t)(ckk * cap * isz)), *gblk = a->nb > 1 ? malloc((size_t)(oc * cap * isz)) : NULL;
-    if (!cols || (a->nb > 1 && !gblk)) { a->err = ERR_MEM; free(cols); free(gblk); return; }
+    char *cols = scratch(0, (size_t)(ckk * cap * isz)), *gblk = a->nb > 1 ? scratch(1, (size_t)(oc * cap * isz)) : NULL;
+    if (!cols || (a->nb > 1 && !gblk)) { a->err = ERR_MEM; scratch_done(); return; }
     for (int64_t b0 = s0; b0 < s1; b0 += a->nb) {
         int64_t b1 = b0 + a->nb < s1 ? b0 + a->nb : s1, m = b1 - b0, ld = m * l;
         const char *gy = a->gy + (a->goff + b0 * oc * l) * isz;
@@ -307,8 +327,7 @@ static void conv_bwd_chunk(convk_t *a, int64_t t, char *gw, char *gb) {
             }
         }
     }
-    free(cols);
-    free(gblk);
+    scratch_done();
 }
 
 typedef struct { convk_t *a; char *part; int64_t per; } convk_slots_t;
