@@ -181,26 +181,12 @@ static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                           b, (blasint)ldb, beta1 ? 1.0 : 0.0, c, (blasint)ldc);
 }
 
-/* Samples per GEMM: a small image's product (16 x 150 by 150 x 100 in LeNet) is too small for
-   the GEMM to run well, so a block of samples shares one, its columns side by side (at most
-   CONV_BLOCK_COLS output positions and CONV_BLOCK_BYTES of columns, which stay in L2), the
-   result copied to each sample's NCHW place afterwards (in cache). */
-#define CONV_BLOCK_COLS 4096
-#define CONV_BLOCK_BYTES (512 << 10)
-static int64_t conv_block(const int64_t *g, int dt) {
-    int64_t l = g[16] * g[17], per = g[1] * g[8] * g[9] * l * TG_ITEMSIZE[dt];
-    int64_t nb = l >= CONV_BLOCK_COLS ? 1 : CONV_BLOCK_COLS / l;
-    if (nb > CONV_BLOCK_BYTES / (per ? per : 1)) nb = CONV_BLOCK_BYTES / (per ? per : 1);
-    if (nb < 1) nb = 1;
-    return nb < g[0] ? nb : (g[0] < 1 ? 1 : g[0]);
-}
-
-/* Per-thread scratch for the columns and the staged products, kept between calls: a fresh
-   malloc of these sizes is an mmap, and every call then paid its page faults. Slots above
-   SCRATCH_KEEP bytes are given back after the call. */
+/* Per-thread scratch for the columns, kept between calls: a fresh malloc of these sizes is an
+   mmap, and every call then paid its page faults. A slot above SCRATCH_KEEP bytes is given back
+   after the call. */
 #define SCRATCH_KEEP ((size_t)8 << 20)
-static __thread char *tl_scr[2];
-static __thread size_t tl_scap[2];
+static __thread char *tl_scr[1];
+static __thread size_t tl_scap[1];
 
 static char *scratch(int slot, size_t bytes) {
     if (tl_scap[slot] < bytes) {
@@ -212,58 +198,48 @@ static char *scratch(int slot, size_t bytes) {
 }
 
 static void scratch_done(void) {
-    for (int i = 0; i < 2; i++)
-        if (tl_scap[i] > SCRATCH_KEEP) { free(tl_scr[i]); tl_scr[i] = NULL; tl_scap[i] = 0; }
+    if (tl_scap[0] > SCRATCH_KEEP) { free(tl_scr[0]); tl_scr[0] = NULL; tl_scap[0] = 0; }
 }
 
 typedef struct {
     int dt, err;
     const int64_t *g;
     const char *x, *w, *bias, *gy;
-    int64_t xoff, woff, boff, goff, nb, nchunks;
+    int64_t xoff, woff, boff, goff, nchunks;
     char *out, *gx, *gw, *gb;
 } convk_t;
 
-static int conv_dims_ok(const int64_t *g, int dt) {
-    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17] * conv_block(g, dt);
+static int conv_dims_ok(const int64_t *g) {
+    int64_t ckk = g[1] * g[8] * g[9], l = g[16] * g[17];
     return ckk <= INT32_MAX && l <= INT32_MAX && g[18] <= INT32_MAX && ckk * l <= INT32_MAX && g[18] * l <= INT32_MAX;
 }
 
-/* dst[r * l + i] = src[r * ld + i] (+ bias[r]) for r < rows, i < l */
-static void copy_rows(int dt, char *dst, const char *src, int64_t rows, int64_t l, int64_t ld, const char *bias) {
+/* o[r * l + i] += bias[r] for r < rows, i < l */
+static void add_bias(int dt, char *o, int64_t rows, int64_t l, const char *bias) {
     for (int64_t r = 0; r < rows; r++) {
-        if (dt == DT_F32) {
-            float *d = (float *)dst + r * l; const float *q = (const float *)src + r * ld;
-            float v = bias ? ((const float *)bias)[r] : 0.0f;
-            if (bias) for (int64_t i = 0; i < l; i++) d[i] = q[i] + v;
-            else memcpy(d, q, (size_t)l * sizeof(float));
-        } else {
-            double *d = (double *)dst + r * l; const double *q = (const double *)src + r * ld;
-            double v = bias ? ((const double *)bias)[r] : 0.0;
-            if (bias) for (int64_t i = 0; i < l; i++) d[i] = q[i] + v;
-            else memcpy(d, q, (size_t)l * sizeof(double));
-        }
+        if (dt == DT_F32) { float *d = (float *)o + r * l, v = ((const float *)bias)[r];
+                            for (int64_t i = 0; i < l; i++) d[i] += v; }
+        else { double *d = (double *)o + r * l, v = ((const double *)bias)[r];
+               for (int64_t i = 0; i < l; i++) d[i] += v; }
     }
 }
 
-/* blocks lo..hi of nb samples: im2col of the block, one GEMM, the result (plus bias) to NCHW */
-static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
+/* samples lo..hi, one at a time (measured: blocks of samples sharing one GEMM were slower here,
+   their result then needing a copy to NCHW): im2col, one GEMM into the sample's (OC, L) block of
+   the result, the bias added in cache */
+static void conv_fwd_samples(void *ctx, int64_t lo, int64_t hi) {
     convk_t *a = ctx;
     const int64_t *g = a->g;
     int dt = a->dt;
-    int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
-    int64_t cap = a->nb * l;
-    char *cols = scratch(0, (size_t)(ckk * cap * isz)), *tmp = a->nb > 1 ? scratch(1, (size_t)(oc * cap * isz)) : NULL;
-    if (!cols || (a->nb > 1 && !tmp)) { a->err = ERR_MEM; scratch_done(); return; }
+    int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18];
+    char *cols = scratch(0, (size_t)(ckk * l * isz));
+    if (!cols) { a->err = ERR_MEM; return; }
     const char *bias = a->bias ? a->bias + a->boff * isz : NULL;
-    for (int64_t blk = lo; blk < hi; blk++) {
-        int64_t s0 = blk * a->nb, s1 = s0 + a->nb < nn ? s0 + a->nb : nn, m = s1 - s0, ld = m * l;
-        for (int64_t n = s0; n < s1; n++) im2col_sample(dt, g, a->x, a->xoff, n, cols + (n - s0) * l * isz, ld);
-        char *o = a->out + s0 * oc * l * isz;
-        gemm_serial(dt, 0, 0, oc, ld, ckk, a->w + a->woff * isz, ckk, cols, ld, 0, m == 1 ? o : tmp, ld);
-        if (m == 1) { if (bias) copy_rows(dt, o, o, oc, l, l, bias); }
-        else
-            for (int64_t i = 0; i < m; i++) copy_rows(dt, o + i * oc * l * isz, tmp + i * l * isz, oc, l, ld, bias);
+    for (int64_t n = lo; n < hi; n++) {
+        im2col_sample(dt, g, a->x, a->xoff, n, cols, l);
+        char *o = a->out + n * oc * l * isz;
+        gemm_serial(dt, 0, 0, oc, l, ckk, a->w + a->woff * isz, ckk, cols, l, 0, o, l);
+        if (bias) add_bias(dt, o, oc, l, bias);
     }
     scratch_done();
 }
@@ -271,60 +247,50 @@ static void conv_fwd_blocks(void *ctx, int64_t lo, int64_t hi) {
 int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
               const void *bias, int64_t boff, void *out) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
-    if (!conv_dims_ok(geo, dt)) return ERR_DIM;
-    int64_t n = geo[0], nb = conv_block(geo, dt), nblk = (n + nb - 1) / nb;
-    convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, nb, 0, out, NULL, NULL, NULL};
+    if (!conv_dims_ok(geo)) return ERR_DIM;
+    int64_t n = geo[0];
+    convk_t a = {dt, ERR_OK, geo, x, w, bias, NULL, xoff, woff, boff, 0, 0, out, NULL, NULL, NULL};
     if (n == 0) return ERR_OK;
     int nt = tg_threads_for(geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n, 1);
-    if (nt > nblk) nt = (int)nblk;
-    if (nt > 1) tg_parallel_for(nblk, nt, 1, conv_fwd_blocks, &a);
-    else conv_fwd_blocks(&a, 0, nblk);
+    if (nt > n) nt = (int)n;
+    if (nt > 1) tg_parallel_for(n, nt, 1, conv_fwd_samples, &a);
+    else conv_fwd_samples(&a, 0, n);
     return a.err;
 }
 
-/* chunk t of the backward, the samples [t*N/nchunks, (t+1)*N/nchunks) in blocks of nb: its
-   weight and bias gradients summed into gw / gb, the input gradient straight into gx (disjoint
-   samples) */
+/* chunk t of the backward, the samples [t*N/nchunks, (t+1)*N/nchunks): its weight and bias
+   gradients summed into gw / gb, the input gradient straight into gx (disjoint samples) */
 static void conv_bwd_chunk(convk_t *a, int64_t t, char *gw, char *gb) {
     const int64_t *g = a->g;
     int dt = a->dt;
     int64_t isz = TG_ITEMSIZE[dt], ckk = g[1] * g[8] * g[9], l = g[16] * g[17], oc = g[18], nn = g[0];
-    int64_t chw = g[1] * g[2] * g[3], cap = a->nb * l;
+    int64_t chw = g[1] * g[2] * g[3];
     int64_t s0 = t * nn / a->nchunks, s1 = (t + 1) * nn / a->nchunks;
     if (gw) memset(gw, 0, (size_t)(oc * ckk * isz));
     if (gb) memset(gb, 0, (size_t)(oc * isz));
     if (s1 == s0) return;
-    char *cols = scratch(0, (size_t)(ckk * cap * isz)), *gblk = a->nb > 1 ? scratch(1, (size_t)(oc * cap * isz)) : NULL;
-    if (!cols || (a->nb > 1 && !gblk)) { a->err = ERR_MEM; scratch_done(); return; }
-    for (int64_t b0 = s0; b0 < s1; b0 += a->nb) {
-        int64_t b1 = b0 + a->nb < s1 ? b0 + a->nb : s1, m = b1 - b0, ld = m * l;
-        const char *gy = a->gy + (a->goff + b0 * oc * l) * isz;
-        if (m > 1) {  /* the block's g as (OC, m*L), matching its columns */
-            for (int64_t i = 0; i < m; i++)
-                for (int64_t r = 0; r < oc; r++)
-                    memcpy(gblk + (r * ld + i * l) * isz, gy + (i * oc + r) * l * isz, (size_t)(l * isz));
-            gy = gblk;
-        }
+    char *cols = scratch(0, (size_t)(ckk * l * isz));
+    if (!cols) { a->err = ERR_MEM; return; }
+    for (int64_t n = s0; n < s1; n++) {
+        const char *gy = a->gy + (a->goff + n * oc * l) * isz;
         if (gw) {
-            for (int64_t n = b0; n < b1; n++) im2col_sample(dt, g, a->x, a->xoff, n, cols + (n - b0) * l * isz, ld);
-            gemm_serial(dt, 0, 1, oc, ckk, ld, gy, ld, cols, ld, b0 > s0, gw, ckk);
+            im2col_sample(dt, g, a->x, a->xoff, n, cols, l);
+            gemm_serial(dt, 0, 1, oc, ckk, l, gy, l, cols, l, n > s0, gw, ckk);
         }
         if (gb)
             for (int64_t r = 0; r < oc; r++) {
-                if (dt == DT_F32) { const float *p = (const float *)gy + r * ld; float s = 0;
-                                    for (int64_t i = 0; i < ld; i++) s += p[i];
+                if (dt == DT_F32) { const float *p = (const float *)gy + r * l; float s = 0;
+                                    for (int64_t i = 0; i < l; i++) s += p[i];
                                     ((float *)gb)[r] += s; }
-                else { const double *p = (const double *)gy + r * ld; double s = 0;
-                       for (int64_t i = 0; i < ld; i++) s += p[i];
+                else { const double *p = (const double *)gy + r * l; double s = 0;
+                       for (int64_t i = 0; i < l; i++) s += p[i];
                        ((double *)gb)[r] += s; }
             }
         if (a->gx) {
-            gemm_serial(dt, 1, 0, ckk, ld, oc, a->w + a->woff * isz, ckk, gy, ld, 0, cols, ld);
-            for (int64_t n = b0; n < b1; n++) {
-                char *gx = a->gx + n * chw * isz;
-                memset(gx, 0, (size_t)(chw * isz));
-                col2im_sample(dt, g, cols + (n - b0) * l * isz, ld, gx);
-            }
+            char *gx = a->gx + n * chw * isz;
+            gemm_serial(dt, 1, 0, ckk, l, oc, a->w + a->woff * isz, ckk, gy, l, 0, cols, l);
+            memset(gx, 0, (size_t)(chw * isz));
+            col2im_sample(dt, g, cols, l, gx);
         }
     }
     scratch_done();
@@ -355,7 +321,7 @@ static void add_vec(int dt, char *dst, const char *src, int64_t n) {
 int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
                        const void *gy, int64_t goff, void *gx, void *gw, void *gb) {
     if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
-    if (!conv_dims_ok(geo, dt)) return ERR_DIM;
+    if (!conv_dims_ok(geo)) return ERR_DIM;
     int64_t n = geo[0], oc = geo[18], ckk = geo[1] * geo[8] * geo[9], isz = TG_ITEMSIZE[dt];
     int nt = tg_threads_for(oc * ckk * geo[16] * geo[17] * n, 1);
     if (nt > n) nt = n < 1 ? 1 : (int)n;
@@ -365,7 +331,7 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
         part = malloc((size_t)((nt - 1) * per * isz));
         if (!part) return ERR_MEM;
     }
-    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, conv_block(geo, dt), nt, NULL, gx, gw, gb};
+    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, nt, NULL, gx, gw, gb};
     convk_slots_t sl = {&a, part, per};
     if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks, &sl);
     else conv_bwd_chunks(&sl, 0, 1);
