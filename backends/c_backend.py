@@ -183,6 +183,21 @@ def _geo(*parts: Sequence[int]) -> list:
     return flat or [0]
 
 
+def _conv_geo(x: CBuffer, x_view: View, w: CBuffer, w_view: View, kernel: tuple, stride: tuple, dilation: tuple,
+              pads: tuple, out_size: tuple, dtype: DType, what: str) -> tuple:
+    """(tg_conv2d's geometry list, out channels) after checking the views of x and of the weight."""
+    _check(x, x_view, dtype, what)
+    _check(w, w_view, dtype, f"{what} weight")
+    if len(x_view.shape) != 4 or len(w_view.shape) != 2 or not w_view.is_contiguous():
+        raise ShapeError(f"c backend: {what} needs an (N, C, H, W) view and a contiguous (OC, C*kh*kw) weight, "
+                         f"got {x_view} and {w_view}")
+    oc, ckk = w_view.shape
+    if ckk != x_view.shape[1] * kernel[0] * kernel[1]:
+        raise ShapeError(f"c backend: {what}: weight view {w_view} does not match {x_view.shape[1]} channels "
+                         f"and kernel {kernel}")
+    return _geo(x_view.shape, x_view.strides, kernel, stride, dilation, pads, out_size, (oc,)), oc
+
+
 class CBackend:
     """C kernels through cffi + OpenBLAS (see backends/protocol.py for the contract)."""
 
@@ -480,6 +495,69 @@ class CBackend:
                            x.ptr, view.offset, out.ptr)
         if rc:
             _fail(f"im2col on {dtype.name}", rc)
+        return out
+
+    def conv2d(self, x: CBuffer, x_view: View, w: CBuffer, w_view: View, bias: Optional[CBuffer],
+               bias_view: Optional[View], kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+               out_size: tuple, dtype: DType) -> CBuffer:
+        """2-d convolution (groups 1) of an (N, C, H, W) view with a contiguous (OC, C*kh*kw) weight
+        (+ bias), as a contiguous (N, OC, oh, ow) buffer."""
+        geo, oc = _conv_geo(x, x_view, w, w_view, kernel, stride, dilation, pads, out_size, dtype, "conv2d")
+        if bias is not None:
+            _check(bias, bias_view, dtype, "conv2d bias")
+            if bias_view.shape != (oc,) or bias_view.strides != (1,):
+                raise ShapeError(f"c backend: conv2d: bias view {bias_view} is not a contiguous ({oc},)")
+        out = _new(geo[0] * oc * out_size[0] * out_size[1], dtype)
+        rc = lib.tg_conv2d(_DT[dtype.name], geo, x.ptr, x_view.offset, w.ptr, w_view.offset,
+                           ffi.NULL if bias is None else bias.ptr, 0 if bias is None else bias_view.offset, out.ptr)
+        if rc:
+            _fail(f"conv2d on {dtype.name}", rc)
+        return out
+
+    def conv2d_backward(self, x: CBuffer, x_view: View, w: CBuffer, w_view: View, g: CBuffer, g_view: View,
+                        kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out_size: tuple, dtype: DType,
+                        need: tuple) -> tuple:
+        """(gx, gw, gb) of conv2d for a contiguous (N, OC, oh, ow) gradient view; None where not needed."""
+        geo, oc = _conv_geo(x, x_view, w, w_view, kernel, stride, dilation, pads, out_size, dtype, "conv2d_backward")
+        _check(g, g_view, dtype, "conv2d_backward g")
+        if g_view.shape != (geo[0], oc) + tuple(out_size) or not g_view.is_contiguous():
+            raise ShapeError(f"c backend: conv2d_backward: g view {g_view} is not a contiguous "
+                             f"{(geo[0], oc) + tuple(out_size)}")
+        gx = _new(prod(x_view.shape), dtype) if need[0] else None
+        gw = _new(prod(w_view.shape), dtype) if need[1] else None
+        gb = _new(oc, dtype) if need[2] else None
+        rc = lib.tg_conv2d_backward(_DT[dtype.name], geo, x.ptr, x_view.offset, w.ptr, w_view.offset, g.ptr,
+                                    g_view.offset, *(ffi.NULL if b is None else b.ptr for b in (gx, gw, gb)))
+        if rc:
+            _fail(f"conv2d_backward on {dtype.name}", rc)
+        return gx, gw, gb
+
+    def max_pool2d(self, x: CBuffer, x_view: View, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+                   out_size: tuple, dtype: DType) -> tuple:
+        """(values, int64 flat indices) of 2-d max-pooling of an (N, C, H, W) view, contiguous (N, C, oh, ow)."""
+        _check(x, x_view, dtype, "max_pool2d")
+        if len(x_view.shape) != 4:
+            raise ShapeError(f"c backend: max_pool2d needs an (N, C, H, W) view, got {x_view}")
+        n = x_view.shape[0] * x_view.shape[1] * out_size[0] * out_size[1]
+        vals, idx = _new(n, dtype), _new(n, _INT64)
+        rc = lib.tg_max_pool2d(_DT[dtype.name], _geo(x_view.shape, x_view.strides, kernel, stride, dilation, pads,
+                                                     out_size), x.ptr, x_view.offset, vals.ptr,
+                               ffi.cast("int64_t *", idx.ptr))
+        if rc:
+            _fail(f"max_pool2d on {dtype.name}", rc)
+        return vals, idx
+
+    def max_pool2d_backward(self, g: CBuffer, g_view: View, idx: CBuffer, idx_view: View, plane: int,
+                            dtype: DType) -> CBuffer:
+        """(P, plane) buffer: out[p, idx[p, i]] += g[p, i] for contiguous (P, L) views g and idx."""
+        rows, cols = _rows(g, g_view, dtype, "max_pool2d_backward")
+        if _rows(idx, idx_view, _INT64, "max_pool2d_backward indices") != (rows, cols):
+            raise ShapeError(f"c backend: max_pool2d_backward: views {g_view} and {idx_view} differ in shape")
+        out = _new(rows * plane, dtype)
+        rc = lib.tg_max_pool2d_backward(_DT[dtype.name], rows, plane, cols, g.ptr, g_view.offset,
+                                        ffi.cast("int64_t *", idx.ptr), idx_view.offset, out.ptr)
+        if rc:  # -3: an index outside [0, plane) (TensorIndexError)
+            _fail(f"max_pool2d_backward on {dtype.name}", rc)
         return out
 
     # linear algebra ---------------------------------------------------------------

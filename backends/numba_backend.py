@@ -115,6 +115,10 @@ _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
 _XENT = _Kernels(fu.make_cross_entropy)
 _SCAN = _Kernels(ss.make_scan)
 _SORT = _Kernels(ss.make_sort)
+_CONV = _Kernels(conv.make_conv2d)
+_CONV_BW = _Kernels(conv.make_conv2d_backward)
+_MAXPOOL = _Kernels(conv.make_max_pool2d)
+_MAXPOOL_BW = _Kernels(conv.make_max_pool2d_backward)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -358,6 +362,72 @@ class NumbaBackend:
                                                      loss, gbuf)
         return loss, (gbuf if grad else None)
 
+    def conv2d(self, x: np.ndarray, x_view: View, w: np.ndarray, w_view: View, bias: Optional[np.ndarray],
+               bias_view: Optional[View], kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+               out_size: tuple, dtype: DType) -> np.ndarray:
+        """2-d convolution (groups 1) of an (N, C, H, W) view with a contiguous (OC, C*kh*kw) weight
+        (+ bias), as a contiguous (N, OC, oh, ow) buffer."""
+        geo, nchunks = _conv_geo(x, x_view, w, w_view, kernel, stride, dilation, pads, out_size, dtype, "conv2d")
+        oc = int(geo[18])
+        if bias is not None:
+            _check(bias, bias_view, dtype, "conv2d bias")
+            if bias_view.shape != (oc,) or bias_view.strides != (1,):
+                raise ShapeError(f"numba backend: conv2d: bias view {bias_view} is not a contiguous ({oc},)")
+        out = np.empty(int(geo[0]) * oc * out_size[0] * out_size[1], NP_TYPES[dtype])
+        _CONV[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, w if bias is None else bias,
+                           0 if bias is None else bias_view.offset, bias is not None, out, _conv_block(geo, dtype),
+                           nchunks)
+        return out
+
+    def conv2d_backward(self, x: np.ndarray, x_view: View, w: np.ndarray, w_view: View, g: np.ndarray,
+                        g_view: View, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out_size: tuple,
+                        dtype: DType, need: tuple) -> tuple:
+        """(gx, gw, gb) of conv2d for a contiguous (N, OC, oh, ow) gradient view; None where not needed."""
+        geo, nchunks = _conv_geo(x, x_view, w, w_view, kernel, stride, dilation, pads, out_size, dtype,
+                                 "conv2d_backward")
+        n, oc = int(geo[0]), int(geo[18])
+        _check(g, g_view, dtype, "conv2d_backward g")
+        if g_view.shape != (n, oc) + tuple(out_size) or not g_view.is_contiguous():
+            raise ShapeError(f"numba backend: conv2d_backward: g view {g_view} is not a contiguous "
+                             f"{(n, oc) + tuple(out_size)}")
+        t = NP_TYPES[dtype]
+        wsize = prod(w_view.shape)
+        gx = np.empty(prod(x_view.shape) if need[0] else 1, t)
+        gw = np.empty(nchunks * wsize if need[1] else 1, t)
+        gb = np.empty(nchunks * oc if need[2] else 1, t)
+        _CONV_BW[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
+                              bool(need[0]), bool(need[1]), bool(need[2]), _conv_block(geo, dtype), nchunks)
+        if nchunks > 1:  # the chunks' partial sums, in chunk order
+            gw = gw.reshape(nchunks, wsize).sum(0, dtype=t) if need[1] else gw
+            gb = gb.reshape(nchunks, oc).sum(0, dtype=t) if need[2] else gb
+        return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
+
+    def max_pool2d(self, x: np.ndarray, x_view: View, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+                   out_size: tuple, dtype: DType) -> tuple:
+        """(values, int64 flat indices) of 2-d max-pooling of an (N, C, H, W) view, contiguous (N, C, oh, ow)."""
+        _check(x, x_view, dtype, "max_pool2d")
+        if len(x_view.shape) != 4 or not (dtype.is_float or dtype is int64):
+            raise ShapeError(f"numba backend: max_pool2d needs an (N, C, H, W) float or int64 view, got {x_view}")
+        geo = np.array(x_view.shape + x_view.strides + tuple(kernel) + tuple(stride) + tuple(dilation) + tuple(pads)
+                       + tuple(out_size), np.int64)
+        n = x_view.shape[0] * x_view.shape[1] * out_size[0] * out_size[1]
+        vals, idx = np.empty(n, NP_TYPES[dtype]), np.empty(n, np.int64)
+        init = x.dtype.type(-np.inf) if dtype.is_float else np.int64(np.iinfo(np.int64).min)
+        _MAXPOOL[n * kernel[0] * kernel[1] >= PAR_ELEMWISE](geo, x, x_view.offset, vals, idx, init, dtype.is_float)
+        return vals, idx
+
+    def max_pool2d_backward(self, g: np.ndarray, g_view: View, idx: np.ndarray, idx_view: View, plane: int,
+                            dtype: DType) -> np.ndarray:
+        """(P, plane) buffer: out[p, idx[p, i]] += g[p, i] for contiguous (P, L) views g and idx."""
+        rows, cols = _rows(g, g_view, dtype, "max_pool2d_backward")
+        if _rows(idx, idx_view, int64, "max_pool2d_backward indices") != (rows, cols):
+            raise ShapeError(f"numba backend: max_pool2d_backward: views {g_view} and {idx_view} differ in shape")
+        out = np.empty(rows * plane, g.dtype)
+        if _MAXPOOL_BW[rows * (plane + cols) >= PAR_ELEMWISE](g, g_view.offset, idx, idx_view.offset, out, rows,
+                                                               plane, cols):
+            raise TensorIndexError(f"numba backend: max_pool2d_backward: an index is outside [0, {plane})")
+        return out
+
     # ---- linear algebra -------------------------------------------------------------
     def matmul(self, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
         *batch, m, kk = a_view.shape
@@ -449,3 +519,37 @@ def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
 
 _checks = ViewChecks("numba", _buffer_check)
 _check, _flat, _rows = _checks.view, _checks.flat, _checks.rows
+
+
+CONV_BLOCK_COLS = 4096
+CONV_BLOCK_BYTES = 512 << 10
+
+
+def _conv_block(geo: np.ndarray, dtype: DType) -> int:
+    """Samples per GEMM in the conv kernels: a small image's product is too small for the GEMM to
+    run well, so blocks of samples share one (at most CONV_BLOCK_COLS output positions and
+    CONV_BLOCK_BYTES of columns, which stay in L2), as csrc/conv.c does."""
+    n, l = int(geo[0]), int(geo[16] * geo[17])
+    per = int(geo[1] * geo[8] * geo[9]) * l * dtype.itemsize
+    nb = min(max(1, CONV_BLOCK_COLS // max(l, 1)), max(1, CONV_BLOCK_BYTES // max(per, 1)))
+    return max(1, min(nb, n))
+
+
+def _conv_geo(x: np.ndarray, x_view: View, w: np.ndarray, w_view: View, kernel: tuple, stride: tuple,
+              dilation: tuple, pads: tuple, out_size: tuple, dtype: DType, what: str) -> tuple:
+    """(the kernels' int64 geometry array, chunks of samples: 1 below PAR_MATMUL multiply-adds,
+    else one per thread) after checking the views of x and of the weight."""
+    _check(x, x_view, dtype, what)
+    _check(w, w_view, dtype, f"{what} weight")
+    if len(x_view.shape) != 4 or len(w_view.shape) != 2 or not w_view.is_contiguous() or not dtype.is_float:
+        raise ShapeError(f"numba backend: {what} needs a float (N, C, H, W) view and a contiguous (OC, C*kh*kw) "
+                         f"weight, got {x_view} and {w_view}")
+    oc, ckk = w_view.shape
+    if ckk != x_view.shape[1] * kernel[0] * kernel[1]:
+        raise ShapeError(f"numba backend: {what}: weight view {w_view} does not match {x_view.shape[1]} channels "
+                         f"and kernel {kernel}")
+    geo = np.array(x_view.shape + x_view.strides + tuple(kernel) + tuple(stride) + tuple(dilation) + tuple(pads)
+                   + tuple(out_size) + (oc,), np.int64)
+    n = x_view.shape[0]
+    macs = n * oc * ckk * out_size[0] * out_size[1]
+    return geo, max(1, min(n, numba.get_num_threads())) if macs >= PAR_MATMUL else 1

@@ -1,14 +1,29 @@
-"""The numba backend's `add_into` kernel: dst[dst view] += src[src view] where the destination
-view may overlap itself (the sum of sliding windows, the backward of convolution and pooling).
+"""The numba backend's convolution and pooling kernels.
+
+`add_into`: dst[dst view] += src[src view] where the destination view may overlap itself (the
+sum of sliding windows, the backward of convolution and pooling).
 
 The serial kernel walks the views in row-major order, so contributions to one element add up
 one after another. The parallel build splits dim 0 across threads; the caller takes it only when
 dim 0's sub-views are disjoint in the destination (protocol.first_dim_disjoint).
+
+`make_conv2d` / `make_conv2d_backward`: a 2-d convolution per sample, im2col into a scratch
+(C*kh*kw, oh*ow) block and the serial GEMM writing the sample's (OC, oh*ow) block of the NCHW
+result (bias added), the samples split over `nchunks` chunks (the parallel build: one per
+thread; each chunk sums its own weight and bias gradient, added up in chunk order).
+`make_max_pool2d` / `make_max_pool2d_backward`: max-pooling values and flat int64 indices in one
+pass (a NaN wins, the window's last; ties keep the first maximum) and the scatter-add of the
+gradient by those indices, planes split over threads. geo holds N C H W, x strides (4), kh kw,
+stride (2), dilation (2), leading padding (2), oh ow (and OC for the convolution).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .numba_matmul import make_gemm
+
+_GEMM1 = make_gemm(False)  # the serial GEMM, one per sample inside the kernels below
 
 
 @njit(cache=True, inline="always")
@@ -53,3 +68,213 @@ def add_into_par(dst, doff, dstrides, src, soff, sstrides, shape):
     """Dim 0 split across threads (its sub-views must not overlap in dst); serial within each."""
     for i in prange(shape[0]):
         _add_rows(dst, doff + i * dstrides[0], dstrides, src, soff + i * sstrides[0], sstrides, shape, 1)
+
+
+@njit(cache=True, inline="always")
+def _im2col_sample(g, x, xoff, n, cols, coff, ld):
+    """cols[coff + q*ld + (oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] for row q = (c, i, j),
+    0 in the padding."""
+    oh_, ow_, kw = g[16], g[17], g[9]
+    kk = g[8] * kw
+    for q in range(g[1] * kk):
+        c = q // kk
+        i = (q % kk) // kw
+        j = q % kw
+        base = j * g[13] - g[15]
+        lo = 0
+        hi = ow_
+        while lo < ow_ and base + lo * g[11] < 0:
+            lo += 1
+        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
+            hi -= 1
+        plane = xoff + n * g[4] + c * g[5]
+        for oh in range(oh_):
+            o = coff + q * ld + oh * ow_
+            ih = oh * g[10] - g[14] + i * g[12]
+            if ih < 0 or ih >= g[2]:
+                for ow in range(ow_):
+                    cols[o + ow] = 0
+                continue
+            row = plane + ih * g[6]
+            for ow in range(lo):
+                cols[o + ow] = 0
+            for ow in range(lo, hi):
+                cols[o + ow] = x[row + (base + ow * g[11]) * g[7]]
+            for ow in range(hi, ow_):
+                cols[o + ow] = 0
+
+
+@njit(cache=True, inline="always")
+def _col2im_sample(g, cols, coff, ld, gx, goff):
+    """gx[goff + (c, ih, iw)] += the column entries (row q at coff + q*ld) that view that position."""
+    oh_, ow_, kw = g[16], g[17], g[9]
+    kk = g[8] * kw
+    hw = g[2] * g[3]
+    for q in range(g[1] * kk):
+        c = q // kk
+        i = (q % kk) // kw
+        j = q % kw
+        base = j * g[13] - g[15]
+        lo = 0
+        hi = ow_
+        while lo < ow_ and base + lo * g[11] < 0:
+            lo += 1
+        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
+            hi -= 1
+        for oh in range(oh_):
+            ih = oh * g[10] - g[14] + i * g[12]
+            if ih < 0 or ih >= g[2]:
+                continue
+            s = coff + q * ld + oh * ow_
+            row = goff + c * hw + ih * g[3]
+            for ow in range(lo, hi):
+                gx[row + base + ow * g[11]] += cols[s + ow]
+
+
+def make_conv2d(par: bool):
+    """out (contiguous N, OC, oh, ow) = conv2d(x, w (OC, C*kh*kw) at woff) + bias (when has_bias);
+    blocks of nb samples share one GEMM (their columns side by side), chunk t of nchunks takes
+    the blocks [t*nblk/nchunks, (t+1)*nblk/nchunks)."""
+    @njit(cache=True, parallel=par)
+    def k(g, x, xoff, w, woff, bias, boff, has_bias, out, nb, nchunks):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        nn, oc = g[0], g[18]
+        ckk = g[1] * g[8] * g[9]
+        l = g[16] * g[17]
+        nblk = (nn + nb - 1) // nb
+        for t in prange(nchunks):
+            cols = np.empty(ckk * nb * l, out.dtype)
+            tmp = np.empty(oc * nb * l, out.dtype)
+            aoff = np.full(1, woff, np.int64)
+            zero = np.zeros(1, np.int64)
+            for blk in range(t * nblk // nchunks, (t + 1) * nblk // nchunks):
+                s0 = blk * nb
+                s1 = min(s0 + nb, nn)
+                ld = (s1 - s0) * l
+                for n in range(s0, s1):
+                    _im2col_sample(g, x, xoff, n, cols, (n - s0) * l, ld)
+                _GEMM1(w, aoff, ckk, 1, cols, zero, ld, 1, tmp, oc, ld, ckk, 1)
+                for n in range(s0, s1):
+                    for r in range(oc):
+                        v = bias[boff + r] if has_bias else tmp[0] * 0
+                        d = (n * oc + r) * l
+                        q = r * ld + (n - s0) * l
+                        for i in range(l):
+                            out[d + i] = tmp[q + i] + v if has_bias else tmp[q + i]
+    return k
+
+
+def make_conv2d_backward(par: bool):
+    """gx (contiguous NCHW, when need_x), and per chunk t gw_parts[t] (OC*C*kh*kw) and gb_parts[t]
+    (OC) (when need_w / need_b) of conv2d, for a contiguous (N, OC, oh, ow) g at goff; chunk t
+    takes the samples [t*N/nchunks, (t+1)*N/nchunks) in blocks of nb sharing one GEMM."""
+    @njit(cache=True, parallel=par)
+    def k(g, x, xoff, w, woff, gy, goff, gx, gw_parts, gb_parts, need_x, need_w, need_b, nb, nchunks):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        nn, oc, c = g[0], g[18], g[1]
+        ckk = c * g[8] * g[9]
+        l = g[16] * g[17]
+        chw = c * g[2] * g[3]
+        for t in prange(nchunks):
+            cols = np.empty(ckk * nb * l, gy.dtype)
+            gblk = np.empty(oc * nb * l, gy.dtype)
+            tmp = np.empty(oc * ckk if need_w else 1, gy.dtype)
+            one = np.empty(1, np.int64)
+            zero = np.zeros(1, np.int64)
+            acc = np.zeros(1, gy.dtype)
+            for i in range(oc * ckk if need_w else 0):
+                gw_parts[t * oc * ckk + i] = 0
+            for i in range(oc if need_b else 0):
+                gb_parts[t * oc + i] = 0
+            s_end = (t + 1) * nn // nchunks
+            for b0 in range(t * nn // nchunks, s_end, nb):
+                b1 = min(b0 + nb, s_end)
+                ld = (b1 - b0) * l
+                for n in range(b0, b1):  # the block's g as (OC, m*L), matching its columns
+                    for r in range(oc):
+                        src = goff + (n * oc + r) * l
+                        dst = r * ld + (n - b0) * l
+                        for i in range(l):
+                            gblk[dst + i] = gy[src + i]
+                if need_w:
+                    for n in range(b0, b1):
+                        _im2col_sample(g, x, xoff, n, cols, (n - b0) * l, ld)
+                    _GEMM1(gblk, zero, ld, 1, cols, zero, 1, ld, tmp, oc, ckk, ld, 1)
+                    for i in range(oc * ckk):
+                        gw_parts[t * oc * ckk + i] += tmp[i]
+                if need_b:
+                    for r in range(oc):
+                        s = acc[0]
+                        for i in range(r * ld, (r + 1) * ld):
+                            s += gblk[i]
+                        gb_parts[t * oc + r] += s
+                if need_x:
+                    one[0] = woff
+                    _GEMM1(w, one, 1, ckk, gblk, zero, ld, 1, cols, ckk, ld, oc, 1)
+                    for n in range(b0, b1):
+                        for i in range(n * chw, (n + 1) * chw):
+                            gx[i] = 0
+                        _col2im_sample(g, cols, (n - b0) * l, ld, gx, n * chw)
+    return k
+
+
+def make_max_pool2d(par: bool):
+    """out and idx (contiguous N, C, oh, ow): each window's max over the in-bounds entries and its
+    flat index ih * W + iw; is_float: NaN checks (False for int64, whose init is its minimum)."""
+    @njit(cache=True, parallel=par)
+    def k(g, x, xoff, out, idx, init, is_float):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        cc, hh, ww = g[1], g[2], g[3]
+        oh_, ow_ = g[16], g[17]
+        l = oh_ * ow_
+        for p in prange(g[0] * cc):
+            plane = xoff + (p // cc) * g[4] + (p % cc) * g[5]
+            for oh in range(oh_):
+                h0 = oh * g[10] - g[14]
+                h1 = min(h0 + (g[8] - 1) * g[12] + 1, hh)
+                while h0 < 0:
+                    h0 += g[12]
+                for ow in range(ow_):
+                    w0 = ow * g[11] - g[15]
+                    w1 = min(w0 + (g[9] - 1) * g[13] + 1, ww)
+                    while w0 < 0:
+                        w0 += g[13]
+                    m = init
+                    mi = h0 * ww + w0
+                    ni = -1
+                    for ih in range(h0, h1, g[12]):
+                        for iw in range(w0, w1, g[13]):
+                            # two select chains (max, last NaN): a combined test compiles to
+                            # branches that random data mispredicts
+                            v = x[plane + ih * g[6] + iw * g[7]]
+                            q = ih * ww + iw
+                            mi = q if v > m else mi
+                            m = v if v > m else m
+                            if is_float:
+                                ni = q if v != v else ni
+                    if ni >= 0:
+                        m = x[plane + (ni // ww) * g[6] + (ni % ww) * g[7]]
+                        mi = ni
+                    out[p * l + oh * ow_ + ow] = m
+                    idx[p * l + oh * ow_ + ow] = mi
+    return k
+
+
+def make_max_pool2d_backward(par: bool):
+    """out (P, hw) = 0, then out[p, idx[p, i]] += g[p, i] over contiguous (P, l) g and idx; an
+    index outside [0, hw) is skipped and counted (the count is returned)."""
+    @njit(cache=True, parallel=par)
+    def k(gy, goff, idx, ioff, out, planes, hw, l):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        bad = 0
+        for p in prange(planes):
+            for i in range(p * hw, (p + 1) * hw):
+                out[i] = 0
+            for i in range(l):
+                j = idx[ioff + p * l + i]
+                if 0 <= j < hw:
+                    out[p * hw + j] += gy[goff + p * l + i]
+                else:
+                    bad += 1
+        return bad
+    return k

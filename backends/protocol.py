@@ -93,7 +93,25 @@ are never required:
   column `(n, oh, ow)` holds `x[n, c, oh*stride[0] - pads[0] + i*dilation[0], ow*stride[1] -
   pads[1] + j*dilation[1]]`, or 0 where that index is outside the `(N, C, H, W)` view (any
   strides); `pads` are the leading paddings and `out_size` is `(oh, ow)`.
-All of them are float32/float64 only; the core calls them only with at least one element.
+- `conv2d(x, x_view, w, w_view, bias, bias_view, kernel, stride, dilation, pads, out_size, dtype)
+  -> Buffer`: the 2-d convolution (groups 1) of the `(N, C, H, W)` view (any strides) with the
+  weight, a contiguous `(OC, C*kh*kw)` view, plus `bias` (a contiguous `(OC,)` view, or None), as a
+  contiguous `(N, OC, oh, ow)` buffer; geometry as `im2col`'s.
+- `conv2d_backward(x, x_view, w, w_view, g, g_view, kernel, stride, dilation, pads, out_size, dtype,
+  need) -> (gx, gw, gb)`: its gradients for a contiguous `(N, OC, oh, ow)` view `g`: `gx` a
+  contiguous `(N, C, H, W)` buffer, `gw` `(OC, C*kh*kw)`, `gb` `(OC,)`; `need` is a triple of
+  bools, and a buffer not needed is None.
+- `max_pool2d(x, x_view, kernel, stride, dilation, pads, out_size, dtype) -> (values, indices)`:
+  the max of each window's entries inside the `(N, C, H, W)` view (padding never wins), as
+  contiguous `(N, C, oh, ow)` buffers of dtype and of int64 flat positions `ih * W + iw` in the
+  input plane; a NaN wins (the window's last NaN), ties keep the first maximum, a window of -inf
+  names its first entry. float32/float64/int64.
+- `max_pool2d_backward(g, g_view, idx, idx_view, plane, dtype) -> Buffer`: for contiguous
+  `(P, L)` views of the gradient and of those indices, the contiguous `(P, plane)` buffer holding
+  the sum of the `g` entries of row `p` whose index is `j` at `(p, j)`; the indices are in
+  `[0, plane)` (a backend raises TensorIndexError when one is not).
+All of them are float32/float64 only (`max_pool2d` also takes int64); the core calls them only
+with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
 `scatter_add` check every index against `[0, size of dim)`, and its `cross_entropy` (if it has
@@ -157,7 +175,8 @@ SCAN_OPS = ("sum", "prod")
 SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
-OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col")
+OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
+                    "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -173,6 +192,10 @@ class OptionalKernels:
     cross_entropy: Optional[Callable] = None
     im2col: Optional[Callable] = None
     checks_indices: bool = False
+    conv2d: Optional[Callable] = None
+    conv2d_backward: Optional[Callable] = None
+    max_pool2d: Optional[Callable] = None
+    max_pool2d_backward: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

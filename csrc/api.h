@@ -95,3 +95,16 @@ int tg_add_into(int dt, int nd, const int64_t *geo, void *dst, int64_t doff, con
 /* conv.c: the im2col columns (C*KH*KW, N*OH*OW) of a 2-d convolution, zero padding included;
    geo = N C H W, x strides (4), KH KW, stride (2), dilation (2), padding before (2), OH OW */
 int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out);
+/* conv.c: a 2-d convolution (groups 1) written as contiguous NCHW, per sample im2col + GEMM (+ bias,
+   which may be NULL); geo as tg_im2col's plus OC; w a contiguous (OC, C*KH*KW) block */
+int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
+              const void *bias, int64_t boff, void *out);
+/* conv.c: its gradients for a contiguous NCHW g: gx (contiguous NCHW), gw (OC, C*KH*KW), gb (OC);
+   NULL skips one */
+int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, const void *w, int64_t woff,
+                       const void *gy, int64_t goff, void *gx, void *gw, void *gb);
+/* conv.c: 2-d max-pooling, values and flat int64 indices (ih * W + iw) in one pass; geo as tg_im2col's */
+int tg_max_pool2d(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out, int64_t *idx);
+/* conv.c: its backward: out (planes, hw) = 0, then out[p, idx[p, i]] += g[p, i] */
+int tg_max_pool2d_backward(int dt, int64_t planes, int64_t hw, int64_t l, const void *g, int64_t goff,
+                           const int64_t *idx, int64_t ioff, void *out);

@@ -412,6 +412,63 @@ def test_random_streams_agree_across_builds(backend, threads, dtype):
             assert abs(big.mean()) < 0.02 and abs(big.std() - 1) < 0.02
 
 
+# ---------------------------------------------------------------- convolution and pooling
+
+def _np_conv2d(x, w, pad):
+    """Cross-correlation with zero padding `pad`, stride 1 (numpy, float64)."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))  # (N, C, OH, OW, kh, kw)
+    return np.einsum("nchwij,ocij->nohw", win, w)
+
+
+# (n, c, oc, hw, k, pad): below the C pool's 8192 multiply-adds, and above numba's 2^20 with one
+# sample, three (uneven chunks on 2 threads) and eight
+CONV_SIZES = [(2, 1, 2, 4, 3, 1), (1, 8, 16, 32, 3, 1), (3, 4, 8, 24, 5, 2), (8, 6, 16, 14, 5, 0)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv2d_kernels_both_sides_of_thresholds(backend, threads, dtype):
+    """make_conv2d and make_conv2d_backward (numba), tg_conv2d / tg_conv2d_backward (C): forward,
+    input, weight and bias gradients, samples split over the threads."""
+    for n, c, oc, hw, k, pad in CONV_SIZES:
+        rng = np.random.default_rng(n + c + oc)
+        x, w, b = rng.standard_normal((n, c, hw, hw)), rng.standard_normal((oc, c, k, k)), rng.standard_normal(oc)
+        X, W, B = (tg.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
+        out = tg.nn.functional.conv2d(X, W, B, padding=pad)
+        g = rng.standard_normal(out.shape)
+        out.backward(tg.tensor(g.astype(dtype)))
+        ref = _np_conv2d(x, w, pad) + b[None, :, None, None]
+        # the input gradient is the full correlation of g with the flipped weight; the weight's,
+        # the correlation of the padded input with g
+        gx = _np_conv2d(g, np.flip(w, (2, 3)).swapaxes(0, 1), k - 1 - pad)
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        gw = np.einsum("ncijhw,nohw->ocij", np.lib.stride_tricks.sliding_window_view(xp, g.shape[2:], axis=(2, 3)), g)
+        tol = 2e-4 if dtype == "float32" else 1e-10
+        for got, want in ((out, ref), (X.grad, gx), (W.grad, gw), (B.grad, g.sum((0, 2, 3)))):
+            np.testing.assert_allclose(got.detach().numpy(), want, rtol=tol, atol=tol * c * k * k)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 4, 6), (8, 16, 32, 32)], ids=["serial", "parallel"])
+def test_max_pool_kernels_both_sides_of_thresholds(backend, threads, shape):
+    """make_max_pool2d and make_max_pool2d_backward (numba), tg_max_pool2d / tg_max_pool2d_backward
+    (C): values, flat indices and the gradient of 2x2 pooling, planes split over the threads."""
+    x = np.random.default_rng(3).standard_normal(shape)
+    X = tg.tensor(x, requires_grad=True)
+    out, idx = tg.nn.functional.max_pool2d(X, 2, return_indices=True)
+    n, c, h, w = shape
+    win = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+    am = win.argmax(-1)
+    rows = np.arange(h // 2)[:, None] * 2 + am // 2
+    cols = np.arange(w // 2)[None, :] * 2 + am % 2
+    assert np.array_equal(out.detach().numpy(), win.max(-1))
+    assert np.array_equal(idx.numpy(), rows * w + cols)
+    g = np.random.default_rng(4).standard_normal(out.shape)
+    out.backward(tg.tensor(g))
+    ref = np.zeros((n * c, h * w))
+    np.add.at(ref, (np.arange(n * c)[:, None], (rows * w + cols).reshape(n * c, -1)), g.reshape(n * c, -1))
+    assert np.array_equal(X.grad.numpy(), ref.reshape(shape))
+
+
 # ---------------------------------------------------------------- coverage
 
 # every numba kernel factory with a serial and a parallel build -> the tests above that drive it
@@ -434,16 +491,20 @@ DRIVERS = {
     "make_cross_entropy": "test_cross_entropy",
     "make_gemm": "test_matmul_both_sides_of_thresholds",
     "make_random": "test_random_streams_agree_across_builds",
+    "make_conv2d": "test_conv2d_kernels_both_sides_of_thresholds",
+    "make_conv2d_backward": "test_conv2d_kernels_both_sides_of_thresholds",
+    "make_max_pool2d": "test_max_pool_kernels_both_sides_of_thresholds",
+    "make_max_pool2d_backward": "test_max_pool_kernels_both_sides_of_thresholds",
 }
 
 
 def test_every_numba_kernel_factory_is_driven_here(backend):
     if backend != "numba":
         pytest.skip("checked once, with the numba backend")
-    from tinygrad_like.backends import (numba_elementwise, numba_fused, numba_matmul, numba_misc,
+    from tinygrad_like.backends import (numba_conv, numba_elementwise, numba_fused, numba_matmul, numba_misc,
                                         numba_reduce)
     found = set()
-    for mod in (numba_elementwise, numba_fused, numba_matmul, numba_misc, numba_reduce):
+    for mod in (numba_elementwise, numba_fused, numba_matmul, numba_misc, numba_reduce, numba_conv):
         for name, make in vars(mod).items():
             if name.startswith("make_") and inspect.isfunction(make) and make.__module__ == mod.__name__ \
                     and "par" in inspect.signature(make).parameters:

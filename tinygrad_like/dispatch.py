@@ -578,3 +578,61 @@ def fused_im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tu
 def checks_indices(be: Any) -> bool:
     """True when the backend's index kernels range-check indices themselves."""
     return be.optional.checks_indices
+
+
+def _dense(x: Any) -> Any:
+    return x if x._view.is_contiguous() else copy(x, x.dtype)
+
+
+def fused_conv2d(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stride: tuple, dilation: tuple,
+                 pads: tuple, out_size: tuple) -> Optional[Any]:
+    """The backend's 2-d convolution (groups 1) of an (N, C, H, W) tensor: (N, OC, oh, ow), bias added."""
+    kernel_fn = x._be.optional.conv2d
+    if kernel_fn is None or x.ndim != 4 or not x.dtype.is_float or prod(x.shape) == 0 or prod(out_size) == 0:
+        return None
+    w = _dense(weight)
+    oc = weight.shape[0]
+    b = None if bias is None else _dense(bias)
+    buf = kernel_fn(x._buf, x._view, w._buf, View((oc, prod(weight.shape[1:])), (prod(weight.shape[1:]), 1),
+                                                  w._view.offset),
+                    None if b is None else b._buf, None if b is None else b._view, kernel, stride, dilation, pads,
+                    out_size, x.dtype)
+    return wrap(buf, contig((x.shape[0], oc) + tuple(out_size)), x.dtype, x._be)
+
+
+def fused_conv2d_backward(x: Any, weight: Any, g: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+                          out_size: tuple, need: tuple) -> Optional[tuple]:
+    """(gx, gw, gb) of the backend's conv2d (None where `need` says no), or None without the kernel."""
+    kernel_fn = x._be.optional.conv2d_backward
+    if kernel_fn is None or x.ndim != 4 or not x.dtype.is_float or prod(x.shape) == 0 or prod(out_size) == 0 \
+            or g.dtype is not x.dtype or g._be is not x._be:
+        return None
+    w, gc = _dense(weight), _dense(g)
+    ckk = prod(weight.shape[1:])
+    gx, gw, gb = kernel_fn(x._buf, x._view, w._buf, View((weight.shape[0], ckk), (ckk, 1), w._view.offset),
+                           gc._buf, gc._view, kernel, stride, dilation, pads, out_size, x.dtype, need)
+    be, dt = x._be, x.dtype
+    return (None if gx is None else wrap(gx, contig(x.shape), dt, be),
+            None if gw is None else wrap(gw, contig(weight.shape), dt, be),
+            None if gb is None else wrap(gb, contig(weight.shape[:1]), dt, be))
+
+
+def fused_max_pool2d(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+                     out_size: tuple) -> Optional[tuple]:
+    """(values, int64 flat indices in each input plane) of the backend's 2-d max-pooling, (N, C, oh, ow)."""
+    kernel_fn = x._be.optional.max_pool2d
+    if kernel_fn is None or x.ndim != 4 or not (x.dtype.is_float or x.dtype is _dt.int64) or prod(x.shape) == 0:
+        return None
+    vals, idx = kernel_fn(x._buf, x._view, kernel, stride, dilation, pads, out_size, x.dtype)
+    shape = tuple(x.shape[:2]) + tuple(out_size)
+    return wrap(vals, contig(shape), x.dtype, x._be), wrap(idx, contig(shape), _dt.int64, x._be)
+
+
+def fused_max_pool2d_backward(g: Any, idx: Any, plane: int) -> Optional[Any]:
+    """The (P, plane) gradient of max-pooling from g and the indices, both (P, L), or None."""
+    kernel_fn = g._be.optional.max_pool2d_backward
+    if kernel_fn is None or g.ndim != 2 or not g.dtype.is_float or prod(g.shape) == 0 or idx._be is not g._be:
+        return None
+    gc, ic = _dense(g), _dense(idx)
+    buf = kernel_fn(gc._buf, gc._view, ic._buf, ic._view, plane, g.dtype)
+    return wrap(buf, contig((g.shape[0], plane)), g.dtype, g._be)

@@ -5,7 +5,10 @@ the (possibly overlapping) windows back into x's shape (col2im: one `add_into` k
 backward is `windows` again, so create_graph differentiates through both. `unfold`, `fold` and
 `conv_transpose2d` are composed of these and of matmul. A convolution is one graph node whose
 backward is written with the same differentiable ops (it recomputes the im2col columns rather
-than keeping them); its forward may use a backend's fused `im2col` kernel.
+than keeping them); its forward may use a backend's fused `im2col` kernel. A 2-d convolution
+without groups runs on the backend's fused `conv2d` / `conv2d_backward` kernels where it has them
+(per sample: im2col into scratch, a GEMM straight into the NCHW result), and on the composed path
+when the backward must build a graph (create_graph).
 """
 from __future__ import annotations
 
@@ -201,6 +204,10 @@ def _conv_forward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, strid
                   pads: tuple, groups: int, out_sp: tuple) -> Any:
     """Per chunk of samples one GEMM, (OC, C*KK) @ (C*KK, n*L) -> (OC, n*L), plus bias, copied
     into the NCHW result (PyTorch's layout; a copy of whole output rows)."""
+    if len(kernel) == 2 and groups == 1:  # the backend's fused kernel, where it has one
+        out = dispatch.fused_conv2d(x, weight, bias, kernel, stride, dilation, tuple(lo for lo, _ in pads), out_sp)
+        if out is not None:
+            return out
     n, c = x.shape[:2]
     oc = weight.shape[0]
     l, kk = prod(out_sp), prod(kernel)
@@ -228,6 +235,13 @@ def _conv_backward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stri
     order = (k + 1, 0) + tuple(range(k + 2, 2 * k + 2)) + tuple(range(1, k + 1))
 
     def backward(g: Any) -> tuple:
+        want_b = bias is not None and bias.requires_grad
+        if k == 2 and groups == 1 and not needs_grad(g, x, weight, *(() if bias is None else (bias,))):
+            # no graph to build (no create_graph): the backend's fused kernel, where it has one
+            res = dispatch.fused_conv2d_backward(x, weight, g, kernel, stride, dilation, tuple(lo for lo, _ in pads),
+                                                 out_sp, (x.requires_grad, weight.requires_grad, want_b))
+            if res is not None:
+                return res[:2] if bias is None else res
         gb = g.sum((0,) + tuple(range(2, 2 + k))) if bias is not None and bias.requires_grad else None
         gw = None
         parts = []

@@ -3,7 +3,8 @@
 Average pooling is composed (windows, then mean or sum / count), so its gradient is the sum of
 windows' adjoint. Max pooling picks one element per window (argmax over a contiguous copy of the
 windows) and routes the gradient to that element only, as PyTorch does; `return_indices` gives
-the flat positions in each input plane. Adaptive pooling is separable: one pass per spatial dim.
+the flat positions in each input plane. Adaptive pooling is separable: one pass per spatial dim. Max pooling runs
+on the backend's one-pass `max_pool2d` / `max_pool2d_backward` kernels where it has them.
 """
 from __future__ import annotations
 
@@ -102,6 +103,14 @@ def max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation
     n, c = x.shape[:2]
     sizes = x.shape[2:]
     l, kk = prod(out_sp), prod(kernel)
+    fused = _fused_max_pool(x, kernel, stride, dilation, pads, out_sp)
+    if fused is not None:
+        out, flat = fused
+        if needs_grad(x):
+            out = record(out, "MaxPool", (x,), _fused_max_pool_backward(x.shape, flat.reshape(n, c, l), n, c, l))
+        if unbatched:
+            out, flat = out.squeeze(0), flat.squeeze(0)
+        return (out, flat) if return_indices else out
     with no_grad():
         xp = pad(x, _flat_pads(pads), float("-inf") if x.dtype.is_float else -(1 << 63)) \
             if any(lo or hi for lo, hi in pads) else x
@@ -119,6 +128,31 @@ def max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation
     if unbatched:
         out, flat = out.squeeze(0), flat.squeeze(0)
     return (out, flat.reshape(out.shape)) if return_indices else out
+
+
+def _fused_max_pool(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, out_sp: tuple) -> Any:
+    """(values, indices) from the backend's one-pass 2-d kernel (1-d pooling as 2-d with a height
+    of 1), or None without one."""
+    lo = tuple(p for p, _ in pads)
+    if len(kernel) == 2:
+        return dispatch.fused_max_pool2d(x, kernel, stride, dilation, lo, out_sp)
+    res = dispatch.fused_max_pool2d(x.unsqueeze(2), (1,) + kernel, (1,) + stride, (1,) + dilation, (0,) + lo,
+                                    (1,) + out_sp)
+    return None if res is None else (res[0].squeeze(2), res[1].squeeze(2))
+
+
+def _fused_max_pool_backward(shape: tuple, flat: Any, n: int, c: int, l: int) -> Any:
+    """The backward of the fused forward: the backend's scatter-add kernel when no graph is built
+    (create_graph records the composed scatter instead)."""
+    composed = _max_pool_backward(shape, flat, n, c, l)
+
+    def backward(g: Any) -> tuple:
+        if not needs_grad(g):
+            res = dispatch.fused_max_pool2d_backward(g.reshape(n * c, l), flat.reshape(n * c, l), prod(shape[2:]))
+            if res is not None:
+                return (res.reshape(shape),)
+        return composed(g)
+    return backward
 
 
 def _max_pool_backward(shape: tuple, flat: Any, n: int, c: int, l: int) -> Any:
