@@ -31,7 +31,7 @@ from typing import Any, Optional, Sequence
 
 import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) before the extension
 
-from tinygrad_like.dtypes import DType, bool_
+from tinygrad_like.dtypes import ALL_DTYPES, DType, bool_
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, contiguous_strides, prod
 
@@ -66,6 +66,7 @@ def check_fresh() -> None:
 check_fresh()
 
 _DT = DTYPE_CODES
+_DT_OF = {d: DTYPE_CODES[d.name] for d in ALL_DTYPES}  # by the dtype object: one lookup on the hot path
 _SCATTER = SCATTER_CODES
 _SCAN = SCAN_CODES
 _MAXDIM = 64
@@ -315,8 +316,9 @@ class CBackend:
 
     def binary(self, op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType,
                out: Optional[CBuffer] = None) -> CBuffer:
-        code = BINARY_CODES.get(op)
-        if code is None:
+        try:
+            code = BINARY_CODES[op]
+        except KeyError:
             _code(BINARY_CODES, op, "binary op")  # raises
         shape = a_view.shape
         if b_view.shape != shape:
@@ -338,7 +340,7 @@ class CBackend:
                 out = _new(n, odt)
             elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
                 raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
-            rc = lib.tg_binary1(code, _DT[dtype.name], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
+            rc = lib.tg_binary1(code, _DT_OF[dtype], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
         else:
             _check(a, a_view, dtype, op)
             _check(b, b_view, dtype, op)

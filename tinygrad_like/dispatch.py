@@ -300,7 +300,18 @@ def binary(op: str, a: Any, b: Any, dtype: DType, out_dtype: DType) -> Any:
         n, kv, ov = _FLAT.get(sa) or flat_plan(sa)
         if n == 0:
             return empty(sa, out_dtype, be)
-        return wrap(be.binary(op, a._buf, kv, b._buf, kv, dtype), ov, out_dtype, be)
+        # wrap(), inlined: the hottest path of the library (every same-shape arithmetic op)
+        t = _new(_Tensor)
+        t._buf = be.binary(op, a._buf, kv, b._buf, kv, dtype)
+        t._view = ov
+        t.dtype = out_dtype
+        t._be = be
+        t._vc = [0]
+        t.requires_grad = False
+        t.grad = None
+        t._node = None
+        t._hooks = None
+        return t
     shape, cs, s1, s2, ov = binary_plan(sa, va.strides, sb, vb.strides)
     if prod(shape) == 0:
         return empty(shape, out_dtype, be)
