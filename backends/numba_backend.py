@@ -77,9 +77,10 @@ if hasattr(os, "register_at_fork"):
 # each of our parallel kernels, another pool's threads (numpy's or PyTorch's OpenBLAS, PyTorch's
 # own OpenMP copy) wait for a core: a numpy matmul of 128 interleaved with a parallel numba add
 # took several hundred times longer than the two alone. 1000 iterations of the spin's pause
-# instruction last about 20-50 us on current x86 cores, the c backend's spin (TG_SPIN_US): long
-# enough that back-to-back kernels find the workers awake, short enough that another pool's
-# next call gets the core.
+# instruction last about 10 us on a core with a 10 ns pause (the Xeons this was measured on) and
+# up to about 50 us where pause is slower: long enough that back-to-back kernels find the
+# workers awake, short enough that another pool's next call soon gets the core (its wait is
+# bounded by the spin, so a longer one costs every interleaved call that much).
 GOMP_SPIN = "1000"
 
 
