@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) before the extension
 
-from tinygrad_like.dtypes import DType, bool_
+from tinygrad_like.dtypes import ALL_DTYPES, DType, bool_
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, contiguous_strides, prod
 
@@ -69,6 +69,7 @@ def check_fresh() -> None:
 check_fresh()
 
 _DT = DTYPE_CODES
+_DT_OF = {d: DTYPE_CODES[d.name] for d in ALL_DTYPES}  # by the dtype object: one lookup on the hot path
 _SCATTER = SCATTER_CODES
 _SCAN = SCAN_CODES
 _MAXDIM = 64
@@ -105,12 +106,17 @@ _BIG = 1 << 20  # bytes; from here on buffers come from the C side's huge-page c
 
 
 on_new: Optional[Callable[[CBuffer], None]] = None  # set while a tg.jit capture runs (c_capture.py)
+_CHARS = ffi.typeof("char[]")
+_obj_new = object.__new__
 
 
 def _new(n: int, dtype: DType) -> CBuffer:
     nbytes = n * dtype.itemsize
     if nbytes < _BIG:
-        buf = CBuffer(_alloc("char[]", nbytes or 1), n, dtype)
+        buf = _obj_new(CBuffer)  # CBuffer(...) without its __init__ call: this runs for every result
+        buf.ptr = _alloc(_CHARS, nbytes or 1)
+        buf.size = n
+        buf.dtype = dtype
     else:
         p = lib.tg_big_alloc(nbytes)
         if p == ffi.NULL:
@@ -339,27 +345,31 @@ class CBackend:
 
     def binary(self, op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType,
                out: Optional[CBuffer] = None) -> CBuffer:
-        code = _code(BINARY_CODES, op, "binary op")
+        try:
+            code = BINARY_CODES[op]
+        except KeyError:
+            _code(BINARY_CODES, op, "binary op")  # raises
         shape = a_view.shape
         if b_view.shape != shape:
             raise ShapeError(f"c backend: {op}: operand shapes {shape} and {b_view.shape} differ")
         odt = bool_ if op in COMPARE else dtype
         if len(shape) == 1:
-            # the hot path: inline span checks of two 1-d views, one C call
+            # the hot path: inline span checks of two 1-d views, one C call. The short test
+            # covers views with strides >= 0 (all dispatch passes here); a negative stride or a
+            # failing case goes through the full checks, which raise with the details.
             n = shape[0]
             sa, sb = a_view.strides[0], b_view.strides[0]
             oa, ob = a_view.offset, b_view.offset
-            if (type(a) is not CBuffer or type(b) is not CBuffer or a.dtype is not dtype
-                    or b.dtype is not dtype or oa < 0 or ob < 0 or oa + (n - 1) * sa >= a.size
-                    or ob + (n - 1) * sb >= b.size or (sa < 0 and oa + (n - 1) * sa < 0)
-                    or (sb < 0 and ob + (n - 1) * sb < 0) or oa >= a.size or ob >= b.size):
-                _check(a, a_view, dtype, op)  # raises with the details
+            if not (type(a) is CBuffer and type(b) is CBuffer and a.dtype is dtype and b.dtype is dtype
+                    and sa >= 0 and sb >= 0 and oa >= 0 and ob >= 0
+                    and oa + (n - 1) * sa < a.size and ob + (n - 1) * sb < b.size):
+                _check(a, a_view, dtype, op)
                 _check(b, b_view, dtype, op)
             if out is None:
                 out = _new(n, odt)
             elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
                 raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
-            rc = lib.tg_binary1(code, _DT[dtype.name], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
+            rc = lib.tg_binary1(code, _DT_OF[dtype], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
         else:
             _check(a, a_view, dtype, op)
             _check(b, b_view, dtype, op)

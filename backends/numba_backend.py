@@ -73,6 +73,43 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+# Idle GNU OpenMP threads spin GOMP_SPINCOUNT iterations before they sleep: 300,000 by default,
+# several ms. numba's `omp` threading layer runs on that pool, and while its threads spin after
+# each of our parallel kernels, another pool's threads (numpy's or PyTorch's OpenBLAS, PyTorch's
+# own OpenMP copy) wait for a core: a numpy matmul of 128 interleaved with a parallel numba add
+# took several hundred times longer than the two alone. 1000 iterations of the spin's pause
+# instruction last about 10 us on a core with a 10 ns pause (the Xeons this was measured on) and
+# up to about 50 us where pause is slower: long enough that back-to-back kernels find the
+# workers awake, short enough that another pool's next call soon gets the core (its wait is
+# bounded by the spin, so a longer one costs every interleaved call that much).
+GOMP_SPIN = "1000"
+
+
+def _gomp_loaded() -> bool:
+    """True when the system's GNU OpenMP library (libgomp.so.1) is already mapped in this process,
+    its settings read: someone else's, whose spin we leave alone. (PyTorch's wheels bundle a
+    copy under another name, libgomp-<hash>.so, which stays independent either way.)"""
+    try:
+        with open("/proc/self/maps") as f:
+            return any("/libgomp.so" in line for line in f)
+    except OSError:
+        return False
+
+
+def start_pool(n: int) -> None:
+    """Start numba's thread pool with n threads. When it is an OpenMP pool that numba loads now,
+    it is loaded with a bounded spin (GOMP_SPIN) unless the user set GOMP_SPINCOUNT or
+    OMP_WAIT_POLICY; the variable is set only while numba loads the library, so nothing else in
+    the process (another OpenMP copy, a child process) sees it."""
+    bound = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ and not _gomp_loaded()
+    if bound:
+        os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN
+    try:
+        numba.set_num_threads(n)  # loads the threading layer first (libgomp for `omp`)
+    finally:
+        if bound:
+            del os.environ["GOMP_SPINCOUNT"]
+
 
 class _Kernels(dict):
     """Kernel dispatchers made on first use: key -> make(*key) (making one compiles nothing)."""
@@ -146,7 +183,7 @@ class NumbaBackend:
     checks_indices = True
 
     def __init__(self) -> None:
-        numba.set_num_threads(max(1, min(num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        start_pool(max(1, min(num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
     # ---- memory -------------------------------------------------------------------
     def empty(self, n: int, dtype: DType) -> np.ndarray:

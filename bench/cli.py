@@ -116,9 +116,8 @@ def run(args: argparse.Namespace) -> tuple[list, dict]:
     for s in suite_names:
         if s not in NAMES:
             raise _Usage(f"unknown suite {s!r}; valid suites: {', '.join(NAMES)}")
-    # The references load first: the c backend bounds GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT
-    # in the environment when it loads (for numba's pool), and that must not change how numpy's
-    # and PyTorch's own thread pools behave in this process.
+    # The references load first, as a user's script would import them, so their pools start
+    # with their own settings (the backends set no environment variables others read).
     import numpy  # noqa: F401
     refs = impls.references()
     torch = impls.torch()

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from typing import Any, Optional
 
+from bench import peakprobe
+
 THREAD_VARS = ("TG_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")
 PACKAGES = ("numpy", "torch", "numba", "llvmlite", "cffi", "scipy-openblas32", "matplotlib")
@@ -119,23 +121,22 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def peak_gflops(threads: int) -> dict:
-    """float32 peak: an FMA-throughput probe (numba, fresh process), else an estimate from flags."""
+def peak_gflops(threads: int, refresh: bool = False) -> dict:
+    """float32 peak: the C FMA probe at every vector width the CPU has (bench/peakprobe.py,
+    cached per machine); without a C compiler the numba probe (the width LLVM picks, which can be
+    half the widest); without either an estimate from /proc/cpuinfo."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    got = peakprobe.cached_peak(threads, cpu_model(), cpu_flags(), usable, refresh=refresh)
+    if got is not None:
+        return got
     try:
         p = subprocess.run([sys.executable, "-c", PROBE % threads], capture_output=True, text=True,
                            timeout=120)
         if p.returncode == 0:
             g = json.loads(p.stdout.strip().splitlines()[-1])["gflops"]
-            est = _estimate(threads)
-            if simd() == "AVX-512" and est["gflops"] > g:
-                # LLVM vectorizes the probe with 256-bit registers on these CPUs, so it measures
-                # half the FMA width; BLAS and our numba matmul do use 512-bit FMAs
-                est["method"] = est["method"].replace("numba probe unavailable",
-                                                      f"the 256-bit numba probe measured {g:.0f} GFLOP/s")
-                return est
             return {"gflops": g, "threads": threads,
-                    "method": f"probe: 8 independent 8-lane FMA chains per thread (numba, fastmath contract), "
-                              f"{threads} threads, best of 3"}
+                    "method": f"numba probe: 8 independent FMA chains per thread at the vector width LLVM "
+                              f"picks (may be narrower than the CPU's widest), {threads} threads, best of 3"}
     except Exception:  # noqa: BLE001 (fall back to the estimate)
         pass
     return _estimate(threads)
@@ -152,4 +153,4 @@ def _estimate(threads: int) -> dict:
     g = threads * 2 * lanes * 2 * mhz / 1e3
     return {"gflops": g, "threads": threads,
             "method": f"estimate: {threads} cores x 2 FMA units x {lanes} float32 lanes x 2 flop x {mhz:.0f} MHz "
-                      f"(/proc/cpuinfo; numba probe unavailable)"}
+                      f"(/proc/cpuinfo; no probe could run: assumes two FMA units of the full width)"}

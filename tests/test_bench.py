@@ -226,3 +226,56 @@ def test_without_torch_the_torch_columns_are_skipped_cleanly(backend: str, tmp_p
     assert doc["references"] == ["numpy"]
     assert not any(r["impl"] == "torch" for r in doc["rows"])
     assert all("torch" not in r["ratios"] for r in doc["rows"])
+
+
+# ---------------------------------------------------------------------- the float32 peak probe
+
+
+def test_peak_probe_widths_follow_the_flags():
+    from bench import peakprobe
+    assert peakprobe.widths({"avx2", "fma", "avx512f", "sse2"}) == [256, 512]
+    assert peakprobe.widths({"avx2", "fma"}) == [256]
+    assert peakprobe.widths({"avx512f"}) == []  # no AVX2+FMA: no width this probe can run
+    assert peakprobe.widths({"sse2"}) == []
+
+
+def test_peak_is_probed_once_per_machine_and_thread_count(tmp_path, monkeypatch):
+    from bench import peakprobe
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def fake(threads: int, flags: set) -> dict:
+        calls.append(threads)
+        return {"gflops": 100.0 * threads, "threads": threads, "method": "fake"}
+
+    flags = {"avx2", "fma"}
+    first = peakprobe.cached_peak(2, "cpu A", flags, 2, run_probe=fake)
+    again = peakprobe.cached_peak(2, "cpu A", flags, 2, run_probe=fake)
+    assert first["gflops"] == again["gflops"] == 200.0 and calls == [2]
+    assert peakprobe.cached_peak(1, "cpu A", flags, 2, run_probe=fake)["gflops"] == 100.0
+    assert peakprobe.cached_peak(2, "cpu B", flags, 2, run_probe=fake)["gflops"] == 200.0
+    assert calls == [2, 1, 2]
+    peakprobe.cached_peak(2, "cpu A", flags, 2, run_probe=fake, refresh=True)
+    assert calls == [2, 1, 2, 2]
+    assert len(json.load(open(peakprobe.cache_path()))) == 3
+    # a probe that cannot run caches nothing; a damaged cache file is probed over
+    assert peakprobe.cached_peak(4, "cpu A", flags, 4, run_probe=lambda t, f: None) is None
+    with open(peakprobe.cache_path(), "w") as f:
+        f.write("{not json")
+    assert peakprobe.cached_peak(2, "cpu A", flags, 2, run_probe=fake)["gflops"] == 200.0
+    assert calls == [2, 1, 2, 2, 2]
+
+
+def test_peak_probe_measures_every_width_within_physical_bounds():
+    """The C probe runs on this machine (gcc is required to install): one figure per width,
+    positive and below what any x86 core can do (2 FMA units x lanes x 2 flop x 6 GHz)."""
+    from bench import machine, peakprobe
+    flags = machine.cpu_flags()
+    if not peakprobe.widths(flags):
+        pytest.skip("the CPU has no AVX2+FMA")
+    got = peakprobe.probe(1, flags, target_s=0.02)
+    assert got is not None, "the probe could not be built (gcc and cffi are needed)"
+    assert set(got["widths"]) == {str(w) for w in peakprobe.widths(flags)}
+    for w, g in got["widths"].items():
+        assert 0.5 < g < 2 * (int(w) // 32) * 2 * 6.0, (w, g)
+    assert got["gflops"] == max(got["widths"].values()) and got["threads"] == 1

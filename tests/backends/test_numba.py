@@ -3,6 +3,10 @@ SIMD sums, transposed elementwise staging. Run once, when the numba backend is s
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -180,3 +184,59 @@ def test_generic_reduction_serial_and_parallel_builds(op, shape, dims):
     got = getattr(T(x), op)(dims) if op == "sum" else getattr(T(x), op)(dims[1]).__getattribute__(op)(dims[0])
     want = getattr(x.astype(np.float64), op)(axis=dims)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("env,seen", [({}, "default"), ({"GOMP_SPINCOUNT": "7"}, "7"),
+                                      ({"OMP_WAIT_POLICY": "passive"}, None)])
+def test_pool_starts_with_a_bounded_omp_spin_the_user_can_override(monkeypatch, env, seen):
+    """GOMP_SPINCOUNT is set only while numba loads its pool, and only where the user set neither
+    it nor OMP_WAIT_POLICY; the environment is left as it was, also when the start fails."""
+    from tinygrad_like.backends import numba_backend as nb
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(nb, "_gomp_loaded", lambda: False)
+    calls = []
+
+    def fake_set_num_threads(n: int) -> None:
+        calls.append((n, os.environ.get("GOMP_SPINCOUNT")))
+        raise RuntimeError("pool failed")
+
+    monkeypatch.setattr(nb.numba, "set_num_threads", fake_set_num_threads)
+    with pytest.raises(RuntimeError, match="pool failed"):
+        nb.start_pool(2)
+    assert calls == [(2, nb.GOMP_SPIN if seen == "default" else seen)]
+    assert {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")} == \
+        {"GOMP_SPINCOUNT": env.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": env.get("OMP_WAIT_POLICY")}
+
+
+def test_pool_leaves_an_already_loaded_libgomp_alone(monkeypatch):
+    from tinygrad_like.backends import numba_backend as nb
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(nb, "_gomp_loaded", lambda: True)
+    calls = []
+    monkeypatch.setattr(nb.numba, "set_num_threads", lambda n: calls.append(os.environ.get("GOMP_SPINCOUNT")))
+    nb.start_pool(1)
+    assert calls == [None]
+
+
+def test_omp_pool_in_a_fresh_process_sees_the_spin_and_the_environment_does_not():
+    """With numba's omp layer, libgomp is loaded by the backend's pool start (so it read the bound
+    spin) and the variable is gone afterwards; the parallel kernel's result is right."""
+    code = textwrap.dedent("""
+        import os, numba
+        import tinygrad_like as tg
+        from tinygrad_like.backends import numba_backend as nb
+        assert not nb._gomp_loaded()
+        x = tg.arange(200_000, dtype=tg.float32, backend="numba")
+        y = (x + x).numpy()
+        assert y[-1] == 399_998.0, y[-1]
+        print(numba.threading_layer(), nb._gomp_loaded(), "GOMP_SPINCOUNT" in os.environ)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(NUMBA_THREADING_LAYER="omp", TG_NUM_THREADS="2")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["omp", "True", "False"]

@@ -26,14 +26,15 @@ class Node:
 
     __slots__ = ("name", "edges", "backward", "saved", "shape", "dtype", "version", "hooks", "retained", "__weakref__")
 
-    def __init__(self, name: str, edges: tuple, backward: Optional[BackwardFn], saved: tuple, shape: tuple, dtype: Any):
+    def __init__(self, name: str, edges: tuple, backward: Optional[BackwardFn], saved: tuple, shape: tuple, dtype: Any,
+                 version: int = 0):
         self.name = name
         self.edges = edges  # per input: its Node, the leaf tensor itself, or None (needs no grad)
         self.backward = backward
         self.saved = saved  # ((tensor, its storage version when saved), ...)
         self.shape = shape  # of the op's output (for printing)
         self.dtype = dtype
-        self.version = 0  # the output storage's version this node describes (see record)
+        self.version = version  # the output storage's version this node describes (see record)
         self.hooks: Optional[list] = None  # gradient hooks of the output tensor (Tensor.register_hook)
         self.retained: Optional[weakref.ref] = None  # the output tensor, when it called retain_grad()
 
@@ -80,9 +81,30 @@ def record(out: Any, name: str, inputs: tuple, backward: BackwardFn, saved: tupl
             edges.append(None)
     if wanted:
         out.requires_grad = True
-        node = out._node = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else (),
-                                out._view.shape, out.dtype)
-        node.version = out._vc[0]
+        out._node = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else (),
+                         out._view.shape, out.dtype, out._vc[0])
+    return out
+
+
+def record2(out: Any, name: str, a: Any, b: Any, backward: BackwardFn, saved: tuple = ()) -> Any:
+    """`record(out, name, (a, b), backward, saved)` unrolled for the binary ops' hot path, for a
+    caller that found grad mode on and a or b requiring grad; the same checks."""
+    ea = eb = None
+    if a.requires_grad:
+        ea = a._node
+        if ea is None:
+            ea = a
+        elif ea.version != a._vc[0]:
+            _stale(a, name)
+    if b.requires_grad:
+        eb = b._node
+        if eb is None:
+            eb = b
+        elif eb.version != b._vc[0]:
+            _stale(b, name)
+    out.requires_grad = True
+    out._node = Node(name, (ea, eb), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else (),
+                     out._view.shape, out.dtype, out._vc[0])
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 from .. import dispatch
 from .. import dtypes as _dt
-from ..autograd import grad_mode, needs_grad, record
+from ..autograd import grad_mode, needs_grad, record, record2
 from ..dispatch import as_number, is_tensor, result_dtype, same_backend, scalar
 from ..dtypes import DType, bool_, float32, float64, int64
 from ..errors import DivisionByZeroError, DTypeError, InvalidValueError
@@ -160,16 +160,27 @@ _SAVES = {"add": (), "sub": (), "mul": (0, 1), "div": (0, 1), "pow": (0, 1, 2), 
 """Which of (a, b, out) each binary op's backward reads (always a prefix of the three)."""
 
 
-def arith(a: Any, other: Any, op: str, name: str, backward_of: Callable, reverse: bool = False) -> Any:
-    """a op other with PyTorch's promotion; records `backward_of(a, b, out)` when needed."""
-    a, b, dt = operands(a, other, reverse)
-    if not dt.is_float:
-        a, b, dt, op = _integer_operands(a, b, dt, op)
-    out = dispatch.binary(op, a, b, dt, dt)
-    if not (grad_mode.enabled and (a.requires_grad or b.requires_grad)):
-        return out
-    saves = _SAVES[op]
-    return record(out, name, (a, b), backward_of(a, b, out), (a, b, out)[:len(saves)] if saves else ())
+def arith_op(op: str, name: str, backward_of: Callable) -> Callable:
+    """The function `(a, other, reverse=False) -> a op other` with PyTorch's promotion, recording
+    `backward_of(a, b, out)` when needed. One function per op, so that an operator makes one
+    Python call less on its way to the kernel (the per-op overhead of small tensors)."""
+    n_saved = len(_SAVES[op])
+
+    def apply(a: Any, other: Any, reverse: bool = False) -> Any:
+        # nothing to promote (same class: a tensor, without the isinstance call; else operands decides)
+        if type(other) is type(a) and other.dtype is a.dtype and other._be is a._be:
+            a, b, dt = (other, a, a.dtype) if reverse else (a, other, a.dtype)
+        else:
+            a, b, dt = operands(a, other, reverse)
+        kernel = op
+        if not dt.is_float:
+            a, b, dt, kernel = _integer_operands(a, b, dt, op)
+        out = dispatch.binary(kernel, a, b, dt, dt)
+        if not (grad_mode.enabled and (a.requires_grad or b.requires_grad)):
+            return out
+        return record2(out, name, a, b, backward_of(a, b, out), (a, b, out)[:n_saved] if n_saved else ())
+    apply.__name__ = apply.__qualname__ = op
+    return apply
 
 
 def _integer_operands(a: Any, b: Any, dt: Any, op: str) -> tuple:
@@ -197,8 +208,7 @@ def _add_backward(a: Any, b: Any, out: Any) -> Callable:
     return lambda g: (g.sum_to(sa), g.sum_to(sb))
 
 
-def add(a: Any, other: Any, reverse: bool = False) -> Any:
-    return arith(a, other, "add", "Add", _add_backward, reverse)
+add = arith_op("add", "Add", _add_backward)
 
 
 def _sub_backward(a: Any, b: Any, out: Any) -> Callable:
@@ -206,8 +216,7 @@ def _sub_backward(a: Any, b: Any, out: Any) -> Callable:
     return lambda g: (g.sum_to(sa), (-g).sum_to(sb))
 
 
-def sub(a: Any, other: Any, reverse: bool = False) -> Any:
-    return arith(a, other, "sub", "Sub", _sub_backward, reverse)
+sub = arith_op("sub", "Sub", _sub_backward)
 
 
 def _mul_backward(a: Any, b: Any, out: Any) -> Callable:
@@ -215,8 +224,7 @@ def _mul_backward(a: Any, b: Any, out: Any) -> Callable:
                       (g * a).sum_to(b.shape) if b.requires_grad else None)
 
 
-def mul(a: Any, other: Any, reverse: bool = False) -> Any:
-    return arith(a, other, "mul", "Mul", _mul_backward, reverse)
+mul = arith_op("mul", "Mul", _mul_backward)
 
 
 def _div_backward(a: Any, b: Any, out: Any) -> Callable:
@@ -224,8 +232,7 @@ def _div_backward(a: Any, b: Any, out: Any) -> Callable:
                       (-g * a / (b * b)).sum_to(b.shape) if b.requires_grad else None)
 
 
-def div(a: Any, other: Any, reverse: bool = False) -> Any:
-    return arith(a, other, "div", "Div", _div_backward, reverse)
+div = arith_op("div", "Div", _div_backward)
 
 
 def _pow_backward(a: Any, b: Any, out: Any) -> Callable:
@@ -240,13 +247,16 @@ def _pow_backward(a: Any, b: Any, out: Any) -> Callable:
     return backward
 
 
+_pow = arith_op("pow", "Pow", _pow_backward)
+
+
 def pow(a: Any, other: Any, reverse: bool = False) -> Any:  # noqa: A001  (PyTorch's name)
     if not reverse and isinstance(other, (int, float)) and not isinstance(other, bool) and a.dtype.is_float:
         if other == 2:
             return mul(a, a)
         if other == 1:
             return mul(a, 1)
-    return arith(a, other, "pow", "Pow", _pow_backward, reverse)
+    return _pow(a, other, reverse)
 
 
 def _minmax_backward(a: Any, b: Any, out: Any, op: str) -> Callable:
@@ -260,16 +270,20 @@ def _minmax_backward(a: Any, b: Any, out: Any, op: str) -> Callable:
     return backward
 
 
+_maximum = arith_op("maximum", "Maximum", lambda a, b, out: _minmax_backward(a, b, out, "maximum"))
+_minimum = arith_op("minimum", "Minimum", lambda a, b, out: _minmax_backward(a, b, out, "minimum"))
+
+
 def maximum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "maximum", "Maximum", lambda a, b, out: _minmax_backward(a, b, out, "maximum"))
+    return _maximum(a, b)
 
 
 def minimum(a: Any, b: Any) -> Any:
     if not is_tensor(a):
         a, b = b, a
-    return arith(a, b, "minimum", "Minimum", lambda a, b, out: _minmax_backward(a, b, out, "minimum"))
+    return _minimum(a, b)
 
 
 # ---------------------------------------------------------------------- floor division, remainder
@@ -281,12 +295,15 @@ def _fmod_backward(a: Any, b: Any, out: Any) -> Callable:
                       (-g * trunc(a / b)).sum_to(b.shape) if b.requires_grad else None)
 
 
+_fmod = arith_op("fmod", "Fmod", _fmod_backward)
+
+
 def fmod(a: Any, other: Any, reverse: bool = False) -> Any:
     """C's fmod: the remainder of the division truncated toward zero, with the dividend's sign."""
     a, b, dt = operands(a, other, reverse)
     if not dt.is_float:
         _check_int_divisor(b)
-    return arith(a, b, "fmod", "Fmod", _fmod_backward)
+    return _fmod(a, b)
 
 
 def _int_floor_divide(a: Any, b: Any, r: Any) -> Any:
