@@ -402,7 +402,7 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_sgemm_layouts_and_edges(cbe, threads):
     """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c; x @ W.T with few columns: its
-    dot-product kernel): every transpose pair,
+    dot-product kernel; few rows: B read in place), on both sides of each path's bounds: every transpose pair,
     row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
     and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
     float64 numpy."""
@@ -410,8 +410,12 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
     rng = np.random.default_rng(3)
     prev = cbe.get_num_threads()
     shapes = [(128, 256, 784), (256, 784, 128), (37, 45, 1261), (250, 33, 260), (16, 32, 4100),
-              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^21 multiply-adds
-              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145)]  # few columns: dot kernel
+              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^20 multiply-adds
+              (448, 64, 64), (73, 130, 120),  # 448x64x64 at 2^20.8; 7 row blocks: B packed
+              (72, 130, 120), (64, 784, 128), (6, 7003, 25), (1, 2100, 600), (13, 3400, 150),  # B in place
+              (16, 33, 2100), (25, 47, 1000),  # in place, one or two panels, k blocks (k > 512)
+              (448, 27, 64), (300, 16, 127), (64, 31, 512),  # 16-31 columns, little k: 12x32 tile if tb
+              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145), (448, 20, 128)]  # dot kernel
     try:
         cbe.set_num_threads(threads)
         for m, n, k in shapes:
