@@ -13,7 +13,8 @@
    12-row blocks instead. Packing buffers are per thread and grow on demand.
    A product with few rows and a plain B (an im2col GEMM W @ cols: 6 or 16 rows, thousands of
    columns) reads B in place instead of packing it (DIRECT_MB), prefetching the next panel's rows:
-   there the packing pass would be most of the memory traffic. */
+   there the packing pass would be most of the memory traffic. One with at most 64 columns reads
+   A in place instead (ADIRECT_NP): each A element serves one or two tiles. */
 #include <stdlib.h>
 #include <cblas.h>
 #include "tg.h"
@@ -33,6 +34,11 @@
    panel would serve only a few row blocks after its packing pass (64x128 @ 128x784: 0.95x the
    packed time; from ~448 rows packing pays again, 1.1x) */
 #define DIRECT_MB 6
+/* A is read in place (no packing, either transpose) when C has at most this many 32-column panels:
+   each A micro-panel would serve only one or two tiles after its packing pass (448x64 @ 64x64 and
+   448x256 @ 256x64, a transformer's layers: 0.9x the packed time, their weight gradients
+   (192|256)x448 @ 448x64 0.87-0.9x, 448x64 @ 64x27 0.9x) */
+#define ADIRECT_NP 2
 
 static inline __mmask16 lanes(int64_t k) { return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u); }
 
@@ -116,17 +122,18 @@ static void pack_a(int ta, const float *A, int64_t lda, int64_t i0, int64_t mr, 
 /* C tile (ROWS x 32, masks m0/m1 for the columns) = (or +=, when accum) A micro-panel @ B panel.
    Row p of the B panel starts at bp + p * ldbp: ldbp = 32 for a packed panel, ldb for B read in
    place (its loads are masked, so a last panel narrower than 32 reads nothing past n). */
-#define DEF_UKR(ROWS, NAME, PF) \
-static void NAME##ROWS(int64_t kc, const float *ap, const float *bp, int64_t ldbp, float *c, int64_t ldc, \
-                       __mmask16 m0, __mmask16 m1, int accum) { \
+#define DEF_UKR(ROWS, NAME, PF, AIDX) \
+static void NAME##ROWS(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t ldbp, float *c, \
+                       int64_t ldc, __mmask16 m0, __mmask16 m1, int accum) { \
     __m512 c0[ROWS], c1[ROWS]; \
+    (void)lda; \
     _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); } \
     _Pragma("GCC unroll 2") for (int64_t p = 0; p < kc; p++) { \
         __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + p * ldbp), b1 = _mm512_maskz_loadu_ps(m1, bp + p * ldbp + 16); \
         if (PF) { _mm_prefetch((const char *)(bp + p * ldbp + NR), _MM_HINT_T0); \
                   _mm_prefetch((const char *)(bp + p * ldbp + NR + 16), _MM_HINT_T0); } \
         _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { \
-            __m512 av = _mm512_set1_ps(ap[p * MR + i]); \
+            __m512 av = _mm512_set1_ps(ap[AIDX]); \
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]); \
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]); \
         } \
@@ -141,16 +148,23 @@ static void NAME##ROWS(int64_t kc, const float *ap, const float *bp, int64_t ldb
         _mm512_mask_storeu_ps(cr + 16, m1, c1[i]); \
     } \
 }
-#define DEF_UKRS(NAME, PF) \
-    DEF_UKR(1, NAME, PF) DEF_UKR(2, NAME, PF) DEF_UKR(3, NAME, PF) DEF_UKR(4, NAME, PF) DEF_UKR(5, NAME, PF) \
-    DEF_UKR(6, NAME, PF) DEF_UKR(7, NAME, PF) DEF_UKR(8, NAME, PF) DEF_UKR(9, NAME, PF) DEF_UKR(10, NAME, PF) \
-    DEF_UKR(11, NAME, PF) DEF_UKR(12, NAME, PF)
-DEF_UKRS(ukr_, 0)
-DEF_UKRS(ukrpf_, 1)  /* B read in place: each k also prefetches the same row of the next panel */
-typedef void (*ukr_fn)(int64_t, const float *, const float *, int64_t, float *, int64_t, __mmask16, __mmask16, int);
+#define DEF_UKRS(NAME, PF, AIDX) \
+    DEF_UKR(1, NAME, PF, AIDX) DEF_UKR(2, NAME, PF, AIDX) DEF_UKR(3, NAME, PF, AIDX) DEF_UKR(4, NAME, PF, AIDX) \
+    DEF_UKR(5, NAME, PF, AIDX) DEF_UKR(6, NAME, PF, AIDX) DEF_UKR(7, NAME, PF, AIDX) DEF_UKR(8, NAME, PF, AIDX) \
+    DEF_UKR(9, NAME, PF, AIDX) DEF_UKR(10, NAME, PF, AIDX) DEF_UKR(11, NAME, PF, AIDX) DEF_UKR(12, NAME, PF, AIDX)
+DEF_UKRS(ukr_, 0, p * MR + i)    /* A packed: a 12-float column per k */
+DEF_UKRS(ukrpf_, 1, p * MR + i)  /* B read in place: each k also prefetches the same row of the next panel */
+DEF_UKRS(ukra_, 0, i * lda + p)  /* A read in place, row-major (ta = 0) */
+DEF_UKRS(ukrat_, 0, p * lda + i) /* A read in place, transposed (ta = 1) */
+typedef void (*ukr_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, __mmask16,
+                       __mmask16, int);
 static const ukr_fn UKR[MR + 1] = {0, ukr_1, ukr_2, ukr_3, ukr_4, ukr_5, ukr_6, ukr_7, ukr_8, ukr_9, ukr_10, ukr_11, ukr_12};
 static const ukr_fn UKR_PF[MR + 1] = {0, ukrpf_1, ukrpf_2, ukrpf_3, ukrpf_4, ukrpf_5, ukrpf_6, ukrpf_7, ukrpf_8,
                                       ukrpf_9, ukrpf_10, ukrpf_11, ukrpf_12};
+static const ukr_fn UKR_A[MR + 1] = {0, ukra_1, ukra_2, ukra_3, ukra_4, ukra_5, ukra_6, ukra_7, ukra_8, ukra_9,
+                                     ukra_10, ukra_11, ukra_12};
+static const ukr_fn UKR_AT[MR + 1] = {0, ukrat_1, ukrat_2, ukrat_3, ukrat_4, ukrat_5, ukrat_6, ukrat_7, ukrat_8,
+                                      ukrat_9, ukrat_10, ukrat_11, ukrat_12};
 
 /* per-thread packing buffers, grown on demand (64-byte aligned) */
 static _Thread_local float *tl_bbuf, *tl_abuf;
@@ -169,7 +183,7 @@ static float *grow(float **buf, size_t *cap, size_t nfloats) {
 }
 
 typedef struct {
-    int ta, tb, split_rows, direct;
+    int ta, tb, split_rows, direct, adirect;
     int64_t m, n, k, lda, ldb, ldc;
     const float *A, *B;
     float *C;
@@ -203,11 +217,16 @@ static void sgemm_block(const sg_t *g, int64_t i_lo, int64_t i_hi, int64_t jp_lo
             }
             for (int64_t i0 = i_lo; i0 < i_hi; i0 += MR) {
                 int64_t mr = i_hi - i0 < MR ? i_hi - i0 : MR;
-                pack_a(g->ta, g->A, g->lda, i0, mr, p0, kc, abuf);
+                if (!g->adirect) pack_a(g->ta, g->A, g->lda, i0, mr, p0, kc, abuf);
                 for (int64_t jp = jc; jp < jc_hi; jp++) {
                     int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
-                    UKR[mr](kc, abuf, bbuf + (jp - jc) * kc * NR, NR, g->C + i0 * g->ldc + j0, g->ldc,
-                            lanes(nr), lanes(nr - 16), p0 > 0);
+                    float *c = g->C + i0 * g->ldc + j0;
+                    if (g->adirect)
+                        (g->ta ? UKR_AT : UKR_A)[mr](kc, g->A + (g->ta ? p0 * g->lda + i0 : i0 * g->lda + p0), g->lda, bbuf + (jp - jc) * kc * NR, NR, c, g->ldc,
+                                  lanes(nr), lanes(nr - 16), p0 > 0);
+                    else
+                        UKR[mr](kc, abuf, MR, bbuf + (jp - jc) * kc * NR, NR, c, g->ldc, lanes(nr), lanes(nr - 16),
+                                p0 > 0);
                 }
             }
         }
@@ -231,7 +250,7 @@ static void sgemm_prepacked(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
             const float *ap = g->apk + (kb * g->nmb + ib) * g->kcb * MR;
             for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
                 int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
-                UKR[mr](kc, ap, bbuf + (jp - jp_lo) * kc * NR, NR, g->C + i0 * g->ldc + j0, g->ldc,
+                UKR[mr](kc, ap, MR, bbuf + (jp - jp_lo) * kc * NR, NR, g->C + i0 * g->ldc + j0, g->ldc,
                         lanes(nr), lanes(nr - 16), kb > 0);
             }
         }
@@ -258,7 +277,7 @@ static void sgemm_direct(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
             int64_t p0 = kb * g->kcb, kc = g->k - p0 < g->kcb ? g->k - p0 : g->kcb;
             for (int64_t ib = 0; ib < g->nmb; ib++) {
                 int64_t i0 = ib * MR, mr = g->m - i0 < MR ? g->m - i0 : MR;
-                (ib == 0 ? UKR_PF : UKR)[mr](kc, g->apk + (kb * g->nmb + ib) * g->kcb * MR, g->B + p0 * g->ldb + j0, g->ldb,
+                (ib == 0 ? UKR_PF : UKR)[mr](kc, g->apk + (kb * g->nmb + ib) * g->kcb * MR, MR, g->B + p0 * g->ldb + j0, g->ldb,
                         g->C + i0 * g->ldc + j0, g->ldc, lanes(nr), lanes(nr - 16), kb > 0);
             }
         }
@@ -373,7 +392,14 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
     }
     int64_t np = (n + NR - 1) / NR, nmb = (m + MR - 1) / MR;
     int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
-    sg_t g = {ta, tb, 0, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
+    sg_t g = {ta, tb, 0, 0, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
+    if (np <= ADIRECT_NP) {  /* A read in place; threads split the rows (each packs the little B) */
+        g.adirect = 1;
+        if (nt <= 1 || nmb < 2) { sgemm_block(&g, 0, m, 0, np); return; }
+        g.split_rows = 1;
+        tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g);
+        return;
+    }
     g.direct = !tb && nmb <= DIRECT_MB;
     if (!g.direct) {
         if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }

@@ -413,7 +413,9 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
               (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^20 multiply-adds
               (448, 64, 64), (73, 130, 120),  # 448x64x64 at 2^20.8; 7 row blocks: B packed
               (72, 130, 120), (64, 784, 128), (6, 7003, 25), (1, 2100, 600), (13, 3400, 150),  # B in place
-              (16, 33, 2100), (25, 47, 1000),  # in place, one or two panels, k blocks (k > 512)
+              (25, 97, 1000),  # B in place over k blocks (k > 512)
+              (16, 33, 2100), (250, 33, 260), (100, 64, 170),  # <= 64 columns: A in place (k blocks too)
+              (100, 65, 170),  # 65 columns: A packed
               (448, 27, 64), (300, 16, 127), (64, 31, 512),  # 16-31 columns, little k: 12x32 tile if tb
               (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145), (448, 20, 128)]  # dot kernel
     try:
