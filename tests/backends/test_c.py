@@ -439,5 +439,16 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
         x = tg.from_numpy(rng.standard_normal((3, 64, 70)).astype(np.float32))  # batched
         w = tg.from_numpy(rng.standard_normal((3, 70, 90)).astype(np.float32))
         assert np.allclose((x @ w).numpy(), x.numpy() @ w.numpy(), rtol=1e-4, atol=1e-4)
+        # batched and broadcast products in the in-place paths: B in place (6 rows), A in place (40 columns,
+        # 5 entries: one GEMM per entry on the pool's threads), a transposed A in place against a broadcast B
+        for xs, ws, tx in (((2, 6, 200), (2, 200, 1000), False), ((5, 448, 64), (5, 64, 40), False),
+                           ((4, 200, 300), (1, 200, 48), True)):
+            xa = rng.standard_normal(xs).astype(np.float32)
+            wa = rng.standard_normal(ws).astype(np.float32)
+            xt = tg.from_numpy(xa).transpose(1, 2) if tx else tg.from_numpy(xa)
+            xn = xa.transpose(0, 2, 1) if tx else xa
+            got = (xt @ tg.from_numpy(wa)).numpy()
+            ref = xn.astype(np.float64) @ wa.astype(np.float64)
+            assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max(), (xs, ws, tx)
     finally:
         cbe.set_num_threads(prev)
