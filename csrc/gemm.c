@@ -34,6 +34,10 @@
    panel would serve only a few row blocks after its packing pass (64x128 @ 128x784: 0.95x the
    packed time; from ~448 rows packing pays again, 1.1x) */
 #define DIRECT_MB 6
+/* ... and k is at most this: a panel walks down k rows of B, each on its own page once a row is
+   4 KiB or more, and past the TLB's reach (1x2048 @ 2048x2048: 1.7x OpenBLAS's time) streaming
+   row by row wins */
+#define DIRECT_KMAX 512
 /* A is read in place (no packing, either transpose) when C has at most this many 32-column panels:
    each A micro-panel would serve only one or two tiles after its packing pass (448x64 @ 64x64 and
    448x256 @ 256x64, a transformer's layers: 0.9x the packed time, their weight gradients
@@ -221,12 +225,13 @@ static void sgemm_block(const sg_t *g, int64_t i_lo, int64_t i_hi, int64_t jp_lo
                 for (int64_t jp = jc; jp < jc_hi; jp++) {
                     int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
                     float *c = g->C + i0 * g->ldc + j0;
-                    if (g->adirect)
-                        (g->ta ? UKR_AT : UKR_A)[mr](kc, g->A + (g->ta ? p0 * g->lda + i0 : i0 * g->lda + p0), g->lda, bbuf + (jp - jc) * kc * NR, NR, c, g->ldc,
-                                  lanes(nr), lanes(nr - 16), p0 > 0);
+                    const float *bp = bbuf + (jp - jc) * kc * NR;
+                    if (g->adirect && g->ta)
+                        UKR_AT[mr](kc, g->A + p0 * g->lda + i0, g->lda, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
+                    else if (g->adirect)
+                        UKR_A[mr](kc, g->A + i0 * g->lda + p0, g->lda, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
                     else
-                        UKR[mr](kc, abuf, MR, bbuf + (jp - jc) * kc * NR, NR, c, g->ldc, lanes(nr), lanes(nr - 16),
-                                p0 > 0);
+                        UKR[mr](kc, abuf, MR, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
                 }
             }
         }
@@ -277,8 +282,8 @@ static void sgemm_direct(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
             int64_t p0 = kb * g->kcb, kc = g->k - p0 < g->kcb ? g->k - p0 : g->kcb;
             for (int64_t ib = 0; ib < g->nmb; ib++) {
                 int64_t i0 = ib * MR, mr = g->m - i0 < MR ? g->m - i0 : MR;
-                (ib == 0 ? UKR_PF : UKR)[mr](kc, g->apk + (kb * g->nmb + ib) * g->kcb * MR, MR, g->B + p0 * g->ldb + j0, g->ldb,
-                        g->C + i0 * g->ldc + j0, g->ldc, lanes(nr), lanes(nr - 16), kb > 0);
+                (ib == 0 ? UKR_PF : UKR)[mr](kc, g->apk + (kb * g->nmb + ib) * g->kcb * MR, MR, g->B + p0 * g->ldb + j0,
+                                             g->ldb, g->C + i0 * g->ldc + j0, g->ldc, lanes(nr), lanes(nr - 16), kb > 0);
             }
         }
     }
@@ -350,7 +355,6 @@ static void dot_rows(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-
 int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
     /* one thread, against OpenBLAS's sgemm: 128x256 @ 256x10 (h @ W2.T) 4.5 vs 13 us, 1024x784 @
        784x10 131 vs 316 us, n = 31 0.54x, n = 16 0.62x; with fewer than 5 columns (a 4x5 block
@@ -366,7 +370,6 @@ void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, 
     tg_parallel_chunks(nblk, nt, tg_chunk_for(nblk, nt, 1), dot_rows, &d);
 }
 
-
 int tg_sgemm_own_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
     /* Measured on this machine, one thread, against OpenBLAS 0.3.34's sgemm, every transpose pair:
        128^3 0.72-0.82x, 256^3 0.85x, 128x784x256 0.80x, 256x128x784 0.88x, 512^3 0.86-1.0x;
@@ -374,12 +377,12 @@ int tg_sgemm_own_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
        Below 2^20 multiply-adds OpenBLAS's small-matrix paths win (64^3 1.25x; 64x120x84: even).
        From 2^20: 448x64x64 (a transformer's 64-wide layer, every transpose pair) 0.73-0.90x.
        Few rows with B in place (DIRECT_MB): LeNet's im2col products 6x25x20384 0.2-0.4x,
-       16x150x3400 0.75-0.8x. 16 to 31 columns of a transposed B with little k (448x64 @ 64x27,
+       16x150x3400 0.75-0.8x, 1-12 x600 @ 600x2100 0.5-0.7x. 16 to 31 columns of a transposed B with little k (448x64 @ 64x27,
        a language model's head): 0.7x; with more k the dot kernel takes them (tg_sgemm_dot_ok). */
     (void)ta;
     int64_t mnk = m * n * k;
     if (k < 16 || mnk > ((int64_t)1 << 27)) return 0;
-    if (n >= 32) return mnk >= ((int64_t)1 << 20) && (m >= 16 || (!tb && m >= 1));
+    if (n >= 32) return mnk >= ((int64_t)1 << 20) && (m >= 16 || (!tb && k <= DIRECT_KMAX));
     return tb && n >= 16 && m >= 64 && mnk >= ((int64_t)1 << 19);
 }
 
@@ -400,7 +403,7 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
         tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g);
         return;
     }
-    g.direct = !tb && nmb <= DIRECT_MB;
+    g.direct = !tb && nmb <= DIRECT_MB && k <= DIRECT_KMAX;
     if (!g.direct) {
         if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }
         g.split_rows = np < 2 * nt && nmb >= 2 * nt;  /* too few panels to share: rows instead */
