@@ -50,7 +50,7 @@ static void gemm_par(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, co
         tg_sgemm_dot(m, n, k, (const float *)ap, lda, (const float *)bp, ldb, (float *)op, n, nt);
         return;
     }
-    if (dt == DT_F32 && tg_sgemm_own_ok(m, n, k)) {
+    if (dt == DT_F32 && tg_sgemm_own_ok(ta, tb, m, n, k)) {
         tg_sgemm_own(ta, tb, m, n, k, (const float *)ap, lda, (const float *)bp, ldb, (float *)op, n, nt);
         return;
     }

@@ -10,7 +10,11 @@
    Loops: column blocks of at most NC (their packed B stays in L2), k blocks of at most KC
    (the A micro-panel stays in L1; later k blocks add into C), 12-row blocks, 32-column panels.
    Threads split the 32-column panels (each packs only its own B); when there are too few panels,
-   12-row blocks instead. Packing buffers are per thread and grow on demand. */
+   12-row blocks instead. Packing buffers are per thread and grow on demand.
+   A product with few rows and a plain B (an im2col GEMM W @ cols: 6 or 16 rows, thousands of
+   columns) reads B in place instead of packing it (DIRECT_MB), prefetching the next panel's rows:
+   there the packing pass would be most of the memory traffic. One with at most 64 columns reads
+   A in place instead (ADIRECT_NP): each A element serves one or two tiles. */
 #include <stdlib.h>
 #include <cblas.h>
 #include "tg.h"
@@ -26,6 +30,19 @@
 #ifndef NC
 #define NC 512
 #endif
+/* B is read in place (no packing) when tb = 0 and A has at most this many 12-row blocks: each B
+   panel would serve only a few row blocks after its packing pass (64x128 @ 128x784: 0.95x the
+   packed time; from ~448 rows packing pays again, 1.1x) */
+#define DIRECT_MB 6
+/* ... and k is at most this: a panel walks down k rows of B, each on its own page once a row is
+   4 KiB or more, and past the TLB's reach (1x2048 @ 2048x2048: 1.7x OpenBLAS's time) streaming
+   row by row wins */
+#define DIRECT_KMAX 512
+/* A is read in place (no packing, either transpose) when C has at most this many 32-column panels:
+   each A micro-panel would serve only one or two tiles after its packing pass (448x64 @ 64x64 and
+   448x256 @ 256x64, a transformer's layers: 0.9x the packed time, their weight gradients
+   (192|256)x448 @ 448x64 0.87-0.9x, 448x64 @ 64x27 0.9x) */
+#define ADIRECT_NP 2
 
 static inline __mmask16 lanes(int64_t k) { return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u); }
 
@@ -106,16 +123,21 @@ static void pack_a(int ta, const float *A, int64_t lda, int64_t i0, int64_t mr, 
         for (int64_t i = 0; i < mr; i++) dst[p * MR + i] = A[(i0 + i) * lda + p0 + p];
 }
 
-/* C tile (ROWS x 32, masks m0/m1 for the columns) = (or +=, when accum) A micro-panel @ B panel */
-#define DEF_UKR(ROWS) \
-static void ukr_##ROWS(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, \
-                       __mmask16 m0, __mmask16 m1, int accum) { \
+/* C tile (ROWS x 32, masks m0/m1 for the columns) = (or +=, when accum) A micro-panel @ B panel.
+   Row p of the B panel starts at bp + p * ldbp: ldbp = 32 for a packed panel, ldb for B read in
+   place (its loads are masked, so a last panel narrower than 32 reads nothing past n). */
+#define DEF_UKR(ROWS, NAME, PF, AIDX) \
+static void NAME##ROWS(int64_t kc, const float *ap, int64_t lda, const float *bp, int64_t ldbp, float *c, \
+                       int64_t ldc, __mmask16 m0, __mmask16 m1, int accum) { \
     __m512 c0[ROWS], c1[ROWS]; \
+    (void)lda; \
     _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); } \
     _Pragma("GCC unroll 2") for (int64_t p = 0; p < kc; p++) { \
-        __m512 b0 = _mm512_load_ps(bp + p * NR), b1 = _mm512_load_ps(bp + p * NR + 16); \
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + p * ldbp), b1 = _mm512_maskz_loadu_ps(m1, bp + p * ldbp + 16); \
+        if (PF) { _mm_prefetch((const char *)(bp + p * ldbp + NR), _MM_HINT_T0); \
+                  _mm_prefetch((const char *)(bp + p * ldbp + NR + 16), _MM_HINT_T0); } \
         _Pragma("GCC unroll 12") for (int i = 0; i < ROWS; i++) { \
-            __m512 av = _mm512_set1_ps(ap[p * MR + i]); \
+            __m512 av = _mm512_set1_ps(ap[AIDX]); \
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]); \
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]); \
         } \
@@ -130,10 +152,23 @@ static void ukr_##ROWS(int64_t kc, const float *ap, const float *bp, float *c, i
         _mm512_mask_storeu_ps(cr + 16, m1, c1[i]); \
     } \
 }
-DEF_UKR(1) DEF_UKR(2) DEF_UKR(3) DEF_UKR(4) DEF_UKR(5) DEF_UKR(6)
-DEF_UKR(7) DEF_UKR(8) DEF_UKR(9) DEF_UKR(10) DEF_UKR(11) DEF_UKR(12)
-typedef void (*ukr_fn)(int64_t, const float *, const float *, float *, int64_t, __mmask16, __mmask16, int);
+#define DEF_UKRS(NAME, PF, AIDX) \
+    DEF_UKR(1, NAME, PF, AIDX) DEF_UKR(2, NAME, PF, AIDX) DEF_UKR(3, NAME, PF, AIDX) DEF_UKR(4, NAME, PF, AIDX) \
+    DEF_UKR(5, NAME, PF, AIDX) DEF_UKR(6, NAME, PF, AIDX) DEF_UKR(7, NAME, PF, AIDX) DEF_UKR(8, NAME, PF, AIDX) \
+    DEF_UKR(9, NAME, PF, AIDX) DEF_UKR(10, NAME, PF, AIDX) DEF_UKR(11, NAME, PF, AIDX) DEF_UKR(12, NAME, PF, AIDX)
+DEF_UKRS(ukr_, 0, p * MR + i)    /* A packed: a 12-float column per k */
+DEF_UKRS(ukrpf_, 1, p * MR + i)  /* B read in place: each k also prefetches the same row of the next panel */
+DEF_UKRS(ukra_, 0, i * lda + p)  /* A read in place, row-major (ta = 0) */
+DEF_UKRS(ukrat_, 0, p * lda + i) /* A read in place, transposed (ta = 1) */
+typedef void (*ukr_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, __mmask16,
+                       __mmask16, int);
 static const ukr_fn UKR[MR + 1] = {0, ukr_1, ukr_2, ukr_3, ukr_4, ukr_5, ukr_6, ukr_7, ukr_8, ukr_9, ukr_10, ukr_11, ukr_12};
+static const ukr_fn UKR_PF[MR + 1] = {0, ukrpf_1, ukrpf_2, ukrpf_3, ukrpf_4, ukrpf_5, ukrpf_6, ukrpf_7, ukrpf_8,
+                                      ukrpf_9, ukrpf_10, ukrpf_11, ukrpf_12};
+static const ukr_fn UKR_A[MR + 1] = {0, ukra_1, ukra_2, ukra_3, ukra_4, ukra_5, ukra_6, ukra_7, ukra_8, ukra_9,
+                                     ukra_10, ukra_11, ukra_12};
+static const ukr_fn UKR_AT[MR + 1] = {0, ukrat_1, ukrat_2, ukrat_3, ukrat_4, ukrat_5, ukrat_6, ukrat_7, ukrat_8,
+                                      ukrat_9, ukrat_10, ukrat_11, ukrat_12};
 
 /* per-thread packing buffers, grown on demand (64-byte aligned) */
 static _Thread_local float *tl_bbuf, *tl_abuf;
@@ -152,7 +187,7 @@ static float *grow(float **buf, size_t *cap, size_t nfloats) {
 }
 
 typedef struct {
-    int ta, tb, split_rows;
+    int ta, tb, split_rows, direct, adirect;
     int64_t m, n, k, lda, ldb, ldc;
     const float *A, *B;
     float *C;
@@ -186,11 +221,17 @@ static void sgemm_block(const sg_t *g, int64_t i_lo, int64_t i_hi, int64_t jp_lo
             }
             for (int64_t i0 = i_lo; i0 < i_hi; i0 += MR) {
                 int64_t mr = i_hi - i0 < MR ? i_hi - i0 : MR;
-                pack_a(g->ta, g->A, g->lda, i0, mr, p0, kc, abuf);
+                if (!g->adirect) pack_a(g->ta, g->A, g->lda, i0, mr, p0, kc, abuf);
                 for (int64_t jp = jc; jp < jc_hi; jp++) {
                     int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
-                    UKR[mr](kc, abuf, bbuf + (jp - jc) * kc * NR, g->C + i0 * g->ldc + j0, g->ldc,
-                            lanes(nr), lanes(nr - 16), p0 > 0);
+                    float *c = g->C + i0 * g->ldc + j0;
+                    const float *bp = bbuf + (jp - jc) * kc * NR;
+                    if (g->adirect && g->ta)
+                        UKR_AT[mr](kc, g->A + p0 * g->lda + i0, g->lda, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
+                    else if (g->adirect)
+                        UKR_A[mr](kc, g->A + i0 * g->lda + p0, g->lda, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
+                    else
+                        UKR[mr](kc, abuf, MR, bp, NR, c, g->ldc, lanes(nr), lanes(nr - 16), p0 > 0);
                 }
             }
         }
@@ -214,7 +255,7 @@ static void sgemm_prepacked(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
             const float *ap = g->apk + (kb * g->nmb + ib) * g->kcb * MR;
             for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
                 int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
-                UKR[mr](kc, ap, bbuf + (jp - jp_lo) * kc * NR, g->C + i0 * g->ldc + j0, g->ldc,
+                UKR[mr](kc, ap, MR, bbuf + (jp - jp_lo) * kc * NR, NR, g->C + i0 * g->ldc + j0, g->ldc,
                         lanes(nr), lanes(nr - 16), kb > 0);
             }
         }
@@ -231,9 +272,27 @@ static void pack_a_units(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
+/* 32-column panels [jp_lo, jp_hi) of a product whose B is read in place (g->direct: tb = 0, few
+   row blocks, so each B panel would be used once or twice after packing it), against the whole
+   packed A (g->apk, as sgemm_prepacked) */
+static void sgemm_direct(const sg_t *g, int64_t jp_lo, int64_t jp_hi) {
+    for (int64_t jp = jp_lo; jp < jp_hi; jp++) {
+        int64_t j0 = jp * NR, nr = g->n - j0 < NR ? g->n - j0 : NR;
+        for (int64_t kb = 0; kb < g->nkb; kb++) {
+            int64_t p0 = kb * g->kcb, kc = g->k - p0 < g->kcb ? g->k - p0 : g->kcb;
+            for (int64_t ib = 0; ib < g->nmb; ib++) {
+                int64_t i0 = ib * MR, mr = g->m - i0 < MR ? g->m - i0 : MR;
+                (ib == 0 ? UKR_PF : UKR)[mr](kc, g->apk + (kb * g->nmb + ib) * g->kcb * MR, MR, g->B + p0 * g->ldb + j0,
+                                             g->ldb, g->C + i0 * g->ldc + j0, g->ldc, lanes(nr), lanes(nr - 16), kb > 0);
+            }
+        }
+    }
+}
+
 static void sgemm_chunk(void *ctx, int64_t lo, int64_t hi) {
     const sg_t *g = ctx;
-    if (g->split_rows) sgemm_block(g, lo * MR, hi * MR < g->m ? hi * MR : g->m, 0, (g->n + NR - 1) / NR);
+    if (g->direct) sgemm_direct(g, lo, hi);
+    else if (g->split_rows) sgemm_block(g, lo * MR, hi * MR < g->m ? hi * MR : g->m, 0, (g->n + NR - 1) / NR);
     else if (g->apk) sgemm_prepacked(g, lo, hi);
     else sgemm_block(g, 0, g->m, lo, hi);
 }
@@ -300,7 +359,8 @@ int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
     /* one thread, against OpenBLAS's sgemm: 128x256 @ 256x10 (h @ W2.T) 4.5 vs 13 us, 1024x784 @
        784x10 131 vs 316 us, n = 31 0.54x, n = 16 0.62x; with fewer than 5 columns (a 4x5 block
        wastes the rest; n = 1: 2.3x) or below ~2^17 multiply-adds (64x128x10: even) it does not pay */
-    return !ta && tb && n >= DJ && n < 32 && m >= DR && k >= 64 && m * n * k >= ((int64_t)1 << 17);
+    return !ta && tb && n >= DJ && n < 32 && m >= DR && k >= 64 && m * n * k >= ((int64_t)1 << 17)
+           && !(k < 128 && tg_sgemm_own_ok(ta, tb, m, n, k));  /* little k: the 12x32 tile wins, see there */
 }
 
 void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B, int64_t ldb,
@@ -310,12 +370,20 @@ void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, 
     tg_parallel_chunks(nblk, nt, tg_chunk_for(nblk, nt, 1), dot_rows, &d);
 }
 
-int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) {
-    /* measured on this machine, one thread, against OpenBLAS 0.3.34's sgemm, every transpose pair:
+int tg_sgemm_own_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) {
+    /* Measured on this machine, one thread, against OpenBLAS 0.3.34's sgemm, every transpose pair:
        128^3 0.72-0.82x, 256^3 0.85x, 128x784x256 0.80x, 256x128x784 0.88x, 512^3 0.86-1.0x;
-       below ~2^21 multiply-adds OpenBLAS's small-matrix paths win (64^3 1.25x, 100^3 1.35x), and
-       from 1024^3 on its deeper blocking is as fast or faster (0.82-1.12x), so those stay there */
-    return n >= 32 && m >= 16 && k >= 16 && m * n * k >= ((int64_t)1 << 21) && m * n * k <= ((int64_t)1 << 27);
+       from 1024^3 on its deeper blocking is as fast or faster (0.82-1.12x), so those stay there.
+       Below 2^20 multiply-adds OpenBLAS's small-matrix paths win (64^3 1.25x; 64x120x84: even).
+       From 2^20: 448x64x64 (a transformer's 64-wide layer, every transpose pair) 0.73-0.90x.
+       Few rows with B in place (DIRECT_MB): LeNet's im2col products 6x25x20384 0.2-0.4x,
+       16x150x3400 0.75-0.8x, 1-12 x600 @ 600x2100 0.5-0.7x. 16 to 31 columns of a transposed B with little k (448x64 @ 64x27,
+       a language model's head): 0.7x; with more k the dot kernel takes them (tg_sgemm_dot_ok). */
+    (void)ta;
+    int64_t mnk = m * n * k;
+    if (k < 16 || mnk > ((int64_t)1 << 27)) return 0;
+    if (n >= 32) return mnk >= ((int64_t)1 << 20) && (m >= 16 || (!tb && k <= DIRECT_KMAX));
+    return tb && n >= 16 && m >= 64 && mnk >= ((int64_t)1 << 19);
 }
 
 void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
@@ -327,20 +395,32 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
     }
     int64_t np = (n + NR - 1) / NR, nmb = (m + MR - 1) / MR;
     int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
-    sg_t g = {ta, tb, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
-    if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }
-    g.split_rows = np < 2 * nt && nmb >= 2 * nt;  /* too few panels to share: rows instead */
-    if (g.split_rows) { tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g); return; }
+    sg_t g = {ta, tb, 0, 0, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
+    if (np <= ADIRECT_NP) {  /* A read in place; threads split the rows (each packs the little B) */
+        g.adirect = 1;
+        if (nt <= 1 || nmb < 2) { sgemm_block(&g, 0, m, 0, np); return; }
+        g.split_rows = 1;
+        tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g);
+        return;
+    }
+    g.direct = !tb && nmb <= DIRECT_MB && k <= DIRECT_KMAX;
+    if (!g.direct) {
+        if (nt <= 1) { sgemm_block(&g, 0, m, 0, np); return; }
+        g.split_rows = np < 2 * nt && nmb >= 2 * nt;  /* too few panels to share: rows instead */
+        if (g.split_rows) { tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g); return; }
+    }
     /* Columns: A is packed once, here, and shared (each chunk packing it again cost ~10 us per
        128x784 A), so the panels can go in small chunks: a worker the OS wakes late (a busy
        machine) still takes its share of the chunks left instead of leaving all to the caller. */
     float *apk = grow(&tl_apk, &tl_apcap, (size_t)(nkb * nmb * kcb * MR));
     if (apk) {
         g.apk = apk;
-        if (m * k >= 32768)  /* x of 128x784: ~10 us to pack on one thread, a job of its own pays */
+        if (m * k >= 32768 && nt > 1)  /* x of 128x784: ~10 us to pack on one thread, a job of its own pays */
             tg_parallel_chunks(nkb * nmb, nt, tg_chunk_for(nkb * nmb, nt, 1), pack_a_units, &g);
         else
             pack_a_units(&g, 0, nkb * nmb);
+    } else if (g.direct) {
+        g.direct = 0;  /* sgemm_block packs its own */
     }
     int64_t chunk = (np + 4 * nt - 1) / (4 * nt);
     tg_parallel_chunks(np, nt, chunk, sgemm_chunk, &g);
@@ -356,7 +436,7 @@ void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, 
                   float *C, int64_t ldc, int nt) {
     (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)ldb; (void)C; (void)ldc; (void)nt;
 }
-int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k) { (void)m; (void)n; (void)k; return 0; }
+int tg_sgemm_own_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) { (void)ta; (void)tb; (void)m; (void)n; (void)k; return 0; }
 void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float *C, int64_t ldc, int nt) {
     (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)ldb; (void)C; (void)ldc; (void)nt;

@@ -38,7 +38,7 @@ int64_t tg_chunk_for(int64_t n, int nt, int64_t align);
 
 /* the own float32 GEMM (gemm.c): whether it is the faster choice for this shape, and the product
    C (ldc) = op(A) op(B) on nt threads of the pool */
-int tg_sgemm_own_ok(int64_t m, int64_t n, int64_t k);
+int tg_sgemm_own_ok(int ta, int tb, int64_t m, int64_t n, int64_t k);
 /* and its few-column kernel for A @ B^T (dot products along k) */
 int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k);
 void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B, int64_t ldb,

@@ -402,7 +402,7 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_sgemm_layouts_and_edges(cbe, threads):
     """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c; x @ W.T with few columns: its
-    dot-product kernel): every transpose pair,
+    dot-product kernel; few rows: B read in place), on both sides of each path's bounds: every transpose pair,
     row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
     and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
     float64 numpy."""
@@ -410,8 +410,14 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
     rng = np.random.default_rng(3)
     prev = cbe.get_num_threads()
     shapes = [(128, 256, 784), (256, 784, 128), (37, 45, 1261), (250, 33, 260), (16, 32, 4100),
-              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^21 multiply-adds
-              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145)]  # few columns: dot kernel
+              (100, 600, 1100), (13 * 12 + 5, 97, 140), (64, 4096, 16),  # each >= 2^20 multiply-adds
+              (448, 64, 64), (73, 130, 120),  # 448x64x64 at 2^20.8; 7 row blocks: B packed
+              (72, 130, 120), (64, 784, 128), (6, 7003, 25), (1, 2100, 500), (13, 3400, 150),  # B in place
+              (25, 97, 512), (25, 97, 513), (3, 2100, 600),  # k up to 512: B in place; past it: packed
+              (16, 33, 2100), (250, 33, 260), (100, 64, 170),  # <= 64 columns: A in place (k blocks too)
+              (100, 65, 170),  # 65 columns: A packed
+              (448, 27, 64), (300, 16, 127), (64, 31, 512),  # 16-31 columns, little k: 12x32 tile if tb
+              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145), (448, 20, 128)]  # dot kernel
     try:
         cbe.set_num_threads(threads)
         for m, n, k in shapes:
@@ -433,5 +439,16 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
         x = tg.from_numpy(rng.standard_normal((3, 64, 70)).astype(np.float32))  # batched
         w = tg.from_numpy(rng.standard_normal((3, 70, 90)).astype(np.float32))
         assert np.allclose((x @ w).numpy(), x.numpy() @ w.numpy(), rtol=1e-4, atol=1e-4)
+        # batched and broadcast products in the in-place paths: B in place (6 rows), A in place (40 columns,
+        # 5 entries: one GEMM per entry on the pool's threads), a transposed A in place against a broadcast B
+        for xs, ws, tx in (((2, 6, 200), (2, 200, 1000), False), ((5, 448, 64), (5, 64, 40), False),
+                           ((4, 200, 300), (1, 200, 48), True)):
+            xa = rng.standard_normal(xs).astype(np.float32)
+            wa = rng.standard_normal(ws).astype(np.float32)
+            xt = tg.from_numpy(xa).transpose(1, 2) if tx else tg.from_numpy(xa)
+            xn = xa.transpose(0, 2, 1) if tx else xa
+            got = (xt @ tg.from_numpy(wa)).numpy()
+            ref = xn.astype(np.float64) @ wa.astype(np.float64)
+            assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max(), (xs, ws, tx)
     finally:
         cbe.set_num_threads(prev)
