@@ -168,7 +168,7 @@ static void col2im_sample(int dt, const int64_t *g, const void *cols, int64_t ld
    faster one (gemm.c, beta 0), else one serial OpenBLAS call */
 static void gemm_serial(int dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                         const void *b, int64_t ldb, int beta1, void *c, int64_t ldc) {
-    if (dt == DT_F32 && !beta1 && tg_sgemm_own_ok(m, n, k)) {
+    if (dt == DT_F32 && !beta1 && tg_sgemm_own_ok(ta, tb, m, n, k)) {
         tg_sgemm_own(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 1);
         return;
     }
