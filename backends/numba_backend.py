@@ -114,6 +114,7 @@ _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
 _XENT = _Kernels(fu.make_cross_entropy)
 _SCAN = _Kernels(ss.make_scan)
 _SORT = _Kernels(ss.make_sort)
+_ADAM = _Kernels(fu.make_adam_step)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -420,6 +421,25 @@ class NumbaBackend:
         kernel = _RANDOM[dist == "normal", dtype is float32, n >= PAR_ELEMWISE]
         kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
         return out
+
+    # ---- optimizer step (optional kernel) ------------------------------------------------
+    def adam_step(self, p: np.ndarray, p_view: View, g: np.ndarray, g_view: View, m: np.ndarray, m_view: View,
+                  v: np.ndarray, v_view: View, step: np.ndarray, step_view: View, dtype: DType, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
+        """In place: one Adam/AdamW update of p, m, v (flat (n,) stride-1 views of dtype) with
+        gradient g, after incrementing the float32 step count at step_view (one element)."""
+        n = _flat(p, p_view, dtype, "adam_step")
+        for buf, view, what in ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")):
+            if _flat(buf, view, dtype, f"adam_step {what}") != n:
+                raise ShapeError(f"numba backend: adam_step: {what} view {view} differs in size from param view {p_view}")
+        _check(step, step_view, float32, "adam_step step")
+        if prod(step_view.shape) != 1:
+            raise ShapeError(f"numba backend: adam_step: the step count must be one element, got {step_view}")
+        if len({id(p), id(g), id(m), id(v)}) != 4:
+            raise BackendError("numba backend: adam_step: param, grad, exp_avg and exp_avg_sq must be distinct buffers")
+        _ADAM[n >= PAR_ELEMWISE](p, p_view.offset, g, g_view.offset, m, m_view.offset, v, v_view.offset, n, step,
+                                 step_view.offset, float(lr), float(betas[0]), float(betas[1]), float(eps),
+                                 float(weight_decay), bool(decoupled), bool(maximize))
 
 
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:

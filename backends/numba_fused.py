@@ -111,6 +111,56 @@ def make_cross_entropy(want_grad: bool, par: bool):
     return k
 
 
+def make_adam_step(par: bool):
+    """One Adam/AdamW update in place (protocol.py, `adam_step`): the float32 count step[so] is
+    incremented first, the bias corrections come from it in float64, every scalar is rounded to
+    the parameters' dtype and each element follows PyTorch's order of roundings (without the
+    fmas of its vectorized lerp and add(alpha=), which numba cannot be asked for)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(p, po, g, go, m, mo, v, vo, n, step, so, lr, beta1, beta2, eps, wd, decoupled, maximize):
+        t = step[so] + np.float32(1)
+        step[so] = t
+        bc1 = 1.0 - beta1 ** np.float64(t)
+        bc2 = 1.0 - beta2 ** np.float64(t)
+        c = np.empty(10, p.dtype)  # the scalars rounded to the dtype, as PyTorch passes them
+        c[0] = -1.0 if maximize else 1.0
+        c[1] = 1.0 - lr * wd if decoupled else 1.0
+        c[2] = 0.0 if decoupled else wd
+        c[3] = 1.0 - beta1
+        c[4] = beta2
+        c[5] = 1.0 - beta2
+        c[6] = bc2 ** 0.5
+        c[7] = eps
+        c[8] = -(lr / bc1)
+        c[9] = 1.0
+        sgn, decay, l2, coeff, b2, w2, bc2s, e, neg_ss = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+        small = abs(coeff) < 0.5  # lerp's two forms: m + w * (g - m), or g + (w - 1) * (g - m)
+        if not small:
+            coeff = coeff - c[9]
+        nch = n_chunks(n, par)
+        for ch in prange(nch):
+            lo, hi = chunk_bounds(n, nch, ch)
+            pv = p[po + lo:po + hi]
+            gv = g[go + lo:go + hi]
+            mv = m[mo + lo:mo + hi]
+            vv = v[vo + lo:vo + hi]
+            for i in range(hi - lo):
+                gi = gv[i] * sgn
+                pi = pv[i] * decay
+                if l2 != 0:
+                    gi = gi + pi * l2
+                mi = mv[i]
+                d = gi - mi
+                mi = (mi if small else gi) + coeff * d
+                vi = vv[i] * b2
+                vi = vi + (w2 * gi) * gi
+                denom = np.sqrt(vi) / bc2s + e
+                mv[i] = mi
+                vv[i] = vi
+                pv[i] = pi + (neg_ss * mi) / denom
+    return k
+
+
 @njit(cache=True)
 def first_bad_index(index, ioff, istrides, shape, size):
     """Position (flat, row-major) of the first index outside [0, size) in the view, or -1."""

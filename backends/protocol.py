@@ -93,6 +93,16 @@ are never required:
   column `(n, oh, ow)` holds `x[n, c, oh*stride[0] - pads[0] + i*dilation[0], ow*stride[1] -
   pads[1] + j*dilation[1]]`, or 0 where that index is outside the `(N, C, H, W)` view (any
   strides); `pads` are the leading paddings and `out_size` is `(oh, ow)`.
+- `adam_step(p, p_view, g, g_view, m, m_view, v, v_view, step, step_view, dtype, lr, betas, eps,
+  weight_decay, decoupled, maximize) -> None`: one Adam (AdamW when `decoupled`) update in place
+  of the parameter `p` and its moments `m` (exp_avg), `v` (exp_avg_sq) from the gradient `g`, all
+  flat `(n,)` stride-1 views of dtype in four distinct buffers, as PyTorch's single-tensor Adam:
+  first the float32 step count (one element at `step_view` of a float32 buffer) is incremented
+  in place to `t`; then, with `bc1 = 1 - beta1**t`, `bc2 = 1 - beta2**t`, `step_size = lr / bc1`
+  in double and every scalar rounded to dtype: `g = -g` if maximize; `p *= 1 - lr*weight_decay`
+  (decoupled) or `g += weight_decay * p`; `m = lerp(m, g, 1 - beta1)`;
+  `v = v * beta2 + (1 - beta2) * g * g`; `p += (-step_size * m) / (sqrt(v) / sqrt(bc2) + eps)`.
+  The count is read from the buffer, never passed in: a recorded call replays correctly.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -157,7 +167,8 @@ SCAN_OPS = ("sum", "prod")
 SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
-OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col")
+OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
+                    "adam_step")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -173,6 +184,7 @@ class OptionalKernels:
     cross_entropy: Optional[Callable] = None
     im2col: Optional[Callable] = None
     checks_indices: bool = False
+    adam_step: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

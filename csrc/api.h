@@ -92,3 +92,8 @@ int tg_add_into(int dt, int nd, const int64_t *geo, void *dst, int64_t doff, con
 /* conv.c: the im2col columns (C*KH*KW, N*OH*OW) of a 2-d convolution, zero padding included;
    geo = N C H W, x strides (4), KH KW, stride (2), dilation (2), padding before (2), OH OW */
 int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out);
+/* fused.c: one Adam/AdamW step in place (p, m, v contiguous runs of n; step one float32 element,
+   incremented first); decoupled: AdamW's weight decay; maximize: ascend */
+int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_t goff, void *m, int64_t moff,
+                 void *v, int64_t voff, void *step, int64_t soff, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int maximize);

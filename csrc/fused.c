@@ -158,3 +158,67 @@ int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t 
     tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ce_rows, &c);
     return ERR_OK;
 }
+
+/* ---------------------------------------------------------------- Adam / AdamW step (in place) */
+/* One Adam (or AdamW) update of a parameter p with gradient g and moments m (exp_avg), v
+   (exp_avg_sq), element by element in the order of PyTorch's single-tensor Adam on the CPU:
+     g = -g (maximize);  p = p * (1 - lr*wd) (AdamW)  or  g = fma(p, wd, g) (Adam's L2 term);
+     m = lerp(m, g, 1 - beta1)                 (fma(w, g - m, m), or fma(w - 1, g - m, g) for w >= 0.5)
+     v = fma((1 - beta2) * g, g, v * beta2)
+     p = p + (-step_size * m) / (sqrt(v) / sqrt(bc2) + eps)
+   where the scalars are Python's doubles rounded to T, as PyTorch passes them to its kernels, and
+   the step count t lives in a float32 element the kernel increments first (a captured call replays
+   with the current count): bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, step_size = lr / bc1 in double.
+   The fmas are where PyTorch's vectorized lerp, add(alpha=) and addcmul use them (its float32
+   sqrt is not always correctly rounded, so results may still differ from it in the last bit). */
+typedef struct { int dt, decoupled, maximize; double lr, beta1, beta2, eps, wd, step_size, bc2_sqrt;
+                 char *p, *m, *v; const char *g; } adam_t;
+
+#define ADAM_RANGE(T, FMA, SQRT) do { \
+    T *p = (T *)a->p, *m = (T *)a->m, *v = (T *)a->v; \
+    const T *g = (const T *)a->g; \
+    const T sgn = a->maximize ? (T)-1 : (T)1, w1 = (T)(1.0 - a->beta1), b2 = (T)a->beta2, \
+            w2 = (T)(1.0 - a->beta2), bc2s = (T)a->bc2_sqrt, eps = (T)a->eps, neg_ss = (T)(-a->step_size); \
+    const T decay = (a->decoupled && a->wd != 0) ? (T)(1.0 - a->lr * a->wd) : (T)1; \
+    const T l2 = a->decoupled ? (T)0 : (T)a->wd; \
+    const int small = FABS(w1) < (T)0.5; \
+    const T coeff = small ? w1 : w1 - (T)1; \
+    for (int64_t i = lo; i < hi; i++) { \
+        T gi = g[i] * sgn, pi = p[i] * decay; /* x * 1 is exact: no branch for the plain case */ \
+        if (l2 != 0) gi = FMA(pi, l2, gi); \
+        T mi = m[i], d = gi - mi; \
+        mi = FMA(coeff, d, small ? mi : gi); \
+        T vi = FMA(w2 * gi, gi, v[i] * b2); \
+        T denom = SQRT(vi) / bc2s + eps; \
+        m[i] = mi; \
+        v[i] = vi; \
+        p[i] = pi + (neg_ss * mi) / denom; \
+    } \
+} while (0)
+
+static void adam_range(void *ctx, int64_t lo, int64_t hi) {
+    const adam_t *a = ctx;
+    if (a->dt == DT_F32) {
+#define FABS fabsf
+        ADAM_RANGE(float, fmaf, sqrtf);
+#undef FABS
+    } else {
+#define FABS fabs
+        ADAM_RANGE(double, fma, sqrt);
+#undef FABS
+    }
+}
+
+int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_t goff, void *m, int64_t moff,
+                 void *v, int64_t voff, void *step, int64_t soff, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int maximize) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    float *count = (float *)step + soff, t = *count + 1.0f;
+    *count = t;
+    double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+    int64_t isz = TG_ITEMSIZE[dt];
+    adam_t a = {dt, decoupled, maximize, lr, beta1, beta2, eps, weight_decay, lr / bc1, pow(bc2, 0.5),
+                (char *)p + poff * isz, (char *)m + moff * isz, (char *)v + voff * isz, (const char *)g + goff * isz};
+    if (n > 0) tg_parallel_for(n, tg_threads_for(n, 1), 64, adam_range, &a);
+    return ERR_OK;
+}

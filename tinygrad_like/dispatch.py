@@ -542,3 +542,28 @@ def fused_im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tu
 def checks_indices(be: Any) -> bool:
     """True when the backend's index kernels range-check indices themselves."""
     return be.optional.checks_indices
+
+
+def fused_adam_step_(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: Any, lr: float, betas: tuple,
+                     eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> bool:
+    """One Adam/AdamW update of p, exp_avg, exp_avg_sq in place with the backend's fused
+    `adam_step` (it increments the float32 one-element `step` first); False (nothing done) when the
+    backend has none or the operands do not fit it (dense tensors of one float dtype and size in
+    four distinct buffers)."""
+    be = p._be
+    kernel = be.optional.adam_step
+    n = prod(p.shape)
+    if kernel is None or not n or not p.dtype.is_float or step.dtype.name != "float32" or prod(step.shape) != 1:
+        return False
+    if grad._be is be and grad.dtype is p.dtype and not grad._view.is_contiguous():
+        grad = copy(grad, grad.dtype)  # a transposed gradient (a matmul's backward): one copy, then one pass
+    ops = (p, grad, exp_avg, exp_avg_sq)
+    for t in ops:
+        if t._be is not be or t.dtype is not p.dtype or prod(t.shape) != n or not t._view.is_contiguous():
+            return False
+    if step._be is not be or len({id(t._buf) for t in ops}) != 4:
+        return False
+    views = [View((n,), (1,), t._view.offset) for t in ops]
+    kernel(p._buf, views[0], grad._buf, views[1], exp_avg._buf, views[2], exp_avg_sq._buf, views[3],
+           step._buf, View((1,), (1,), step._view.offset), p.dtype, lr, betas, eps, weight_decay, decoupled, maximize)
+    return True
