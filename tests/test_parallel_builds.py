@@ -318,6 +318,28 @@ def test_relu_backward_and_axpy(backend, threads):
         assert np.array_equal(_read(be, yb, float32, np.float32), ref)
 
 
+
+def test_adam_step(backend, threads):
+    """make_adam_step (c: the costly threshold): two steps of AdamW against numpy at float32."""
+    be = tg.backends.load(backend)
+    f = np.float32
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        p, g, m = _data(n, n), _data(n, n + 1), _data(n, n + 2) * f(0.1)
+        v = np.abs(_data(n, n + 3))
+        bufs = [_buf(be, a.copy(), float32) for a in (p, g, m, v)]
+        sbuf = _buf(be, np.zeros(1, f), float32)
+        view = View((n,), (1,), 0)
+        for t in (1, 2):
+            be.adam_step(bufs[0], view, bufs[1], view, bufs[2], view, bufs[3], view, sbuf, View((1,), (1,), 0),
+                         float32, 0.01, (0.9, 0.99), 1e-8, 0.1, True, False)
+            p = p * f(1 - 0.01 * 0.1)
+            m = m + f(0.1) * (g - m)
+            v = v * f(0.99) + (f(1 - 0.99) * g) * g
+            p = p + (f(-(0.01 / (1 - 0.9 ** t))) * m) / (np.sqrt(v) / f((1 - 0.99 ** t) ** 0.5) + f(1e-8))
+        for buf, ref in ((bufs[0], p), (bufs[2], m), (bufs[3], v)):
+            np.testing.assert_allclose(_read(be, buf, float32, f), ref, rtol=2e-6, atol=1e-7)
+        assert _read(be, sbuf, float32, f).tolist() == [2.0]
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward(backend, threads, log):
     """make_softmax_backward: the input gradient of (log-)softmax over rows."""
@@ -434,6 +456,7 @@ DRIVERS = {
     "make_cross_entropy": "test_cross_entropy",
     "make_gemm": "test_matmul_both_sides_of_thresholds",
     "make_random": "test_random_streams_agree_across_builds",
+    "make_adam_step": "test_adam_step",
 }
 
 
