@@ -614,6 +614,26 @@ class CBackend:
         if rc:
             _fail(f"adam_step on {dtype.name}", rc)
 
+    def gelu(self, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        """The exact (erf) GELU of a flat (n,) stride-1 view."""
+        n = _flat(x, view, dtype, "gelu")
+        out = _new(n, dtype)
+        rc = lib.tg_gelu(_DT[dtype.name], n, x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"gelu on {dtype.name}", rc)
+        return out
+
+    def gelu_backward(self, g: CBuffer, g_view: View, x: CBuffer, x_view: View, dtype: DType) -> CBuffer:
+        """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
+        n = _flat(g, g_view, dtype, "gelu_backward")
+        if _flat(x, x_view, dtype, "gelu_backward") != n:
+            raise ShapeError(f"c backend: gelu_backward: views {g_view} and {x_view} differ in size")
+        out = _new(n, dtype)
+        rc = lib.tg_gelu_backward(_DT[dtype.name], n, g.ptr, g_view.offset, x.ptr, x_view.offset, out.ptr)
+        if rc:
+            _fail(f"gelu_backward on {dtype.name}", rc)
+        return out
+
 
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
 from tinygrad_like.dtypes import float32 as _FLOAT32  # noqa: E402

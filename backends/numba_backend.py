@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
+import math
 import os
 import warnings
 
@@ -115,6 +116,7 @@ _XENT = _Kernels(fu.make_cross_entropy)
 _SCAN = _Kernels(ss.make_scan)
 _SORT = _Kernels(ss.make_sort)
 _ADAM = _Kernels(fu.make_adam_step)
+_GELU = _Kernels(fu.make_gelu)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -441,6 +443,22 @@ class NumbaBackend:
                                  step_view.offset, float(lr), float(betas[0]), float(betas[1]), float(eps),
                                  float(weight_decay), bool(decoupled), bool(maximize))
 
+    def gelu(self, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        """The exact (erf) GELU of a flat (n,) stride-1 view."""
+        n = _flat(x, view, dtype, "gelu")
+        out = np.empty(n, x.dtype)
+        _GELU[False, n >= PAR_ELEMWISE](x, 0, x, view.offset, out, n, *_gelu_constants(x.dtype.type))
+        return out
+
+    def gelu_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, dtype: DType) -> np.ndarray:
+        """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
+        n = _flat(g, g_view, dtype, "gelu_backward")
+        if _flat(x, x_view, dtype, "gelu_backward") != n:
+            raise ShapeError(f"numba backend: gelu_backward: views {g_view} and {x_view} differ in size")
+        out = np.empty(n, x.dtype)
+        _GELU[True, n >= PAR_ELEMWISE](g, g_view.offset, x, x_view.offset, out, n, *_gelu_constants(x.dtype.type))
+        return out
+
 
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:
     """Raise TensorIndexError unless every index of the view is in [0, size) (before any write)."""
@@ -457,6 +475,12 @@ def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
     if buf.dtype != NP_DTYPES[dtype]:
         raise DTypeError(f"numba backend: {what}: buffer holds {buf.dtype}, the call says {dtype.name}")
     return buf.size
+
+
+@lru_cache(maxsize=None)
+def _gelu_constants(t: type) -> tuple:
+    """gelu's scalars in the dtype: 0.5, 1, 1/sqrt 2, 1/sqrt(2 pi)."""
+    return t(0.5), t(1.0), t(1.0 / math.sqrt(2.0)), t(1.0 / math.sqrt(2.0 * math.pi))
 
 
 _checks = ViewChecks("numba", _buffer_check)

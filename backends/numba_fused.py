@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .numba_elementwise import vexp
 from .numba_index import chunk_bounds, n_chunks, numel, offset_of
@@ -158,6 +159,75 @@ def make_adam_step(par: bool):
                 mv[i] = mi
                 vv[i] = vi
                 pv[i] = pi + (neg_ss * mi) / denom
+    return k
+
+
+# erf's two polynomials, as csrc/vmath.h's tg_erff_inline (see there): the Taylor series of erf(t) / t
+# in t^2 for t < 1, a fit in u = (t - 2.5) / 1.5 on [1, 4]
+_ERF_TAYLOR = np.array([
+    1.1283791670955126, -0.37612638903183754, 0.11283791670955126, -0.026866170645131252,
+    0.0052239776254421879, -0.00085483270234508522, 0.00012055332981789664, -1.492565035840625e-05,
+    1.6462114365889246e-06, -1.6365844691234924e-07, 1.4807192815879218e-08, -1.2290555301717926e-09,
+    9.4227590646504113e-11, -6.7113668551641105e-12])
+_ERF_MID = np.array([
+    0.99959304797571769, 0.0032674262997315698, -0.012252847422976221, 0.028181554643117643,
+    -0.043650819346344287, 0.046453578116516306, -0.031875966121311126, 0.0092677826057210033,
+    0.0066768572131320923, -0.0096221821275610311, 0.004558520866031251, 0.00044344740024493374,
+    -0.001860013773134747, 0.00091886354231880078, 0.00010030654620756969, -0.00029381093895571925,
+    7.6702509003635273e-05, 3.2936279973942872e-05, -1.539968665777677e-05])
+
+
+@njit(inline="always")
+def _erf_f32(x):
+    """erf of a float32 computed in double and rounded once, the bits of csrc/vmath.h's tg_erff_inline."""
+    t = abs(np.float64(x))
+    t = 4.0 if t > 4.0 else t  # NaN passes
+    s = t * t
+    lo = _ERF_TAYLOR[13]
+    for k in range(12, -1, -1):
+        lo = lo * s + _ERF_TAYLOR[k]
+    u = (t - 2.5) * (1.0 / 1.5)
+    mid = _ERF_MID[18]
+    for k in range(17, -1, -1):
+        mid = mid * u + _ERF_MID[k]
+    r = lo * t if t < 1.0 else mid
+    r = 1.0 if t >= 4.0 else r
+    return np.float32(math.copysign(r, np.float64(x)))
+
+
+def verf(x):  # pragma: no cover - replaced by the overload inside numba
+    """erf(x) for a float32 (the vectorizable polynomial) or float64 (libm) scalar."""
+
+
+@overload(verf, inline="always")
+def _ov_verf(x):
+    if x == types.float32:
+        return lambda x: _erf_f32(x)
+    return lambda x: math.erf(x)
+
+
+def make_gelu(backward: bool, par: bool):
+    """Exact GELU over a flat run: x * (half * (one + erf(x * alpha))); with `backward` the input
+    gradient g * (cdf + x * (exp(-half * x * x) * beta)), cdf as in the forward. The constants
+    come in the dtype (alpha = 1/sqrt 2, beta = 1/sqrt(2 pi)) so float32 stays float32."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(g, go, x, xo, out, n, half, one, alpha, beta):
+        nch = n_chunks(n, par)
+        for c in prange(nch):
+            lo, hi = chunk_bounds(n, nch, c)
+            xv = x[xo + lo:xo + hi]
+            o = out[lo:hi]
+            if backward:
+                gv = g[go + lo:go + hi]
+                for i in range(hi - lo):
+                    xi = xv[i]
+                    cdf = half * (one + verf(xi * alpha))
+                    pdf = vexp(-half * xi * xi) * beta
+                    o[i] = gv[i] * (cdf + xi * pdf)
+            else:
+                for i in range(hi - lo):
+                    xi = xv[i]
+                    o[i] = xi * (half * (one + verf(xi * alpha)))
     return k
 
 

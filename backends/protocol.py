@@ -103,6 +103,11 @@ are never required:
   (decoupled) or `g += weight_decay * p`; `m = lerp(m, g, 1 - beta1)`;
   `v = v * beta2 + (1 - beta2) * g * g`; `p += (-step_size * m) / (sqrt(v) / sqrt(bc2) + eps)`.
   The count is read from the buffer, never passed in: a recorded call replays correctly.
+- `gelu(x, view, dtype) -> Buffer`: the exact GELU `x * (0.5 * (1 + erf(x * (1/sqrt 2))))` of a flat
+  `(n,)` stride-1 view (scalars rounded to dtype, roundings in that order), contiguous `(n,)`.
+- `gelu_backward(g, g_view, x, x_view, dtype) -> Buffer`: its input gradient
+  `g * (cdf + x * pdf)` with `cdf = 0.5 * (1 + erf(x * (1/sqrt 2)))`,
+  `pdf = exp(-0.5 * x * x) * (1/sqrt(2 pi))`, both views flat `(n,)` with stride 1.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -168,7 +173,7 @@ SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
-                    "adam_step")
+                    "adam_step", "gelu", "gelu_backward")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -185,6 +190,8 @@ class OptionalKernels:
     im2col: Optional[Callable] = None
     checks_indices: bool = False
     adam_step: Optional[Callable] = None
+    gelu: Optional[Callable] = None
+    gelu_backward: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

@@ -97,3 +97,6 @@ int tg_im2col(int dt, const int64_t *geo, const void *x, int64_t xoff, void *out
 int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_t goff, void *m, int64_t moff,
                  void *v, int64_t voff, void *step, int64_t soff, double lr, double beta1, double beta2,
                  double eps, double weight_decay, int decoupled, int maximize);
+/* fused.c: exact (erf) gelu and its input gradient over contiguous runs of n */
+int tg_gelu(int dt, int64_t n, const void *x, int64_t xoff, void *out);
+int tg_gelu_backward(int dt, int64_t n, const void *g, int64_t goff, const void *x, int64_t xoff, void *out);

@@ -567,3 +567,25 @@ def fused_adam_step_(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: Any
     kernel(p._buf, views[0], grad._buf, views[1], exp_avg._buf, views[2], exp_avg_sq._buf, views[3],
            step._buf, View((1,), (1,), step._view.offset), p.dtype, lr, betas, eps, weight_decay, decoupled, maximize)
     return True
+
+
+def fused_gelu(x: Any) -> Optional[Any]:
+    """The backend's one-pass exact GELU of a float tensor (None when it has none)."""
+    kernel = x._be.optional.gelu
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    return wrap(kernel(xc._buf, View((n,), (1,), xc._view.offset), x.dtype), contig(x.shape), x.dtype, x._be)
+
+
+def fused_gelu_backward(g: Any, x: Any) -> Optional[Any]:
+    """The backend's one-pass gradient of the exact GELU at x for output gradient g (None when it has none)."""
+    kernel = x._be.optional.gelu_backward
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float or g.dtype is not x.dtype or g.shape != x.shape:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    gc = g if g._view.is_contiguous() else copy(g, g.dtype)
+    buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), xc._buf, View((n,), (1,), xc._view.offset), x.dtype)
+    return wrap(buf, contig(x.shape), x.dtype, x._be)
