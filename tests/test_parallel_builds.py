@@ -340,6 +340,21 @@ def test_adam_step(backend, threads):
             np.testing.assert_allclose(_read(be, buf, float32, f), ref, rtol=2e-6, atol=1e-7)
         assert _read(be, sbuf, float32, f).tolist() == [2.0]
 
+
+def test_gelu(backend, threads):
+    """make_gelu (forward and backward; c: the costly threshold) against numpy's float64 formula."""
+    be = tg.backends.load(backend)
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        x, g = _data(n, n), _data(n, n + 1)
+        v = View((n,), (1,), 0)
+        x64 = x.astype(np.float64)
+        cdf = 0.5 * (1 + np.vectorize(math.erf)(x64 / math.sqrt(2)))
+        y = _read(be, be.gelu(_buf(be, x, float32), v, float32), float32, np.float32)
+        np.testing.assert_allclose(y, x64 * cdf, rtol=2e-6, atol=2e-7)
+        dx = _read(be, be.gelu_backward(_buf(be, g, float32), v, _buf(be, x, float32), v, float32), float32, np.float32)
+        ref = g * (cdf + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi))
+        np.testing.assert_allclose(dx, ref, rtol=2e-6, atol=2e-7)
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward(backend, threads, log):
     """make_softmax_backward: the input gradient of (log-)softmax over rows."""
@@ -457,6 +472,7 @@ DRIVERS = {
     "make_gemm": "test_matmul_both_sides_of_thresholds",
     "make_random": "test_random_streams_agree_across_builds",
     "make_adam_step": "test_adam_step",
+    "make_gelu": "test_gelu",
 }
 
 
