@@ -634,6 +634,43 @@ class CBackend:
             _fail(f"gelu_backward on {dtype.name}", rc)
         return out
 
+    def layer_norm(self, x: CBuffer, x_view: View, w: Optional[CBuffer], w_view: Optional[View], b: Optional[CBuffer],
+                   b_view: Optional[View], eps: float, dtype: DType) -> tuple:
+        """(out, mean, rstd): layer norm over the rows of a row-major (rows, cols) view, optional (cols,) affine."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm")
+        for buf, view, what in ((w, w_view, "weight"), (b, b_view, "bias")):
+            if buf is not None and _flat(buf, view, dtype, f"layer_norm {what}") != cols:
+                raise ShapeError(f"c backend: layer_norm: {what} view {view} for {cols} columns")
+        out, mean, rstd = _new(rows * cols, dtype), _new(rows, dtype), _new(rows, dtype)
+        rc = lib.tg_layer_norm(_DT[dtype.name], rows, cols, x.ptr, x_view.offset, ffi.NULL if w is None else w.ptr,
+                               0 if w is None else w_view.offset, ffi.NULL if b is None else b.ptr,
+                               0 if b is None else b_view.offset, float(eps), out.ptr, mean.ptr, rstd.ptr)
+        if rc:
+            _fail(f"layer_norm on {dtype.name}", rc)
+        return out, mean, rstd
+
+    def layer_norm_backward(self, g: CBuffer, g_view: View, x: CBuffer, x_view: View, mean: CBuffer, rstd: CBuffer,
+                            w: Optional[CBuffer], w_view: Optional[View], dtype: DType, want_dw: bool,
+                            want_db: bool) -> tuple:
+        """(dx, dw or None, db or None): the gradients of layer_norm for output gradient g."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm_backward")
+        if _rows(g, g_view, dtype, "layer_norm_backward") != (rows, cols):
+            raise ShapeError(f"c backend: layer_norm_backward: views {g_view} and {x_view} differ in shape")
+        for buf, what in ((mean, "mean"), (rstd, "rstd")):
+            _check(buf, View((rows,), (1,), 0), dtype, f"layer_norm_backward {what}")
+        if w is not None and _flat(w, w_view, dtype, "layer_norm_backward weight") != cols:
+            raise ShapeError(f"c backend: layer_norm_backward: weight view {w_view} for {cols} columns")
+        dx = _new(rows * cols, dtype)
+        dw = _new(cols, dtype) if want_dw else None
+        db = _new(cols, dtype) if want_db else None
+        rc = lib.tg_layer_norm_backward(_DT[dtype.name], rows, cols, g.ptr, g_view.offset, x.ptr, x_view.offset,
+                                        mean.ptr, rstd.ptr, ffi.NULL if w is None else w.ptr,
+                                        0 if w is None else w_view.offset, dx.ptr,
+                                        ffi.NULL if dw is None else dw.ptr, ffi.NULL if db is None else db.ptr)
+        if rc:
+            _fail(f"layer_norm_backward on {dtype.name}", rc)
+        return dx, dw, db
+
 
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
 from tinygrad_like.dtypes import float32 as _FLOAT32  # noqa: E402

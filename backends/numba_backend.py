@@ -117,6 +117,8 @@ _SCAN = _Kernels(ss.make_scan)
 _SORT = _Kernels(ss.make_sort)
 _ADAM = _Kernels(fu.make_adam_step)
 _GELU = _Kernels(fu.make_gelu)
+_LN = _Kernels(fu.make_layer_norm)
+_LN_BW = _Kernels(fu.make_layer_norm_backward)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -458,6 +460,39 @@ class NumbaBackend:
         out = np.empty(n, x.dtype)
         _GELU[True, n >= PAR_ELEMWISE](g, g_view.offset, x, x_view.offset, out, n, *_gelu_constants(x.dtype.type))
         return out
+
+    def layer_norm(self, x: np.ndarray, x_view: View, w: Optional[np.ndarray], w_view: Optional[View],
+                   b: Optional[np.ndarray], b_view: Optional[View], eps: float, dtype: DType) -> tuple:
+        """(out, mean, rstd): layer norm over the rows of a row-major (rows, cols) view, optional (cols,) affine."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm")
+        for buf, view, what in ((w, w_view, "weight"), (b, b_view, "bias")):
+            if buf is not None and _flat(buf, view, dtype, f"layer_norm {what}") != cols:
+                raise ShapeError(f"numba backend: layer_norm: {what} view {view} for {cols} columns")
+        t = x.dtype.type
+        out, mean, rstd = np.empty(rows * cols, x.dtype), np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+        _LN[rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, x if w is None else w,
+                                       0 if w is None else w_view.offset, w is not None, x if b is None else b,
+                                       0 if b is None else b_view.offset, b is not None, t(eps), t(1), out, mean, rstd)
+        return out, mean, rstd
+
+    def layer_norm_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, mean: np.ndarray,
+                            rstd: np.ndarray, w: Optional[np.ndarray], w_view: Optional[View], dtype: DType,
+                            want_dw: bool, want_db: bool) -> tuple:
+        """(dx, dw or None, db or None): the gradients of layer_norm for output gradient g."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm_backward")
+        if _rows(g, g_view, dtype, "layer_norm_backward") != (rows, cols):
+            raise ShapeError(f"numba backend: layer_norm_backward: views {g_view} and {x_view} differ in shape")
+        for buf, what in ((mean, "mean"), (rstd, "rstd")):
+            _check(buf, View((rows,), (1,), 0), dtype, f"layer_norm_backward {what}")
+        if w is not None and _flat(w, w_view, dtype, "layer_norm_backward weight") != cols:
+            raise ShapeError(f"numba backend: layer_norm_backward: weight view {w_view} for {cols} columns")
+        dx = np.empty(rows * cols, x.dtype)
+        dw = np.empty(cols if want_dw else 1, x.dtype)
+        db = np.empty(cols if want_db else 1, x.dtype)
+        _LN_BW[rows * cols >= PAR_REDUCE](g, g_view.offset, x, x_view.offset, rows, cols, mean, rstd,
+                                          x if w is None else w, 0 if w is None else w_view.offset, w is not None,
+                                          dx, dw, bool(want_dw), db, bool(want_db))
+        return dx, (dw if want_dw else None), (db if want_db else None)
 
 
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:

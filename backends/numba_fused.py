@@ -231,6 +231,80 @@ def make_gelu(backward: bool, par: bool):
     return k
 
 
+def make_layer_norm(par: bool):
+    """Layer norm over rows of (rows, cols) (protocol.py, `layer_norm`): sums in float64; mean and
+    var rounded to the dtype by their stores into mean[r] and rstd[r]; out = (x - mean) * rstd,
+    then * w and + b when has_w / has_b (w, b are (cols,) runs, any buffer otherwise)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(x, xo, rows, cols, w, wo, has_w, b, bo, has_b, eps, one, out, mean, rstd):
+        for r in prange(rows):
+            xv = x[xo + r * cols:xo + (r + 1) * cols]
+            o = out[r * cols:(r + 1) * cols]
+            acc = 0.0
+            for j in range(cols):
+                acc += xv[j]
+            mean[r] = acc / cols
+            m = mean[r]
+            sq = 0.0
+            for j in range(cols):
+                c = xv[j] - m
+                sq += c * c
+            rstd[r] = sq / cols
+            rstd[r] = one / np.sqrt(rstd[r] + eps)
+            rs = rstd[r]
+            for j in range(cols):
+                y = (xv[j] - m) * rs
+                if has_w:
+                    y = y * w[wo + j]
+                if has_b:
+                    y = y + b[bo + j]
+                o[j] = y
+    return k
+
+
+def make_layer_norm_backward(par: bool):
+    """Layer norm's gradients (protocol.py, `layer_norm_backward`): dx per row (its two row sums in
+    float64), then dw / db (when want_dw / want_db) as column sums in float64, split over column blocks."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(g, go, x, xo, rows, cols, mean, rstd, w, wo, has_w, dx, dw, want_dw, db, want_db):
+        for r in prange(rows):
+            xv = x[xo + r * cols:xo + (r + 1) * cols]
+            gv = g[go + r * cols:go + (r + 1) * cols]
+            o = dx[r * cols:(r + 1) * cols]
+            m, rs = mean[r], rstd[r]
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(cols):
+                d = gv[j] * w[wo + j] if has_w else gv[j]
+                s1 += d
+                s2 += d * ((xv[j] - m) * rs)
+            m1 = s1 / cols
+            m2 = s2 / cols
+            for j in range(cols):
+                d = gv[j] * w[wo + j] if has_w else gv[j]
+                o[j] = rs * (d - m1 - ((xv[j] - m) * rs) * m2)
+        if want_dw or want_db:
+            nch = n_chunks(cols, par)
+            for c in prange(nch):
+                lo, hi = chunk_bounds(cols, nch, c)
+                aw = np.zeros(hi - lo)
+                ab = np.zeros(hi - lo)
+                for r in range(rows):
+                    m, rs = mean[r], rstd[r]
+                    base_x = xo + r * cols
+                    base_g = go + r * cols
+                    for j in range(lo, hi):
+                        gj = g[base_g + j]
+                        aw[j - lo] += gj * ((x[base_x + j] - m) * rs)
+                        ab[j - lo] += gj
+                for j in range(lo, hi):
+                    if want_dw:
+                        dw[j] = aw[j - lo]
+                    if want_db:
+                        db[j] = ab[j - lo]
+    return k
+
+
 @njit(cache=True)
 def first_bad_index(index, ioff, istrides, shape, size):
     """Position (flat, row-major) of the first index outside [0, size) in the view, or -1."""

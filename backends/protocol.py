@@ -108,6 +108,16 @@ are never required:
 - `gelu_backward(g, g_view, x, x_view, dtype) -> Buffer`: its input gradient
   `g * (cdf + x * pdf)` with `cdf = 0.5 * (1 + erf(x * (1/sqrt 2)))`,
   `pdf = exp(-0.5 * x * x) * (1/sqrt(2 pi))`, both views flat `(n,)` with stride 1.
+- `layer_norm(x, x_view, w, w_view, b, b_view, eps, dtype) -> (out, mean, rstd)`: per row of a
+  row-major `(rows, cols)` view, `mean = sum(x) / cols`, `var = sum((x - mean)^2) / cols`,
+  `rstd = 1 / sqrt(var + eps)` (sums in double, mean, var, rstd rounded to dtype), `out = (x - mean)
+  * rstd`, then `* w` and `+ b` where those flat `(cols,)` views are given (else None): contiguous
+  `(rows, cols)`, `(rows,)`, `(rows,)`.
+- `layer_norm_backward(g, g_view, x, x_view, mean, rstd, w, w_view, dtype, want_dw, want_db) -> (dx, dw, db)`:
+  with `xhat = (x - mean) * rstd` and `d = g * w` (g without a weight), per row
+  `dx = rstd * (d - sum(d) / cols - xhat * (sum(d * xhat) / cols))`; `dw = sum over rows of g * xhat`,
+  `db = sum over rows of g` (`(cols,)`, or None when not wanted); mean and rstd are the forward's
+  contiguous `(rows,)` buffers.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -173,7 +183,7 @@ SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
-                    "adam_step", "gelu", "gelu_backward")
+                    "adam_step", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -192,6 +202,8 @@ class OptionalKernels:
     adam_step: Optional[Callable] = None
     gelu: Optional[Callable] = None
     gelu_backward: Optional[Callable] = None
+    layer_norm: Optional[Callable] = None
+    layer_norm_backward: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

@@ -3,6 +3,7 @@
    operand is a contiguous run of elements, checked against its buffer in Python first. */
 #include "tg.h"
 #include "vmath.h"
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------- relu backward */
 /* out[i] = y[i] > 0 ? g[i] : 0, with y = relu(x): the gradient passes where the input was
@@ -286,5 +287,128 @@ int tg_gelu_backward(int dt, int64_t n, const void *g, int64_t goff, const void 
     int64_t isz = TG_ITEMSIZE[dt];
     gelu_t a = {dt, (const char *)x + xoff * isz, (const char *)g + goff * isz, out};
     tg_parallel_for(n, tg_threads_for(n, 1), 64, gelu_bw_range, &a);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- layer norm */
+/* Per row of x (rows, cols): mean = sum(x) / cols, c = x - mean, var = sum(c * c) / cols (biased),
+   rstd = 1 / sqrt(var + eps), out = c * rstd, then * w and + b where given (each (cols,)). Sums in
+   double, mean, var, rstd rounded to T, every other step in T: the core's composition in one pass.
+   mean and rstd (rows,) are kept for the backward. */
+typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; char *out, *mean, *rstd, *dw, *db;
+                 int64_t rows; double *acc; } ln_t;
+
+#define LN_ROWS(T, SQRT) do { \
+    const T *w = (const T *)a->w, *b = (const T *)a->b; \
+    for (int64_t r = lo; r < hi; r++) { \
+        const T *x = (const T *)a->x + r * cols; \
+        T *o = (T *)a->out + r * cols; \
+        double acc = 0.0; \
+        for (int64_t j = 0; j < cols; j++) acc += (double)x[j]; \
+        T mean = (T)(acc / (double)cols); \
+        double sq = 0.0; \
+        for (int64_t j = 0; j < cols; j++) { T c = x[j] - mean; sq += (double)(c * c); } \
+        T var = (T)(sq / (double)cols); \
+        T rstd = (T)1 / SQRT(var + (T)a->eps); \
+        ((T *)a->mean)[r] = mean; \
+        ((T *)a->rstd)[r] = rstd; \
+        _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) { \
+            T y = (x[j] - mean) * rstd; \
+            if (w) y = y * w[j]; \
+            if (b) y = y + b[j]; \
+            o[j] = y; \
+        } \
+    } \
+} while (0)
+
+static void ln_rows(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    if (a->dt == DT_F32) LN_ROWS(float, sqrtf);
+    else LN_ROWS(double, sqrt);
+}
+
+int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const void *w, int64_t woff,
+                  const void *b, int64_t boff, double eps, void *out, void *mean, void *rstd) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt];
+    ln_t a = {dt, cols, eps, (const char *)x + xoff * isz, w ? (const char *)w + woff * isz : NULL,
+              b ? (const char *)b + boff * isz : NULL, NULL, out, mean, rstd, NULL, NULL, rows};
+    int nt = tg_threads_for(rows * cols, 1);
+    tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ln_rows, &a);
+    return ERR_OK;
+}
+
+/* Backward, with xhat = (x - mean) * rstd and d = g * w (g without a weight), per row:
+   dx = rstd * (d - sum(d) / cols - xhat * (sum(d * xhat) / cols)), sums in double; and, when dw / db
+   are given, dw = sum over rows of g * xhat, db = sum over rows of g (column sums in double). */
+#define LN_BW_ROWS(T) do { \
+    const T *w = (const T *)a->w; \
+    for (int64_t r = lo; r < hi; r++) { \
+        const T *x = (const T *)a->x + r * cols, *g = (const T *)a->g + r * cols; \
+        T *o = (T *)a->out + r * cols; \
+        T mean = ((const T *)a->mean)[r], rstd = ((const T *)a->rstd)[r]; \
+        double s1 = 0.0, s2 = 0.0; \
+        for (int64_t j = 0; j < cols; j++) { \
+            T xh = (x[j] - mean) * rstd, d = w ? g[j] * w[j] : g[j]; \
+            s1 += (double)d; \
+            s2 += (double)(d * xh); \
+        } \
+        T m1 = (T)(s1 / (double)cols), m2 = (T)(s2 / (double)cols); \
+        _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) { \
+            T xh = (x[j] - mean) * rstd, d = w ? g[j] * w[j] : g[j]; \
+            o[j] = rstd * (d - m1 - xh * m2); \
+        } \
+    } \
+} while (0)
+
+static void ln_bw_rows(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    if (a->dt == DT_F32) LN_BW_ROWS(float);
+    else LN_BW_ROWS(double);
+}
+
+/* dw / db for the columns [lo, hi), accumulated in double (a->acc: cols for dw, then cols for db) over every row */
+#define LN_BW_COLS(T) do { \
+    for (int64_t r = 0; r < a->rows; r++) { \
+        const T *x = (const T *)a->x + r * cols, *g = (const T *)a->g + r * cols; \
+        T mean = ((const T *)a->mean)[r], rstd = ((const T *)a->rstd)[r]; \
+        for (int64_t j = lo; j < hi; j++) { \
+            T xh = (x[j] - mean) * rstd; \
+            acc[j] += (double)(g[j] * xh); \
+            acc[cols + j] += (double)g[j]; \
+        } \
+    } \
+    for (int64_t j = lo; j < hi; j++) { \
+        if (a->dw) ((T *)a->dw)[j] = (T)acc[j]; \
+        if (a->db) ((T *)a->db)[j] = (T)acc[cols + j]; \
+    } \
+} while (0)
+
+static void ln_bw_cols(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    double *acc = a->acc;
+    if (a->dt == DT_F32) LN_BW_COLS(float);
+    else LN_BW_COLS(double);
+}
+
+int tg_layer_norm_backward(int dt, int64_t rows, int64_t cols, const void *g, int64_t goff, const void *x, int64_t xoff,
+                           const void *mean, const void *rstd, const void *w, int64_t woff, void *dx, void *dw, void *db) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt];
+    ln_t a = {dt, cols, 0.0, (const char *)x + xoff * isz, w ? (const char *)w + woff * isz : NULL, NULL,
+              (const char *)g + goff * isz, dx, (char *)mean, (char *)rstd, dw, db, rows, NULL};
+    int nt = tg_threads_for(rows * cols, 1);
+    if (dw || db) {
+        a.acc = calloc((size_t)(2 * cols), sizeof(double));
+        if (!a.acc) return ERR_MEM;
+    }
+    if (dx) tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ln_bw_rows, &a);
+    if (a.acc) {
+        tg_parallel_for(cols, nt < cols ? nt : (int)cols, 16, ln_bw_cols, &a);
+        free(a.acc);
+    }
     return ERR_OK;
 }

@@ -589,3 +589,50 @@ def fused_gelu_backward(g: Any, x: Any) -> Optional[Any]:
     gc = g if g._view.is_contiguous() else copy(g, g.dtype)
     buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), xc._buf, View((n,), (1,), xc._view.offset), x.dtype)
     return wrap(buf, contig(x.shape), x.dtype, x._be)
+
+
+def fused_layer_norm(x: Any, k: int, weight: Optional[Any], bias: Optional[Any], eps: float) -> Optional[tuple]:
+    """(out, mean, rstd) of layer norm over the last k dims from the backend's one-pass kernel (mean and
+    rstd as (rows,) tensors), or None when it has none or the operands do not fit (one float dtype, an
+    affine weight / bias of the normalized shape)."""
+    be = x._be
+    kernel = be.optional.layer_norm
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float:
+        return None
+    cols = prod(x.shape[x.ndim - k:])
+    for t in (weight, bias):
+        if t is not None and (t._be is not be or t.dtype is not x.dtype or prod(t.shape) != cols):
+            return None
+    rows = n // cols
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    wc = None if weight is None else weight if weight._view.is_contiguous() else copy(weight, weight.dtype)
+    bc = None if bias is None else bias if bias._view.is_contiguous() else copy(bias, bias.dtype)
+    out, mean, rstd = kernel(xc._buf, View((rows, cols), (cols, 1), xc._view.offset),
+                             None if wc is None else wc._buf, None if wc is None else View((cols,), (1,), wc._view.offset),
+                             None if bc is None else bc._buf, None if bc is None else View((cols,), (1,), bc._view.offset),
+                             eps, x.dtype)
+    return (wrap(out, contig(x.shape), x.dtype, be), wrap(mean, contig((rows,)), x.dtype, be),
+            wrap(rstd, contig((rows,)), x.dtype, be))
+
+
+def fused_layer_norm_backward(g: Any, x: Any, k: int, mean: Any, rstd: Any, weight: Optional[Any], want_dw: bool,
+                              want_db: bool) -> Optional[tuple]:
+    """(dx, dw, db) of layer norm over the last k dims for output gradient g (dw / db None unless wanted,
+    shaped like the normalized dims) from the backend's kernel, or None when it has none."""
+    be = x._be
+    kernel = be.optional.layer_norm_backward
+    if kernel is None or g.dtype is not x.dtype or g.shape != x.shape:
+        return None
+    cols = prod(x.shape[x.ndim - k:])
+    rows = prod(x.shape) // cols
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    gc = g if g._view.is_contiguous() else copy(g, g.dtype)
+    wc = None if weight is None else weight if weight._view.is_contiguous() else copy(weight, weight.dtype)
+    dx, dw, db = kernel(gc._buf, View((rows, cols), (cols, 1), gc._view.offset), xc._buf,
+                        View((rows, cols), (cols, 1), xc._view.offset), mean._buf, rstd._buf,
+                        None if wc is None else wc._buf, None if wc is None else View((cols,), (1,), wc._view.offset),
+                        x.dtype, want_dw, want_db)
+    norm_shape = contig(x.shape[x.ndim - k:])
+    return (wrap(dx, contig(x.shape), x.dtype, be), None if dw is None else wrap(dw, norm_shape, x.dtype, be),
+            None if db is None else wrap(db, norm_shape, x.dtype, be))
