@@ -355,6 +355,32 @@ def test_gelu(backend, threads):
         ref = g * (cdf + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi))
         np.testing.assert_allclose(dx, ref, rtol=2e-6, atol=2e-7)
 
+
+def _np_layer_norm(x, w, b, g):
+    """Layer norm over rows in float64 and its gradients (dx, dw, db) for output gradient g."""
+    mean = x.mean(1, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(1, keepdims=True) + 1e-5)
+    xh = (x - mean) * rstd
+    d = g * w
+    dx = rstd * (d - d.mean(1, keepdims=True) - xh * (d * xh).mean(1, keepdims=True))
+    return xh * w + b, dx, (g * xh).sum(0), g.sum(0)
+
+
+def test_layer_norm(backend, threads):
+    """make_layer_norm and make_layer_norm_backward (rows split; dw / db over column blocks)."""
+    be = tg.backends.load(backend)
+    for rows, cols in _rows_cols(backend) + [(3, 40_000)]:
+        x = _data(rows * cols, rows, shape=(rows, cols)).astype(np.float64)
+        g = _data(rows * cols, rows + 1, shape=(rows, cols)).astype(np.float64)
+        w, b = _data(cols, 5).astype(np.float64), _data(cols, 6).astype(np.float64)
+        v, vc = View((rows, cols), (cols, 1), 0), View((cols,), (1,), 0)
+        out, mean, rstd = be.layer_norm(_buf(be, x, float64), v, _buf(be, w, float64), vc, _buf(be, b, float64), vc,
+                                        1e-5, float64)
+        dx, dw, db = be.layer_norm_backward(_buf(be, g, float64), v, _buf(be, x, float64), v, mean, rstd,
+                                            _buf(be, w, float64), vc, float64, True, True)
+        for got, ref in zip((out, dx, dw, db), _np_layer_norm(x, w, b, g)):
+            np.testing.assert_allclose(_read(be, got, float64, np.float64), ref.reshape(-1), rtol=1e-10, atol=1e-10)
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward(backend, threads, log):
     """make_softmax_backward: the input gradient of (log-)softmax over rows."""
@@ -473,6 +499,8 @@ DRIVERS = {
     "make_random": "test_random_streams_agree_across_builds",
     "make_adam_step": "test_adam_step",
     "make_gelu": "test_gelu",
+    "make_layer_norm": "test_layer_norm",
+    "make_layer_norm_backward": "test_layer_norm",
 }
 
 
