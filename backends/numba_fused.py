@@ -237,6 +237,7 @@ def make_layer_norm(par: bool):
     then * w and + b when has_w / has_b (w, b are (cols,) runs, any buffer otherwise)."""
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(x, xo, rows, cols, w, wo, has_w, b, bo, has_b, eps, one, out, mean, rstd):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
         for r in prange(rows):
             xv = x[xo + r * cols:xo + (r + 1) * cols]
             o = out[r * cols:(r + 1) * cols]
