@@ -157,10 +157,41 @@ static const double TG_ERF_MID[19] = {
 static inline float tg_erff_inline(float x) {
     double t = fabs((double)x);
     t = t > 4.0 ? 4.0 : t;                      /* NaN passes */
-    double s = t * t, lo = TG_ERF_TAYLOR[13];
-    for (int k = 12; k >= 0; k--) lo = lo * s + TG_ERF_TAYLOR[k];
-    double u = (t - 2.5) * (1.0 / 1.5), mid = TG_ERF_MID[18];
-    for (int k = 17; k >= 0; k--) mid = mid * u + TG_ERF_MID[k];
+    double s = t * t, u = (t - 2.5) * (1.0 / 1.5);
+    /* Horner, written out: gcc vectorizes no loop around an inner loop */
+    double lo = TG_ERF_TAYLOR[13];
+    lo = lo * s + TG_ERF_TAYLOR[12];
+    lo = lo * s + TG_ERF_TAYLOR[11];
+    lo = lo * s + TG_ERF_TAYLOR[10];
+    lo = lo * s + TG_ERF_TAYLOR[9];
+    lo = lo * s + TG_ERF_TAYLOR[8];
+    lo = lo * s + TG_ERF_TAYLOR[7];
+    lo = lo * s + TG_ERF_TAYLOR[6];
+    lo = lo * s + TG_ERF_TAYLOR[5];
+    lo = lo * s + TG_ERF_TAYLOR[4];
+    lo = lo * s + TG_ERF_TAYLOR[3];
+    lo = lo * s + TG_ERF_TAYLOR[2];
+    lo = lo * s + TG_ERF_TAYLOR[1];
+    lo = lo * s + TG_ERF_TAYLOR[0];
+    double mid = TG_ERF_MID[18];
+    mid = mid * u + TG_ERF_MID[17];
+    mid = mid * u + TG_ERF_MID[16];
+    mid = mid * u + TG_ERF_MID[15];
+    mid = mid * u + TG_ERF_MID[14];
+    mid = mid * u + TG_ERF_MID[13];
+    mid = mid * u + TG_ERF_MID[12];
+    mid = mid * u + TG_ERF_MID[11];
+    mid = mid * u + TG_ERF_MID[10];
+    mid = mid * u + TG_ERF_MID[9];
+    mid = mid * u + TG_ERF_MID[8];
+    mid = mid * u + TG_ERF_MID[7];
+    mid = mid * u + TG_ERF_MID[6];
+    mid = mid * u + TG_ERF_MID[5];
+    mid = mid * u + TG_ERF_MID[4];
+    mid = mid * u + TG_ERF_MID[3];
+    mid = mid * u + TG_ERF_MID[2];
+    mid = mid * u + TG_ERF_MID[1];
+    mid = mid * u + TG_ERF_MID[0];
     double r = t < 1.0 ? lo * t : mid;
     r = t >= 4.0 ? 1.0 : r;
     return copysignf((float)r, x);
