@@ -697,8 +697,88 @@ class CBackend:
             _fail(f"random {dist} on {dtype.name}", rc)
         return out
 
+    # optimizer step (optional kernel) ---------------------------------------------------
+    def adam_step(self, p: CBuffer, p_view: View, g: CBuffer, g_view: View, m: CBuffer, m_view: View,
+                  v: CBuffer, v_view: View, step: CBuffer, step_view: View, dtype: DType, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
+        """In place: one Adam/AdamW update of p, m, v (flat (n,) stride-1 views of dtype) with
+        gradient g, after incrementing the float32 step count at step_view (one element)."""
+        n = _flat(p, p_view, dtype, "adam_step")
+        for buf, view, what in ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")):
+            if _flat(buf, view, dtype, f"adam_step {what}") != n:
+                raise ShapeError(f"c backend: adam_step: {what} view {view} differs in size from param view {p_view}")
+        _check(step, step_view, _FLOAT32, "adam_step step")
+        if prod(step_view.shape) != 1:
+            raise ShapeError(f"c backend: adam_step: the step count must be one element, got {step_view}")
+        if len({id(p), id(g), id(m), id(v)}) != 4:
+            raise BackendError("c backend: adam_step: param, grad, exp_avg and exp_avg_sq must be distinct buffers")
+        rc = lib.tg_adam_step(_DT[dtype.name], n, p.ptr, p_view.offset, g.ptr, g_view.offset, m.ptr, m_view.offset,
+                              v.ptr, v_view.offset, step.ptr, step_view.offset, float(lr),
+                              float(betas[0]), float(betas[1]), float(eps), float(weight_decay),
+                              1 if decoupled else 0, 1 if maximize else 0)
+        if rc:
+            _fail(f"adam_step on {dtype.name}", rc)
+
+    def gelu(self, x: CBuffer, view: View, dtype: DType) -> CBuffer:
+        """The exact (erf) GELU of a flat (n,) stride-1 view."""
+        n = _flat(x, view, dtype, "gelu")
+        out = _new(n, dtype)
+        rc = lib.tg_gelu(_DT[dtype.name], n, x.ptr, view.offset, out.ptr)
+        if rc:
+            _fail(f"gelu on {dtype.name}", rc)
+        return out
+
+    def gelu_backward(self, g: CBuffer, g_view: View, x: CBuffer, x_view: View, dtype: DType) -> CBuffer:
+        """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
+        n = _flat(g, g_view, dtype, "gelu_backward")
+        if _flat(x, x_view, dtype, "gelu_backward") != n:
+            raise ShapeError(f"c backend: gelu_backward: views {g_view} and {x_view} differ in size")
+        out = _new(n, dtype)
+        rc = lib.tg_gelu_backward(_DT[dtype.name], n, g.ptr, g_view.offset, x.ptr, x_view.offset, out.ptr)
+        if rc:
+            _fail(f"gelu_backward on {dtype.name}", rc)
+        return out
+
+    def layer_norm(self, x: CBuffer, x_view: View, w: Optional[CBuffer], w_view: Optional[View], b: Optional[CBuffer],
+                   b_view: Optional[View], eps: float, dtype: DType) -> tuple:
+        """(out, mean, rstd): layer norm over the rows of a row-major (rows, cols) view, optional (cols,) affine."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm")
+        for buf, view, what in ((w, w_view, "weight"), (b, b_view, "bias")):
+            if buf is not None and _flat(buf, view, dtype, f"layer_norm {what}") != cols:
+                raise ShapeError(f"c backend: layer_norm: {what} view {view} for {cols} columns")
+        out, mean, rstd = _new(rows * cols, dtype), _new(rows, dtype), _new(rows, dtype)
+        rc = lib.tg_layer_norm(_DT[dtype.name], rows, cols, x.ptr, x_view.offset, ffi.NULL if w is None else w.ptr,
+                               0 if w is None else w_view.offset, ffi.NULL if b is None else b.ptr,
+                               0 if b is None else b_view.offset, float(eps), out.ptr, mean.ptr, rstd.ptr)
+        if rc:
+            _fail(f"layer_norm on {dtype.name}", rc)
+        return out, mean, rstd
+
+    def layer_norm_backward(self, g: CBuffer, g_view: View, x: CBuffer, x_view: View, mean: CBuffer, rstd: CBuffer,
+                            w: Optional[CBuffer], w_view: Optional[View], dtype: DType, want_dw: bool,
+                            want_db: bool) -> tuple:
+        """(dx, dw or None, db or None): the gradients of layer_norm for output gradient g."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm_backward")
+        if _rows(g, g_view, dtype, "layer_norm_backward") != (rows, cols):
+            raise ShapeError(f"c backend: layer_norm_backward: views {g_view} and {x_view} differ in shape")
+        for buf, what in ((mean, "mean"), (rstd, "rstd")):
+            _check(buf, View((rows,), (1,), 0), dtype, f"layer_norm_backward {what}")
+        if w is not None and _flat(w, w_view, dtype, "layer_norm_backward weight") != cols:
+            raise ShapeError(f"c backend: layer_norm_backward: weight view {w_view} for {cols} columns")
+        dx = _new(rows * cols, dtype)
+        dw = _new(cols, dtype) if want_dw else None
+        db = _new(cols, dtype) if want_db else None
+        rc = lib.tg_layer_norm_backward(_DT[dtype.name], rows, cols, g.ptr, g_view.offset, x.ptr, x_view.offset,
+                                        mean.ptr, rstd.ptr, ffi.NULL if w is None else w.ptr,
+                                        0 if w is None else w_view.offset, dx.ptr,
+                                        ffi.NULL if dw is None else dw.ptr, ffi.NULL if db is None else db.ptr)
+        if rc:
+            _fail(f"layer_norm_backward on {dtype.name}", rc)
+        return dx, dw, db
+
 
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402
+from tinygrad_like.dtypes import float32 as _FLOAT32  # noqa: E402
 
 _PTR = {"bool": "_Bool *", "uint8": "uint8_t *", "int16": "int16_t *", "int32": "int32_t *", "int64": "int64_t *",
         "float32": "float *", "float64": "double *"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
+import math
 import os
 import warnings
 
@@ -156,6 +157,10 @@ _CONV = _Kernels(conv.make_conv2d)
 _CONV_BW = _Kernels(conv.make_conv2d_backward)
 _MAXPOOL = _Kernels(conv.make_max_pool2d)
 _MAXPOOL_BW = _Kernels(conv.make_max_pool2d_backward)
+_ADAM = _Kernels(fu.make_adam_step)
+_GELU = _Kernels(fu.make_gelu)
+_LN = _Kernels(fu.make_layer_norm)
+_LN_BW = _Kernels(fu.make_layer_norm_backward)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -529,6 +534,74 @@ class NumbaBackend:
         kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
         return out
 
+    # ---- optimizer step (optional kernel) ------------------------------------------------
+    def adam_step(self, p: np.ndarray, p_view: View, g: np.ndarray, g_view: View, m: np.ndarray, m_view: View,
+                  v: np.ndarray, v_view: View, step: np.ndarray, step_view: View, dtype: DType, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
+        """In place: one Adam/AdamW update of p, m, v (flat (n,) stride-1 views of dtype) with
+        gradient g, after incrementing the float32 step count at step_view (one element)."""
+        n = _flat(p, p_view, dtype, "adam_step")
+        for buf, view, what in ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")):
+            if _flat(buf, view, dtype, f"adam_step {what}") != n:
+                raise ShapeError(f"numba backend: adam_step: {what} view {view} differs in size from param view {p_view}")
+        _check(step, step_view, float32, "adam_step step")
+        if prod(step_view.shape) != 1:
+            raise ShapeError(f"numba backend: adam_step: the step count must be one element, got {step_view}")
+        if len({id(p), id(g), id(m), id(v)}) != 4:
+            raise BackendError("numba backend: adam_step: param, grad, exp_avg and exp_avg_sq must be distinct buffers")
+        _ADAM[n >= PAR_ELEMWISE](p, p_view.offset, g, g_view.offset, m, m_view.offset, v, v_view.offset, n, step,
+                                 step_view.offset, float(lr), float(betas[0]), float(betas[1]), float(eps),
+                                 float(weight_decay), bool(decoupled), bool(maximize))
+
+    def gelu(self, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        """The exact (erf) GELU of a flat (n,) stride-1 view."""
+        n = _flat(x, view, dtype, "gelu")
+        out = np.empty(n, x.dtype)
+        _GELU[False, n >= PAR_ELEMWISE](x, 0, x, view.offset, out, n, *_gelu_constants(x.dtype.type))
+        return out
+
+    def gelu_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, dtype: DType) -> np.ndarray:
+        """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
+        n = _flat(g, g_view, dtype, "gelu_backward")
+        if _flat(x, x_view, dtype, "gelu_backward") != n:
+            raise ShapeError(f"numba backend: gelu_backward: views {g_view} and {x_view} differ in size")
+        out = np.empty(n, x.dtype)
+        _GELU[True, n >= PAR_ELEMWISE](g, g_view.offset, x, x_view.offset, out, n, *_gelu_constants(x.dtype.type))
+        return out
+
+    def layer_norm(self, x: np.ndarray, x_view: View, w: Optional[np.ndarray], w_view: Optional[View],
+                   b: Optional[np.ndarray], b_view: Optional[View], eps: float, dtype: DType) -> tuple:
+        """(out, mean, rstd): layer norm over the rows of a row-major (rows, cols) view, optional (cols,) affine."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm")
+        for buf, view, what in ((w, w_view, "weight"), (b, b_view, "bias")):
+            if buf is not None and _flat(buf, view, dtype, f"layer_norm {what}") != cols:
+                raise ShapeError(f"numba backend: layer_norm: {what} view {view} for {cols} columns")
+        t = x.dtype.type
+        out, mean, rstd = np.empty(rows * cols, x.dtype), np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+        _LN[rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, x if w is None else w,
+                                       0 if w is None else w_view.offset, w is not None, x if b is None else b,
+                                       0 if b is None else b_view.offset, b is not None, t(eps), t(1), out, mean, rstd)
+        return out, mean, rstd
+
+    def layer_norm_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, mean: np.ndarray,
+                            rstd: np.ndarray, w: Optional[np.ndarray], w_view: Optional[View], dtype: DType,
+                            want_dw: bool, want_db: bool) -> tuple:
+        """(dx, dw or None, db or None): the gradients of layer_norm for output gradient g."""
+        rows, cols = _rows(x, x_view, dtype, "layer_norm_backward")
+        if _rows(g, g_view, dtype, "layer_norm_backward") != (rows, cols):
+            raise ShapeError(f"numba backend: layer_norm_backward: views {g_view} and {x_view} differ in shape")
+        for buf, what in ((mean, "mean"), (rstd, "rstd")):
+            _check(buf, View((rows,), (1,), 0), dtype, f"layer_norm_backward {what}")
+        if w is not None and _flat(w, w_view, dtype, "layer_norm_backward weight") != cols:
+            raise ShapeError(f"numba backend: layer_norm_backward: weight view {w_view} for {cols} columns")
+        dx = np.empty(rows * cols, x.dtype)
+        dw = np.empty(cols if want_dw else 1, x.dtype)
+        db = np.empty(cols if want_db else 1, x.dtype)
+        _LN_BW[rows * cols >= PAR_REDUCE](g, g_view.offset, x, x_view.offset, rows, cols, mean, rstd,
+                                          x if w is None else w, 0 if w is None else w_view.offset, w is not None,
+                                          dx, dw, bool(want_dw), db, bool(want_db))
+        return dx, (dw if want_dw else None), (db if want_db else None)
+
 
 
     # ---- tg.jit ----------------------------------------------------------------------
@@ -552,6 +625,12 @@ def _buffer_check(buf: Any, view: View, dtype: DType, what: str) -> int:
     if buf.dtype != NP_DTYPES[dtype]:
         raise DTypeError(f"numba backend: {what}: buffer holds {buf.dtype}, the call says {dtype.name}")
     return buf.size
+
+
+@lru_cache(maxsize=None)
+def _gelu_constants(t: type) -> tuple:
+    """gelu's scalars in the dtype: 0.5, 1, 1/sqrt 2, 1/sqrt(2 pi)."""
+    return t(0.5), t(1.0), t(1.0 / math.sqrt(2.0)), t(1.0 / math.sqrt(2.0 * math.pi))
 
 
 _checks = ViewChecks("numba", _buffer_check)

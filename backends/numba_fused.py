@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .numba_elementwise import vexp
 from .numba_index import chunk_bounds, n_chunks, numel, offset_of
@@ -108,6 +109,200 @@ def make_cross_entropy(want_grad: bool, par: bool):
                 for j in range(cols):
                     gv[j] = gv[j] * inv
                 gv[tj] -= 1
+    return k
+
+
+def make_adam_step(par: bool):
+    """One Adam/AdamW update in place (protocol.py, `adam_step`): the float32 count step[so] is
+    incremented first, the bias corrections come from it in float64, every scalar is rounded to
+    the parameters' dtype and each element follows PyTorch's order of roundings (without the
+    fmas of its vectorized lerp and add(alpha=), which numba cannot be asked for)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(p, po, g, go, m, mo, v, vo, n, step, so, lr, beta1, beta2, eps, wd, decoupled, maximize):
+        t = step[so] + np.float32(1)
+        step[so] = t
+        bc1 = 1.0 - beta1 ** np.float64(t)
+        bc2 = 1.0 - beta2 ** np.float64(t)
+        c = np.empty(10, p.dtype)  # the scalars rounded to the dtype, as PyTorch passes them
+        c[0] = -1.0 if maximize else 1.0
+        c[1] = 1.0 - lr * wd if decoupled else 1.0
+        c[2] = 0.0 if decoupled else wd
+        c[3] = 1.0 - beta1
+        c[4] = beta2
+        c[5] = 1.0 - beta2
+        c[6] = bc2 ** 0.5
+        c[7] = eps
+        c[8] = -(lr / bc1)
+        c[9] = 1.0
+        sgn, decay, l2, coeff, b2, w2, bc2s, e, neg_ss = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+        small = abs(coeff) < 0.5  # lerp's two forms: m + w * (g - m), or g + (w - 1) * (g - m)
+        if not small:
+            coeff = coeff - c[9]
+        nch = n_chunks(n, par)
+        for ch in prange(nch):
+            lo, hi = chunk_bounds(n, nch, ch)
+            pv = p[po + lo:po + hi]
+            gv = g[go + lo:go + hi]
+            mv = m[mo + lo:mo + hi]
+            vv = v[vo + lo:vo + hi]
+            for i in range(hi - lo):
+                gi = gv[i] * sgn
+                pi = pv[i] * decay
+                if l2 != 0:
+                    gi = gi + pi * l2
+                mi = mv[i]
+                d = gi - mi
+                mi = (mi if small else gi) + coeff * d
+                vi = vv[i] * b2
+                vi = vi + (w2 * gi) * gi
+                denom = np.sqrt(vi) / bc2s + e
+                mv[i] = mi
+                vv[i] = vi
+                pv[i] = pi + (neg_ss * mi) / denom
+    return k
+
+
+# erf's two polynomials, as csrc/vmath.h's tg_erff_inline (see there): the Taylor series of erf(t) / t
+# in t^2 for t < 1, a fit in u = (t - 2.5) / 1.5 on [1, 4]
+_ERF_TAYLOR = np.array([
+    1.1283791670955126, -0.37612638903183754, 0.11283791670955126, -0.026866170645131252,
+    0.0052239776254421879, -0.00085483270234508522, 0.00012055332981789664, -1.492565035840625e-05,
+    1.6462114365889246e-06, -1.6365844691234924e-07, 1.4807192815879218e-08, -1.2290555301717926e-09,
+    9.4227590646504113e-11, -6.7113668551641105e-12])
+_ERF_MID = np.array([
+    0.99959304797571769, 0.0032674262997315698, -0.012252847422976221, 0.028181554643117643,
+    -0.043650819346344287, 0.046453578116516306, -0.031875966121311126, 0.0092677826057210033,
+    0.0066768572131320923, -0.0096221821275610311, 0.004558520866031251, 0.00044344740024493374,
+    -0.001860013773134747, 0.00091886354231880078, 0.00010030654620756969, -0.00029381093895571925,
+    7.6702509003635273e-05, 3.2936279973942872e-05, -1.539968665777677e-05])
+
+
+@njit(inline="always")
+def _erf_f32(x):
+    """erf of a float32 computed in double and rounded once, the bits of csrc/vmath.h's tg_erff_inline."""
+    t = abs(np.float64(x))
+    t = 4.0 if t > 4.0 else t  # NaN passes
+    s = t * t
+    lo = _ERF_TAYLOR[13]
+    for k in range(12, -1, -1):
+        lo = lo * s + _ERF_TAYLOR[k]
+    u = (t - 2.5) * (1.0 / 1.5)
+    mid = _ERF_MID[18]
+    for k in range(17, -1, -1):
+        mid = mid * u + _ERF_MID[k]
+    r = lo * t if t < 1.0 else mid
+    r = 1.0 if t >= 4.0 else r
+    return np.float32(math.copysign(r, np.float64(x)))
+
+
+def verf(x):  # pragma: no cover - replaced by the overload inside numba
+    """erf(x) for a float32 (the vectorizable polynomial) or float64 (libm) scalar."""
+
+
+@overload(verf, inline="always")
+def _ov_verf(x):
+    if x == types.float32:
+        return lambda x: _erf_f32(x)
+    return lambda x: math.erf(x)
+
+
+def make_gelu(backward: bool, par: bool):
+    """Exact GELU over a flat run: x * (half * (one + erf(x * alpha))); with `backward` the input
+    gradient g * (cdf + x * (exp(-half * x * x) * beta)), cdf as in the forward. The constants
+    come in the dtype (alpha = 1/sqrt 2, beta = 1/sqrt(2 pi)) so float32 stays float32."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(g, go, x, xo, out, n, half, one, alpha, beta):
+        nch = n_chunks(n, par)
+        for c in prange(nch):
+            lo, hi = chunk_bounds(n, nch, c)
+            xv = x[xo + lo:xo + hi]
+            o = out[lo:hi]
+            if backward:
+                gv = g[go + lo:go + hi]
+                for i in range(hi - lo):
+                    xi = xv[i]
+                    cdf = half * (one + verf(xi * alpha))
+                    pdf = vexp(-half * xi * xi) * beta
+                    o[i] = gv[i] * (cdf + xi * pdf)
+            else:
+                for i in range(hi - lo):
+                    xi = xv[i]
+                    o[i] = xi * (half * (one + verf(xi * alpha)))
+    return k
+
+
+def make_layer_norm(par: bool):
+    """Layer norm over rows of (rows, cols) (protocol.py, `layer_norm`): sums in float64; mean and
+    var rounded to the dtype by their stores into mean[r] and rstd[r]; out = (x - mean) * rstd,
+    then * w and + b when has_w / has_b (w, b are (cols,) runs, any buffer otherwise)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(x, xo, rows, cols, w, wo, has_w, b, bo, has_b, eps, one, out, mean, rstd):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        for r in prange(rows):
+            xv = x[xo + r * cols:xo + (r + 1) * cols]
+            o = out[r * cols:(r + 1) * cols]
+            acc = 0.0
+            for j in range(cols):
+                acc += xv[j]
+            mean[r] = acc / cols
+            m = mean[r]
+            sq = 0.0
+            for j in range(cols):
+                c = xv[j] - m
+                sq += c * c
+            rstd[r] = sq / cols
+            rstd[r] = one / np.sqrt(rstd[r] + eps)
+            rs = rstd[r]
+            for j in range(cols):
+                y = (xv[j] - m) * rs
+                if has_w:
+                    y = y * w[wo + j]
+                if has_b:
+                    y = y + b[bo + j]
+                o[j] = y
+    return k
+
+
+def make_layer_norm_backward(par: bool):
+    """Layer norm's gradients (protocol.py, `layer_norm_backward`): dx per row (its two row sums in
+    float64), then dw / db (when want_dw / want_db) as column sums in float64, split over column blocks."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(g, go, x, xo, rows, cols, mean, rstd, w, wo, has_w, dx, dw, want_dw, db, want_db):
+        for r in prange(rows):
+            xv = x[xo + r * cols:xo + (r + 1) * cols]
+            gv = g[go + r * cols:go + (r + 1) * cols]
+            o = dx[r * cols:(r + 1) * cols]
+            m, rs = mean[r], rstd[r]
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(cols):
+                d = gv[j] * w[wo + j] if has_w else gv[j]
+                s1 += d
+                s2 += d * ((xv[j] - m) * rs)
+            m1 = s1 / cols
+            m2 = s2 / cols
+            for j in range(cols):
+                d = gv[j] * w[wo + j] if has_w else gv[j]
+                o[j] = rs * (d - m1 - ((xv[j] - m) * rs) * m2)
+        if want_dw or want_db:
+            nch = n_chunks(cols, par)
+            for c in prange(nch):
+                lo, hi = chunk_bounds(cols, nch, c)
+                aw = np.zeros(hi - lo)
+                ab = np.zeros(hi - lo)
+                for r in range(rows):
+                    m, rs = mean[r], rstd[r]
+                    base_x = xo + r * cols
+                    base_g = go + r * cols
+                    for j in range(lo, hi):
+                        gj = g[base_g + j]
+                        aw[j - lo] += gj * ((x[base_x + j] - m) * rs)
+                        ab[j - lo] += gj
+                for j in range(lo, hi):
+                    if want_dw:
+                        dw[j] = aw[j - lo]
+                    if want_db:
+                        db[j] = ab[j - lo]
     return k
 
 

@@ -112,6 +112,32 @@ are never required:
   `[0, plane)` (a backend raises TensorIndexError when one is not).
 All of them are float32/float64 only (`max_pool2d` also takes int64); the core calls them only
 with at least one element.
+- `adam_step(p, p_view, g, g_view, m, m_view, v, v_view, step, step_view, dtype, lr, betas, eps,
+  weight_decay, decoupled, maximize) -> None`: one Adam (AdamW when `decoupled`) update in place
+  of the parameter `p` and its moments `m` (exp_avg), `v` (exp_avg_sq) from the gradient `g`, all
+  flat `(n,)` stride-1 views of dtype in four distinct buffers, as PyTorch's single-tensor Adam:
+  first the float32 step count (one element at `step_view` of a float32 buffer) is incremented
+  in place to `t`; then, with `bc1 = 1 - beta1**t`, `bc2 = 1 - beta2**t`, `step_size = lr / bc1`
+  in double and every scalar rounded to dtype: `g = -g` if maximize; `p *= 1 - lr*weight_decay`
+  (decoupled) or `g += weight_decay * p`; `m = lerp(m, g, 1 - beta1)`;
+  `v = v * beta2 + (1 - beta2) * g * g`; `p += (-step_size * m) / (sqrt(v) / sqrt(bc2) + eps)`.
+  The count is read from the buffer, never passed in: a recorded call replays correctly.
+- `gelu(x, view, dtype) -> Buffer`: the exact GELU `x * (0.5 * (1 + erf(x * (1/sqrt 2))))` of a flat
+  `(n,)` stride-1 view (scalars rounded to dtype, roundings in that order), contiguous `(n,)`.
+- `gelu_backward(g, g_view, x, x_view, dtype) -> Buffer`: its input gradient
+  `g * (cdf + x * pdf)` with `cdf = 0.5 * (1 + erf(x * (1/sqrt 2)))`,
+  `pdf = exp(-0.5 * x * x) * (1/sqrt(2 pi))`, both views flat `(n,)` with stride 1.
+- `layer_norm(x, x_view, w, w_view, b, b_view, eps, dtype) -> (out, mean, rstd)`: per row of a
+  row-major `(rows, cols)` view, `mean = sum(x) / cols`, `var = sum((x - mean)^2) / cols`,
+  `rstd = 1 / sqrt(var + eps)` (sums in double, mean, var, rstd rounded to dtype), `out = (x - mean)
+  * rstd`, then `* w` and `+ b` where those flat `(cols,)` views are given (else None): contiguous
+  `(rows, cols)`, `(rows,)`, `(rows,)`.
+- `layer_norm_backward(g, g_view, x, x_view, mean, rstd, w, w_view, dtype, want_dw, want_db) -> (dx, dw, db)`:
+  with `xhat = (x - mean) * rstd` and `d = g * w` (g without a weight), per row
+  `dx = rstd * (d - sum(d) / cols - xhat * (sum(d * xhat) / cols))`; `dw = sum over rows of g * xhat`,
+  `db = sum over rows of g` (`(cols,)`, or None when not wanted); mean and rstd are the forward's
+  contiguous `(rows,)` buffers.
+All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
 `scatter_add` check every index against `[0, size of dim)`, and its `cross_entropy` (if it has
@@ -176,7 +202,8 @@ SCATTER_CODES = {name: i for i, name in enumerate(SCATTER_OPS)}
 SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
-                    "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward")
+                    "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+                    "adam_step", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -196,6 +223,11 @@ class OptionalKernels:
     conv2d_backward: Optional[Callable] = None
     max_pool2d: Optional[Callable] = None
     max_pool2d_backward: Optional[Callable] = None
+    adam_step: Optional[Callable] = None
+    gelu: Optional[Callable] = None
+    gelu_backward: Optional[Callable] = None
+    layer_norm: Optional[Callable] = None
+    layer_norm_backward: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

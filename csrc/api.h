@@ -108,3 +108,17 @@ int tg_max_pool2d(int dt, const int64_t *geo, const void *x, int64_t xoff, void 
 /* conv.c: its backward: out (planes, hw) = 0, then out[p, idx[p, i]] += g[p, i] */
 int tg_max_pool2d_backward(int dt, int64_t planes, int64_t hw, int64_t l, const void *g, int64_t goff,
                            const int64_t *idx, int64_t ioff, void *out);
+/* fused.c: one Adam/AdamW step in place (p, m, v contiguous runs of n; step one float32 element,
+   incremented first); decoupled: AdamW's weight decay; maximize: ascend */
+int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_t goff, void *m, int64_t moff,
+                 void *v, int64_t voff, void *step, int64_t soff, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int maximize);
+/* fused.c: exact (erf) gelu and its input gradient over contiguous runs of n */
+int tg_gelu(int dt, int64_t n, const void *x, int64_t xoff, void *out);
+int tg_gelu_backward(int dt, int64_t n, const void *g, int64_t goff, const void *x, int64_t xoff, void *out);
+/* fused.c: layer norm over rows of (rows, cols) with optional weight / bias (cols,) (NULL: none); mean and
+   rstd (rows,) out for the backward, which gives dx and, where not NULL, dw and db (cols,) */
+int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const void *w, int64_t woff,
+                  const void *b, int64_t boff, double eps, void *out, void *mean, void *rstd);
+int tg_layer_norm_backward(int dt, int64_t rows, int64_t cols, const void *g, int64_t goff, const void *x, int64_t xoff,
+                           const void *mean, const void *rstd, const void *w, int64_t woff, void *dx, void *dw, void *db);

@@ -3,6 +3,7 @@
    operand is a contiguous run of elements, checked against its buffer in Python first. */
 #include "tg.h"
 #include "vmath.h"
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------- relu backward */
 /* out[i] = y[i] > 0 ? g[i] : 0, with y = relu(x): the gradient passes where the input was
@@ -156,5 +157,258 @@ int tg_cross_entropy(int dt, int64_t rows, int64_t cols, const void *x, int64_t 
     ce_t c = {dt, cols, (const char *)x + xoff * TG_ITEMSIZE[dt], target + toff, loss, grad};
     int nt = tg_threads_for(rows * cols, 1);
     tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ce_rows, &c);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- Adam / AdamW step (in place) */
+/* One Adam (or AdamW) update of a parameter p with gradient g and moments m (exp_avg), v
+   (exp_avg_sq), element by element in the order of PyTorch's single-tensor Adam on the CPU:
+     g = -g (maximize);  p = p * (1 - lr*wd) (AdamW)  or  g = fma(p, wd, g) (Adam's L2 term);
+     m = lerp(m, g, 1 - beta1)                 (fma(w, g - m, m), or fma(w - 1, g - m, g) for w >= 0.5)
+     v = fma((1 - beta2) * g, g, v * beta2)
+     p = p + (-step_size * m) / (sqrt(v) / sqrt(bc2) + eps)
+   where the scalars are Python's doubles rounded to T, as PyTorch passes them to its kernels, and
+   the step count t lives in a float32 element the kernel increments first (a captured call replays
+   with the current count): bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, step_size = lr / bc1 in double.
+   The fmas are where PyTorch's vectorized lerp, add(alpha=) and addcmul use them (its float32
+   sqrt is not always correctly rounded, so results may still differ from it in the last bit). */
+typedef struct { int dt, decoupled, maximize; double lr, beta1, beta2, eps, wd, step_size, bc2_sqrt;
+                 char *p, *m, *v; const char *g; } adam_t;
+
+#define ADAM_RANGE(T, FMA, SQRT) do { \
+    T *p = (T *)a->p, *m = (T *)a->m, *v = (T *)a->v; \
+    const T *g = (const T *)a->g; \
+    const T sgn = a->maximize ? (T)-1 : (T)1, w1 = (T)(1.0 - a->beta1), b2 = (T)a->beta2, \
+            w2 = (T)(1.0 - a->beta2), bc2s = (T)a->bc2_sqrt, eps = (T)a->eps, neg_ss = (T)(-a->step_size); \
+    const T decay = (a->decoupled && a->wd != 0) ? (T)(1.0 - a->lr * a->wd) : (T)1; \
+    const T l2 = a->decoupled ? (T)0 : (T)a->wd; \
+    const int small = FABS(w1) < (T)0.5; \
+    const T coeff = small ? w1 : w1 - (T)1; \
+    for (int64_t i = lo; i < hi; i++) { \
+        T gi = g[i] * sgn, pi = p[i] * decay; /* x * 1 is exact: no branch for the plain case */ \
+        if (l2 != 0) gi = FMA(pi, l2, gi); \
+        T mi = m[i], d = gi - mi; \
+        mi = FMA(coeff, d, small ? mi : gi); \
+        T vi = FMA(w2 * gi, gi, v[i] * b2); \
+        T denom = SQRT(vi) / bc2s + eps; \
+        m[i] = mi; \
+        v[i] = vi; \
+        p[i] = pi + (neg_ss * mi) / denom; \
+    } \
+} while (0)
+
+static void adam_range(void *ctx, int64_t lo, int64_t hi) {
+    const adam_t *a = ctx;
+    if (a->dt == DT_F32) {
+#define FABS fabsf
+        ADAM_RANGE(float, fmaf, sqrtf);
+#undef FABS
+    } else {
+#define FABS fabs
+        ADAM_RANGE(double, fma, sqrt);
+#undef FABS
+    }
+}
+
+int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_t goff, void *m, int64_t moff,
+                 void *v, int64_t voff, void *step, int64_t soff, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int maximize) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    float *count = (float *)step + soff, t = *count + 1.0f;
+    *count = t;
+    double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+    int64_t isz = TG_ITEMSIZE[dt];
+    adam_t a = {dt, decoupled, maximize, lr, beta1, beta2, eps, weight_decay, lr / bc1, pow(bc2, 0.5),
+                (char *)p + poff * isz, (char *)m + moff * isz, (char *)v + voff * isz, (const char *)g + goff * isz};
+    if (n > 0) tg_parallel_for(n, tg_threads_for(n, 1), 64, adam_range, &a);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- gelu (exact, erf form) */
+/* Forward y = x * (0.5 * (1 + erf(x * (1/sqrt 2)))) and backward dx = g * (cdf + x * pdf) with
+   cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = exp(-0.5 * x * x) / sqrt(2 pi): the formulas and order
+   of roundings of the core's composition (ops/composed.py) and of PyTorch's CPU kernel, in one
+   pass. float32 takes the vectorizable erf and exp of vmath.h, float64 libm's. */
+typedef struct { int dt; const char *x, *g; char *out; } gelu_t;
+
+#define GELU_F32_ALPHA ((float)0.70710678118654752)  /* 1 / sqrt 2 */
+#define GELU_F32_BETA ((float)0.39894228040143268)   /* 1 / sqrt(2 pi) */
+
+static void gelu_range(void *ctx, int64_t lo, int64_t hi) {
+    const gelu_t *a = ctx;
+    if (a->dt == DT_F32) {
+        const float *x = (const float *)a->x;
+        float *o = (float *)a->out;
+        #pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            float xi = x[i];
+            o[i] = xi * (0.5f * (1.0f + tg_erff_inline(xi * GELU_F32_ALPHA)));
+        }
+    } else {
+        const double *x = (const double *)a->x;
+        double *o = (double *)a->out;
+        for (int64_t i = lo; i < hi; i++) o[i] = x[i] * (0.5 * (1.0 + erf(x[i] * M_SQRT1_2)));
+    }
+}
+
+static void gelu_bw_range(void *ctx, int64_t lo, int64_t hi) {
+    const gelu_t *a = ctx;
+    if (a->dt == DT_F32) {
+        const float *x = (const float *)a->x, *g = (const float *)a->g;
+        float *o = (float *)a->out;
+        #pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            float xi = x[i];
+            float cdf = 0.5f * (1.0f + tg_erff_inline(xi * GELU_F32_ALPHA));
+            float pdf = tg_expf_inline(-0.5f * xi * xi) * GELU_F32_BETA;
+            o[i] = g[i] * (cdf + xi * pdf);
+        }
+    } else {
+        const double *x = (const double *)a->x, *g = (const double *)a->g;
+        double *o = (double *)a->out;
+        const double beta = 1.0 / sqrt(2.0 * M_PI);
+        for (int64_t i = lo; i < hi; i++) {
+            double xi = x[i];
+            double cdf = 0.5 * (1.0 + erf(xi * M_SQRT1_2));
+            o[i] = g[i] * (cdf + xi * (exp(-0.5 * xi * xi) * beta));
+        }
+    }
+}
+
+int tg_gelu(int dt, int64_t n, const void *x, int64_t xoff, void *out) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    gelu_t a = {dt, (const char *)x + xoff * TG_ITEMSIZE[dt], NULL, out};
+    tg_parallel_for(n, tg_threads_for(n, 1), 64, gelu_range, &a);
+    return ERR_OK;
+}
+
+int tg_gelu_backward(int dt, int64_t n, const void *g, int64_t goff, const void *x, int64_t xoff, void *out) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt];
+    gelu_t a = {dt, (const char *)x + xoff * isz, (const char *)g + goff * isz, out};
+    tg_parallel_for(n, tg_threads_for(n, 1), 64, gelu_bw_range, &a);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- layer norm */
+/* Per row of x (rows, cols): mean = sum(x) / cols, c = x - mean, var = sum(c * c) / cols (biased),
+   rstd = 1 / sqrt(var + eps), out = c * rstd, then * w and + b where given (each (cols,)). Sums in
+   double, mean, var, rstd rounded to T, every other step in T: the core's composition in one pass.
+   mean and rstd (rows,) are kept for the backward. */
+typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; char *out, *mean, *rstd, *dw, *db;
+                 int64_t rows; double *acc; } ln_t;
+
+#define LN_ROWS(T, SQRT) do { \
+    const T *w = (const T *)a->w, *b = (const T *)a->b; \
+    for (int64_t r = lo; r < hi; r++) { \
+        const T *x = (const T *)a->x + r * cols; \
+        T *o = (T *)a->out + r * cols; \
+        double acc = 0.0; \
+        for (int64_t j = 0; j < cols; j++) acc += (double)x[j]; \
+        T mean = (T)(acc / (double)cols); \
+        double sq = 0.0; \
+        for (int64_t j = 0; j < cols; j++) { T c = x[j] - mean; sq += (double)(c * c); } \
+        T var = (T)(sq / (double)cols); \
+        T rstd = (T)1 / SQRT(var + (T)a->eps); \
+        ((T *)a->mean)[r] = mean; \
+        ((T *)a->rstd)[r] = rstd; \
+        _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) { \
+            T y = (x[j] - mean) * rstd; \
+            if (w) y = y * w[j]; \
+            if (b) y = y + b[j]; \
+            o[j] = y; \
+        } \
+    } \
+} while (0)
+
+static void ln_rows(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    if (a->dt == DT_F32) LN_ROWS(float, sqrtf);
+    else LN_ROWS(double, sqrt);
+}
+
+int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xoff, const void *w, int64_t woff,
+                  const void *b, int64_t boff, double eps, void *out, void *mean, void *rstd) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt];
+    ln_t a = {dt, cols, eps, (const char *)x + xoff * isz, w ? (const char *)w + woff * isz : NULL,
+              b ? (const char *)b + boff * isz : NULL, NULL, out, mean, rstd, NULL, NULL, rows};
+    int nt = tg_threads_for(rows * cols, 1);
+    tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ln_rows, &a);
+    return ERR_OK;
+}
+
+/* Backward, with xhat = (x - mean) * rstd and d = g * w (g without a weight), per row:
+   dx = rstd * (d - sum(d) / cols - xhat * (sum(d * xhat) / cols)), sums in double; and, when dw / db
+   are given, dw = sum over rows of g * xhat, db = sum over rows of g (column sums in double). */
+#define LN_BW_ROWS(T) do { \
+    const T *w = (const T *)a->w; \
+    for (int64_t r = lo; r < hi; r++) { \
+        const T *x = (const T *)a->x + r * cols, *g = (const T *)a->g + r * cols; \
+        T *o = (T *)a->out + r * cols; \
+        T mean = ((const T *)a->mean)[r], rstd = ((const T *)a->rstd)[r]; \
+        double s1 = 0.0, s2 = 0.0; \
+        for (int64_t j = 0; j < cols; j++) { \
+            T xh = (x[j] - mean) * rstd, d = w ? g[j] * w[j] : g[j]; \
+            s1 += (double)d; \
+            s2 += (double)(d * xh); \
+        } \
+        T m1 = (T)(s1 / (double)cols), m2 = (T)(s2 / (double)cols); \
+        _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) { \
+            T xh = (x[j] - mean) * rstd, d = w ? g[j] * w[j] : g[j]; \
+            o[j] = rstd * (d - m1 - xh * m2); \
+        } \
+    } \
+} while (0)
+
+static void ln_bw_rows(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    if (a->dt == DT_F32) LN_BW_ROWS(float);
+    else LN_BW_ROWS(double);
+}
+
+/* dw / db for the columns [lo, hi), accumulated in double (a->acc: cols for dw, then cols for db) over every row */
+#define LN_BW_COLS(T) do { \
+    for (int64_t r = 0; r < a->rows; r++) { \
+        const T *x = (const T *)a->x + r * cols, *g = (const T *)a->g + r * cols; \
+        T mean = ((const T *)a->mean)[r], rstd = ((const T *)a->rstd)[r]; \
+        for (int64_t j = lo; j < hi; j++) { \
+            T xh = (x[j] - mean) * rstd; \
+            acc[j] += (double)(g[j] * xh); \
+            acc[cols + j] += (double)g[j]; \
+        } \
+    } \
+    for (int64_t j = lo; j < hi; j++) { \
+        if (a->dw) ((T *)a->dw)[j] = (T)acc[j]; \
+        if (a->db) ((T *)a->db)[j] = (T)acc[cols + j]; \
+    } \
+} while (0)
+
+static void ln_bw_cols(void *ctx, int64_t lo, int64_t hi) {
+    const ln_t *a = ctx;
+    int64_t cols = a->cols;
+    double *acc = a->acc;
+    if (a->dt == DT_F32) LN_BW_COLS(float);
+    else LN_BW_COLS(double);
+}
+
+int tg_layer_norm_backward(int dt, int64_t rows, int64_t cols, const void *g, int64_t goff, const void *x, int64_t xoff,
+                           const void *mean, const void *rstd, const void *w, int64_t woff, void *dx, void *dw, void *db) {
+    if (dt != DT_F32 && dt != DT_F64) return ERR_OP;
+    int64_t isz = TG_ITEMSIZE[dt];
+    ln_t a = {dt, cols, 0.0, (const char *)x + xoff * isz, w ? (const char *)w + woff * isz : NULL, NULL,
+              (const char *)g + goff * isz, dx, (char *)mean, (char *)rstd, dw, db, rows, NULL};
+    int nt = tg_threads_for(rows * cols, 1);
+    if (dw || db) {
+        a.acc = calloc((size_t)(2 * cols), sizeof(double));
+        if (!a.acc) return ERR_MEM;
+    }
+    if (dx) tg_parallel_for(rows, nt < rows ? nt : (int)rows, 1, ln_bw_rows, &a);
+    if (a.acc) {
+        tg_parallel_for(cols, nt < cols ? nt : (int)cols, 16, ln_bw_cols, &a);
+        free(a.acc);
+    }
     return ERR_OK;
 }

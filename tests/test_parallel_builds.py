@@ -318,6 +318,69 @@ def test_relu_backward_and_axpy(backend, threads):
         assert np.array_equal(_read(be, yb, float32, np.float32), ref)
 
 
+
+def test_adam_step(backend, threads):
+    """make_adam_step (c: the costly threshold): two steps of AdamW against numpy at float32."""
+    be = tg.backends.load(backend)
+    f = np.float32
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        p, g, m = _data(n, n), _data(n, n + 1), _data(n, n + 2) * f(0.1)
+        v = np.abs(_data(n, n + 3))
+        bufs = [_buf(be, a.copy(), float32) for a in (p, g, m, v)]
+        sbuf = _buf(be, np.zeros(1, f), float32)
+        view = View((n,), (1,), 0)
+        for t in (1, 2):
+            be.adam_step(bufs[0], view, bufs[1], view, bufs[2], view, bufs[3], view, sbuf, View((1,), (1,), 0),
+                         float32, 0.01, (0.9, 0.99), 1e-8, 0.1, True, False)
+            p = p * f(1 - 0.01 * 0.1)
+            m = m + f(0.1) * (g - m)
+            v = v * f(0.99) + (f(1 - 0.99) * g) * g
+            p = p + (f(-(0.01 / (1 - 0.9 ** t))) * m) / (np.sqrt(v) / f((1 - 0.99 ** t) ** 0.5) + f(1e-8))
+        for buf, ref in ((bufs[0], p), (bufs[2], m), (bufs[3], v)):
+            np.testing.assert_allclose(_read(be, buf, float32, f), ref, rtol=2e-6, atol=1e-7)
+        assert _read(be, sbuf, float32, f).tolist() == [2.0]
+
+
+def test_gelu(backend, threads):
+    """make_gelu (forward and backward; c: the costly threshold) against numpy's float64 formula."""
+    be = tg.backends.load(backend)
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        x, g = _data(n, n), _data(n, n + 1)
+        v = View((n,), (1,), 0)
+        x64 = x.astype(np.float64)
+        cdf = 0.5 * (1 + np.vectorize(math.erf)(x64 / math.sqrt(2)))
+        y = _read(be, be.gelu(_buf(be, x, float32), v, float32), float32, np.float32)
+        np.testing.assert_allclose(y, x64 * cdf, rtol=2e-6, atol=2e-7)
+        dx = _read(be, be.gelu_backward(_buf(be, g, float32), v, _buf(be, x, float32), v, float32), float32, np.float32)
+        ref = g * (cdf + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi))
+        np.testing.assert_allclose(dx, ref, rtol=2e-6, atol=2e-7)
+
+
+def _np_layer_norm(x, w, b, g):
+    """Layer norm over rows in float64 and its gradients (dx, dw, db) for output gradient g."""
+    mean = x.mean(1, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(1, keepdims=True) + 1e-5)
+    xh = (x - mean) * rstd
+    d = g * w
+    dx = rstd * (d - d.mean(1, keepdims=True) - xh * (d * xh).mean(1, keepdims=True))
+    return xh * w + b, dx, (g * xh).sum(0), g.sum(0)
+
+
+def test_layer_norm(backend, threads):
+    """make_layer_norm and make_layer_norm_backward (rows split; dw / db over column blocks)."""
+    be = tg.backends.load(backend)
+    for rows, cols in _rows_cols(backend) + [(3, 40_000)]:
+        x = _data(rows * cols, rows, shape=(rows, cols)).astype(np.float64)
+        g = _data(rows * cols, rows + 1, shape=(rows, cols)).astype(np.float64)
+        w, b = _data(cols, 5).astype(np.float64), _data(cols, 6).astype(np.float64)
+        v, vc = View((rows, cols), (cols, 1), 0), View((cols,), (1,), 0)
+        out, mean, rstd = be.layer_norm(_buf(be, x, float64), v, _buf(be, w, float64), vc, _buf(be, b, float64), vc,
+                                        1e-5, float64)
+        dx, dw, db = be.layer_norm_backward(_buf(be, g, float64), v, _buf(be, x, float64), v, mean, rstd,
+                                            _buf(be, w, float64), vc, float64, True, True)
+        for got, ref in zip((out, dx, dw, db), _np_layer_norm(x, w, b, g)):
+            np.testing.assert_allclose(_read(be, got, float64, np.float64), ref.reshape(-1), rtol=1e-10, atol=1e-10)
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward(backend, threads, log):
     """make_softmax_backward: the input gradient of (log-)softmax over rows."""
@@ -495,6 +558,10 @@ DRIVERS = {
     "make_conv2d_backward": "test_conv2d_kernels_both_sides_of_thresholds",
     "make_max_pool2d": "test_max_pool_kernels_both_sides_of_thresholds",
     "make_max_pool2d_backward": "test_max_pool_kernels_both_sides_of_thresholds",
+    "make_adam_step": "test_adam_step",
+    "make_gelu": "test_gelu",
+    "make_layer_norm": "test_layer_norm",
+    "make_layer_norm_backward": "test_layer_norm",
 }
 
 

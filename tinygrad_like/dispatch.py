@@ -662,3 +662,95 @@ def fused_max_pool2d_backward(g: Any, idx: Any, plane: int) -> Optional[Any]:
     gc, ic = _dense(g), _dense(idx)
     buf = kernel_fn(gc._buf, gc._view, ic._buf, ic._view, plane, g.dtype)
     return wrap(buf, contig((g.shape[0], plane)), g.dtype, g._be)
+def fused_adam_step_(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: Any, lr: float, betas: tuple,
+                     eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> bool:
+    """One Adam/AdamW update of p, exp_avg, exp_avg_sq in place with the backend's fused
+    `adam_step` (it increments the float32 one-element `step` first); False (nothing done) when the
+    backend has none or the operands do not fit it (dense tensors of one float dtype and size in
+    four distinct buffers)."""
+    be = p._be
+    kernel = be.optional.adam_step
+    n = prod(p.shape)
+    if kernel is None or not n or not p.dtype.is_float or step.dtype.name != "float32" or prod(step.shape) != 1:
+        return False
+    if grad._be is be and grad.dtype is p.dtype and not grad._view.is_contiguous():
+        grad = copy(grad, grad.dtype)  # a transposed gradient (a matmul's backward): one copy, then one pass
+    ops = (p, grad, exp_avg, exp_avg_sq)
+    for t in ops:
+        if t._be is not be or t.dtype is not p.dtype or prod(t.shape) != n or not t._view.is_contiguous():
+            return False
+    if step._be is not be or len({id(t._buf) for t in ops}) != 4:
+        return False
+    views = [View((n,), (1,), t._view.offset) for t in ops]
+    kernel(p._buf, views[0], grad._buf, views[1], exp_avg._buf, views[2], exp_avg_sq._buf, views[3],
+           step._buf, View((1,), (1,), step._view.offset), p.dtype, lr, betas, eps, weight_decay, decoupled, maximize)
+    return True
+
+
+def fused_gelu(x: Any) -> Optional[Any]:
+    """The backend's one-pass exact GELU of a float tensor (None when it has none)."""
+    kernel = x._be.optional.gelu
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    return wrap(kernel(xc._buf, View((n,), (1,), xc._view.offset), x.dtype), contig(x.shape), x.dtype, x._be)
+
+
+def fused_gelu_backward(g: Any, x: Any) -> Optional[Any]:
+    """The backend's one-pass gradient of the exact GELU at x for output gradient g (None when it has none)."""
+    kernel = x._be.optional.gelu_backward
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float or g.dtype is not x.dtype or g.shape != x.shape:
+        return None
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    gc = g if g._view.is_contiguous() else copy(g, g.dtype)
+    buf = kernel(gc._buf, View((n,), (1,), gc._view.offset), xc._buf, View((n,), (1,), xc._view.offset), x.dtype)
+    return wrap(buf, contig(x.shape), x.dtype, x._be)
+
+
+def fused_layer_norm(x: Any, k: int, weight: Optional[Any], bias: Optional[Any], eps: float) -> Optional[tuple]:
+    """(out, mean, rstd) of layer norm over the last k dims from the backend's one-pass kernel (mean and
+    rstd as (rows,) tensors), or None when it has none or the operands do not fit (one float dtype, an
+    affine weight / bias of the normalized shape)."""
+    be = x._be
+    kernel = be.optional.layer_norm
+    n = prod(x.shape)
+    if kernel is None or not n or not x.dtype.is_float:
+        return None
+    cols = prod(x.shape[x.ndim - k:])
+    for t in (weight, bias):
+        if t is not None and (t._be is not be or t.dtype is not x.dtype or prod(t.shape) != cols):
+            return None
+    rows = n // cols
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    wc = None if weight is None else weight if weight._view.is_contiguous() else copy(weight, weight.dtype)
+    bc = None if bias is None else bias if bias._view.is_contiguous() else copy(bias, bias.dtype)
+    out, mean, rstd = kernel(xc._buf, View((rows, cols), (cols, 1), xc._view.offset),
+                             None if wc is None else wc._buf, None if wc is None else View((cols,), (1,), wc._view.offset),
+                             None if bc is None else bc._buf, None if bc is None else View((cols,), (1,), bc._view.offset),
+                             eps, x.dtype)
+    return (wrap(out, contig(x.shape), x.dtype, be), wrap(mean, contig((rows,)), x.dtype, be),
+            wrap(rstd, contig((rows,)), x.dtype, be))
+
+
+def fused_layer_norm_backward(g: Any, x: Any, k: int, mean: Any, rstd: Any, weight: Optional[Any], want_dw: bool,
+                              want_db: bool) -> Optional[tuple]:
+    """(dx, dw, db) of layer norm over the last k dims for output gradient g (dw / db None unless wanted,
+    shaped like the normalized dims) from the backend's kernel, or None when it has none."""
+    be = x._be
+    kernel = be.optional.layer_norm_backward
+    if kernel is None or g.dtype is not x.dtype or g.shape != x.shape:
+        return None
+    cols = prod(x.shape[x.ndim - k:])
+    rows = prod(x.shape) // cols
+    xc = x if x._view.is_contiguous() else copy(x, x.dtype)
+    gc = g if g._view.is_contiguous() else copy(g, g.dtype)
+    wc = None if weight is None else weight if weight._view.is_contiguous() else copy(weight, weight.dtype)
+    dx, dw, db = kernel(gc._buf, View((rows, cols), (cols, 1), gc._view.offset), xc._buf,
+                        View((rows, cols), (cols, 1), xc._view.offset), mean._buf, rstd._buf,
+                        None if wc is None else wc._buf, None if wc is None else View((cols,), (1,), wc._view.offset),
+                        x.dtype, want_dw, want_db)
+    norm_shape = contig(x.shape[x.ndim - k:])
+    return (wrap(dx, contig(x.shape), x.dtype, be), None if dw is None else wrap(dw, norm_shape, x.dtype, be),
+            None if db is None else wrap(db, norm_shape, x.dtype, be))

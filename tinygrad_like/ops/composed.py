@@ -27,16 +27,23 @@ def gelu(x: Any, approximate: str = "none") -> Any:
         raise InvalidValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     x = x if x.dtype.is_float else x.float()
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    cdf0 = None
     with no_grad():
-        cdf0 = 0.5 * (1 + (x * inv_sqrt2).erf())
-        out = x * cdf0
+        out = dispatch.fused_gelu(x)  # the backend's one pass, where it has one
+        if out is None:
+            cdf0 = 0.5 * (1 + (x * inv_sqrt2).erf())
+            out = x * cdf0
     if not needs_grad(x):
         return out
 
     def backward(g: Any) -> tuple:
+        if not grad_mode.enabled:  # no create_graph: the fused kernel where the backend has one
+            dx = dispatch.fused_gelu_backward(g, x)
+            if dx is not None:
+                return (dx,)
         # the forward's Phi(x) is a constant: reuse it (erf is the costly kernel) unless create_graph
         # needs it as a function of x
-        cdf = 0.5 * (1 + (x * inv_sqrt2).erf()) if grad_mode.enabled else cdf0
+        cdf = 0.5 * (1 + (x * inv_sqrt2).erf()) if grad_mode.enabled or cdf0 is None else cdf0
         pdf = (-0.5 * x * x).exp() * (1.0 / math.sqrt(2.0 * math.pi))
         return (g * (cdf + x * pdf),)
     return record(out, "Gelu", (x,), backward, saved=(x,))

@@ -163,3 +163,20 @@ def fill_(x: Any, value: Any) -> Any:
             return copy_(x, value.reshape(()))
         value = value.item()
     return copy_(x, dispatch.scalar(as_number(value), x.dtype, x._be))
+
+
+def adam_step_(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: Any, lr: float, betas: tuple, eps: float,
+               weight_decay: float, decoupled: bool, maximize: bool) -> bool:
+    """Adam's (AdamW's when decoupled) update of p and its moments, and step += 1, in one fused
+    pass where the backend has one (see backends/protocol.py, `adam_step`); False (nothing done)
+    otherwise, and the optimizer composes the update from tensor ops. Never followed by autograd."""
+    if _tracked(p, grad, exp_avg, exp_avg_sq, step):
+        return False
+    for t in (p, exp_avg, exp_avg_sq, step):
+        check_inplace(t)
+    if not dispatch.fused_adam_step_(p, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay,
+                                     decoupled, maximize):
+        return False
+    for t in (p, exp_avg, exp_avg_sq, step):
+        bump(t)
+    return True

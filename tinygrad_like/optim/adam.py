@@ -1,11 +1,12 @@
 """Adam and AdamW with PyTorch's update rules (bias-corrected moments; AdamW decays the weights directly)."""
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
-from ..creation import zeros_like
+from ..creation import tensor, zeros_like
+from ..dtypes import float32, float64
 from ..errors import InvalidValueError
+from ..ops.inplace import adam_step_
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonneg
 
@@ -26,28 +27,39 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize))
 
     def _update(self, p: Tensor, grad: Tensor, group: dict, state: dict) -> None:
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        g = -grad if group["maximize"] else grad
         if not state:
-            state["step"] = 0
+            state["step"] = tensor(0.0, dtype=float32, backend=p.backend)  # a 0-d float32 count, as PyTorch's
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
-        state["step"] += 1
         step = state["step"]
-        if wd != 0:
-            if self.decoupled:
-                p.mul_(1 - lr * wd)
-            else:
-                g = g + p * wd
+        if not isinstance(step, Tensor):  # a plain count (a hand-written state_dict, an older checkpoint)
+            step = state["step"] = tensor(float(step), dtype=float32, backend=p.backend)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        # in-place updates and `alpha=` (the backend's fused axpy): three temporaries per step
-        # instead of nine, with the same roundings as the plain formulas in the comments
-        m.add_(g - m, alpha=1 - beta1)         # m += (g - m) * (1 - beta1)
-        v.mul_(beta2)
-        v.add_(g * g, alpha=1 - beta2)         # v += g * g * (1 - beta2)
-        step_size = lr / (1 - beta1 ** step)
-        denom = v.sqrt().div_(math.sqrt(1 - beta2 ** step)).add_(eps)  # sqrt(v) / sqrt(1 - beta2^t) + eps
-        p.sub_(m / denom, alpha=step_size)     # p -= m / denom * step_size
+        args = (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"], self.decoupled, group["maximize"])
+        if not adam_step_(p, grad, m, v, step, *args):  # the backend's one-pass kernel, where it has one
+            _composed_step(p, grad, m, v, step, *args)
+
+
+def _composed_step(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Tensor, lr: float, betas: tuple, eps: float,
+                   wd: float, decoupled: bool, maximize: bool) -> None:
+    """The update of backends/protocol.py's `adam_step` from tensor ops, in the same order of roundings
+    (but without fused multiply-adds). The bias corrections are 0-d float64 tensors computed from the
+    step tensor, never Python numbers read from it, so a recorded step replays with the current count."""
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    step.add_(1)
+    if wd != 0:
+        if decoupled:
+            p.mul_(1 - lr * wd)
+        else:
+            g = g + p * wd
+    m.add_(g - m, alpha=1 - beta1)                  # lerp(m, g, 1 - beta1) = m + (g - m) * (1 - beta1)
+    v.mul_(beta2).add_(g * (1 - beta2) * g)         # v * beta2 + (1 - beta2) * g * g
+    t = step.to(float64)
+    neg_step_size = (-lr / (1 - beta1 ** t)).to(p.dtype)
+    bc2_sqrt = ((1 - beta2 ** t) ** 0.5).to(p.dtype)
+    denom = (v.sqrt() / bc2_sqrt).add_(eps)           # sqrt(v) / sqrt(1 - beta2^t) + eps
+    p.add_(m * neg_step_size / denom)              # p -= lr / (1 - beta1^t) * m / denom
 
 
 class AdamW(Adam):

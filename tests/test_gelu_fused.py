@@ -1,0 +1,144 @@
+"""The exact GELU's fused kernels (`gelu`, `gelu_backward` on the c and numba backends; the python
+backend composes): values and gradients against PyTorch and float64 central differences, special
+values, strided inputs, create_graph (which composes), and the float32 erf polynomial itself."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tinygrad_like as tg
+import tinygrad_like.nn.functional as F
+from tinygrad_like.dtypes import float32, float64
+from tinygrad_like.view import View
+
+from helpers import from_np, to_np
+
+
+def _torch_gelu(torch, x: np.ndarray, g: np.ndarray) -> tuple:
+    t = torch.tensor(x, requires_grad=True)
+    y = torch.nn.functional.gelu(t)
+    y.backward(torch.tensor(g))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+def _ours(x: np.ndarray, g: np.ndarray, transpose: bool = False) -> tuple:
+    t = from_np(x.T.copy() if transpose else x)
+    t = (t.T if transpose else t).detach().requires_grad_()
+    y = F.gelu(t)
+    y.backward(from_np(g))
+    return to_np(y.detach()), to_np(t.grad)
+
+
+@pytest.mark.parametrize("n", [1, 17, 1000, 70_001])  # both sides of the parallel thresholds
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matches_torch(n, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 3).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    y, dx = _ours(x, g)
+    ty, tdx = _torch_gelu(torch, x, g)
+    # PyTorch's float32 erf is a polynomial of its own: a few ulps apart at most
+    tol = dict(rtol=4e-6, atol=2e-6) if dtype == "float32" else dict(rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(y, ty, **tol)
+    np.testing.assert_allclose(dx, tdx, **tol)
+
+
+def test_special_values_and_strided_input():
+    torch = pytest.importorskip("torch")
+    x = np.array([[np.nan, np.inf, -np.inf, 0.0], [-0.0, -10.0, 10.0, -5.5], [4.0, -3.99, 1.0, -1.0]], np.float32)
+    g = np.ones_like(x)
+    y, dx = _ours(x, g, transpose=True)
+    ty, tdx = _torch_gelu(torch, x, g)
+    fin = np.isfinite(x)
+    np.testing.assert_allclose(y[fin], ty[fin], rtol=4e-6, atol=2e-6)
+    np.testing.assert_allclose(dx[fin], tdx[fin], rtol=4e-6, atol=2e-6)
+    # gelu(inf) = inf * Phi(inf) = inf (PyTorch's float32 kernel says nan there)
+    assert np.isnan(y[0, 0]) and y[0, 1] == np.inf and np.isnan(y[0, 2]) and np.isnan(dx[0, 0])
+    assert np.signbit(y[1, 0]) and y[1, 0] == 0  # gelu(-0) = -0
+
+
+def test_gradcheck_float64_and_create_graph():
+    rng = np.random.default_rng(3)
+    x = from_np(rng.standard_normal((4, 5)) * 2, requires_grad=True)
+    assert tg.gradcheck(F.gelu, [x])
+    (dx,) = tg.autograd.grad(F.gelu(x).sum(), [x], create_graph=True)  # composed: differentiable again
+    (d2,) = tg.autograd.grad(dx.sum(), [x])
+    a = to_np(x.detach())
+    pdf = np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(to_np(dx), 0.5 * (1 + np.vectorize(math.erf)(a / math.sqrt(2))) + a * pdf, rtol=1e-12)
+    np.testing.assert_allclose(to_np(d2), pdf * (2 - a * a), rtol=1e-10, atol=1e-12)
+
+
+def _kernels_or_skip():
+    be = tg.backends.load(tg.get_backend())
+    if be.optional.gelu is None or be.optional.gelu_backward is None:
+        pytest.skip(f"backend {be.name} composes gelu")
+    return be
+
+
+def _buf(be, a, dtype):
+    return be.from_buffer(memoryview(a.copy()).cast("B"), dtype)
+
+
+def _read(be, buf, dtype, np_dtype):
+    return np.frombuffer(be.memoryview(buf, dtype), dtype=np_dtype).copy()
+
+
+@settings(max_examples=30, deadline=None)
+@given(bits=st.lists(st.integers(0, 2 ** 32 - 1), min_size=1, max_size=64), off=st.integers(0, 3))
+def test_float32_kernels_on_any_bits(bits, off):
+    """Any float32 (NaN, inf, subnormals included) at an offset: gelu is x * (0.5 * (1 + erf(x / sqrt 2)))
+    with erf within one ulp of libm's rounded double erf, and its gradient is finite where x is."""
+    be = _kernels_or_skip()
+    x = np.array([0] * off + bits, np.uint32).view(np.float32)
+    n = len(bits)
+    xs = x[off:].astype(np.float64)
+    with np.errstate(all="ignore"):
+        e = np.vectorize(math.erf)(x[off:] * np.float32(1 / math.sqrt(2))).astype(np.float32)
+        ref = x[off:] * (np.float32(0.5) * (np.float32(1) + e))
+    got = _read(be, be.gelu(_buf(be, x, float32), View((n,), (1,), off), float32), float32, np.float32)
+    _within_an_erf_ulp(got, ref, x[off:])
+    gbuf = _buf(be, np.ones(n + 1, np.float32), float32)
+    dx = _read(be, be.gelu_backward(gbuf, View((n,), (1,), 1), _buf(be, x, float32), View((n,), (1,), off), float32),
+               float32, np.float32)
+    assert np.array_equal(np.isfinite(dx), np.isfinite(xs))
+
+
+def test_float32_erf_polynomial_over_a_sweep():
+    """1e6 float32 inputs over [-5, 5]: the kernel's erf (seen through gelu) is libm's rounded double
+    erf but for at most one ulp, in a handful of places."""
+    be = _kernels_or_skip()
+    x = np.linspace(-5, 5, 1_000_001, dtype=np.float32)
+    n = x.size
+    a = (x * np.float32(1 / math.sqrt(2))).astype(np.float32)
+    e = np.vectorize(math.erf)(a.astype(np.float64)).astype(np.float32)
+    ref = x * (np.float32(0.5) * (np.float32(1) + e))
+    got = _read(be, be.gelu(_buf(be, x, float32), View((n,), (1,), 0), float32), float32, np.float32)
+    assert (got != ref).sum() < 200
+    _within_an_erf_ulp(got, ref, x)
+
+
+def _within_an_erf_ulp(got: np.ndarray, ref: np.ndarray, x: np.ndarray) -> None:
+    """got equals ref (x * (0.5 * (1 + erf))) but for one ulp of erf (6e-8) times x / 2, and one
+    rounding of the result; NaN and inf where ref has them."""
+    fin = np.isfinite(ref)
+    assert np.array_equal(got[~fin], ref[~fin], equal_nan=True)
+    err = np.abs(got[fin].astype(np.float64) - ref[fin])
+    assert np.all(err <= np.abs(x[fin].astype(np.float64)) * 4e-8 + np.abs(ref[fin]) * 1.2e-7), err.max()
+
+
+def test_kernels_refuse_bad_views():
+    be = _kernels_or_skip()
+    a, b = be.full(8, 1.0, float32), be.full(4, 1.0, float32)
+    with pytest.raises(tg.ShapeError):
+        be.gelu(a, View((4,), (2,), 0), float32)
+    with pytest.raises((tg.ShapeError, tg.TensorIndexError)):
+        be.gelu(b, View((8,), (1,), 0), float32)
+    with pytest.raises(tg.ShapeError):
+        be.gelu_backward(a, View((8,), (1,), 0), b, View((4,), (1,), 0), float32)
+    with pytest.raises(tg.TensorError):
+        be.gelu(be.full(4, 1.0, float64), View((4,), (1,), 0), float32)
