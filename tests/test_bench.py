@@ -16,6 +16,9 @@ import pytest
 
 import tinygrad_like as tg
 
+# one xdist worker runs this file: `quick_run` is a session fixture, built once per worker process
+pytestmark = pytest.mark.xdist_group("bench")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AVAILABLE = tg.backends.available()
 
@@ -194,7 +197,8 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one(backend: s
     first_block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     assert text.index("```bash") < text.index("\n## ")  # before the first section
     commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
-    assert commands == ["pip install -e '.[bench]' && python -m bench", "pip install -e '.[test]' && python -m pytest"]
+    assert commands == ["pip install -e '.[bench]' && python -m bench",
+                        "pip install -e '.[test]' && python -m pytest -n auto --dist loadgroup"]
     with open(os.path.join(ROOT, ".ci", "run")) as f:
         assert commands[1] in f.read().splitlines()
 
