@@ -38,11 +38,14 @@ export TG_BACKEND=c
 # PyTorch's own kernels abort under the preloaded ASan runtime ("Fatal Python error: Aborted", no ASan
 # report): its oracle tests skip here (tests/conftest.py) and run in the normal suite
 export TG_TEST_NO_TORCH=1
+# every process (pytest's workers, the tests' subprocesses) imports the package from the copy
+export PYTHONPATH="$WORK${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$#" -gt 0 ]; then
     ARGS=("$@")
 else
-    # everything but the benchmark-suite tests (they time the bench harness, not the kernels)
-    ARGS=(tests --ignore=tests/test_bench.py)
+    # everything but the benchmark-suite tests (they time the bench harness, not the kernels), on
+    # pytest-xdist workers as in the README's test command
+    ARGS=(tests --ignore=tests/test_bench.py -n auto --dist loadgroup)
 fi
 start=$(date +%s)
 LD_PRELOAD="$LIBASAN" "$PY" -c "import tinygrad_like.backends.c_backend as c, sys; \

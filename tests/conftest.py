@@ -49,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend_independent: run once, not once per selected backend")
+    # pytest-xdist's own marker (README's `-n 2 --dist loadgroup`): the tests of one group run in one
+    # worker, in turn; registered here too so a run without xdist does not warn about it
+    config.addinivalue_line("markers", "xdist_group(name): run in one pytest-xdist worker with its group")
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -91,6 +94,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected = set(selected_backends(config))
     for item in items:
+        _group_numba_tests(item)
         own = getattr(item.module, "BACKEND", None) if isinstance(item, pytest.Function) else None
         if own is not None and own not in selected:
             try:
@@ -99,6 +103,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             except BackendError as e:
                 why = f"the {own} backend cannot load here: {e}"
             item.add_marker(pytest.mark.skip(reason=why))
+
+
+def _group_numba_tests(item: pytest.Item) -> None:
+    """Under `pytest -n N --dist loadgroup` (the README's test command) one worker runs all of a test
+    file's numba tests: they need the same kernels, and two workers that reach a kernel missing from
+    the disk cache at the same moment would both compile it (seconds of LLVM time each on a fresh
+    cache). Files still spread over the workers, and the python and c tests go one by one."""
+    if not isinstance(item, pytest.Function) or item.get_closest_marker("xdist_group") is not None:
+        return
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get("backend") if callspec is not None else None
+    if (name or getattr(item.module, "BACKEND", None)) == "numba":
+        item.add_marker(pytest.mark.xdist_group(f"numba-{os.path.basename(item.module.__file__)}"))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,9 @@ import pytest
 
 import tinygrad_like as tg
 
+# one xdist worker runs this file: `quick_run` is a session fixture, built once per worker process
+pytestmark = pytest.mark.xdist_group("bench")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AVAILABLE = tg.backends.available()
 
@@ -36,7 +39,9 @@ def _bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """One `python -m bench --quick --json FILE` run for the whole session: (process, document)."""
     path = tmp_path_factory.mktemp("bench") / "quick.json"
-    p = _bench("--quick", "--json", str(path), timeout=600)
+    # a hang detector, not a time limit: on a loaded machine, next to a worker filling an empty numba
+    # cache, the quick run has taken over 600 s
+    p = _bench("--quick", "--json", str(path), timeout=1800)
     doc = json.loads(path.read_text()) if path.exists() else None
     return p, doc
 
@@ -194,7 +199,8 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one(backend: s
     first_block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     assert text.index("```bash") < text.index("\n## ")  # before the first section
     commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
-    assert commands == ["pip install -e '.[bench]' && python -m bench", "pip install -e '.[test]' && python -m pytest"]
+    assert commands == ["pip install -e '.[bench]' && python -m bench",
+                        "pip install -e '.[test]' && python -m pytest -n auto --dist loadgroup"]
     with open(os.path.join(ROOT, ".ci", "run")) as f:
         assert commands[1] in f.read().splitlines()
 

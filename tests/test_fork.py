@@ -16,8 +16,13 @@ import textwrap
 
 import pytest
 
+# one xdist worker runs the multi-process tests in turn (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMEOUT = 60
+# a hang detector, not a time limit: a child on a loaded machine may still be compiling numba's serial
+# kernel builds (a fresh numba cache) when a tighter bound would fire
+TIMEOUT = 300
 
 SCRIPT = textwrap.dedent("""
     import multiprocessing as mp
