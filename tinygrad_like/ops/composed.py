@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from .. import dtypes as _dt
 from ..autograd import grad_mode, needs_grad, no_grad, record
 from ..dtypes import bool_, int64
@@ -29,7 +29,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
     cdf0 = None
     with no_grad():
-        out = dispatch.fused_gelu(x)  # the backend's one pass, where it has one
+        out = fused_kernels.fused_gelu(x)  # the backend's one pass, where it has one
         if out is None:
             cdf0 = 0.5 * (1 + (x * inv_sqrt2).erf())
             out = x * cdf0
@@ -38,7 +38,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
 
     def backward(g: Any) -> tuple:
         if not grad_mode.enabled:  # no create_graph: the fused kernel where the backend has one
-            dx = dispatch.fused_gelu_backward(g, x)
+            dx = fused_kernels.fused_gelu_backward(g, x)
             if dx is not None:
                 return (dx,)
         # the forward's Phi(x) is a constant: reuse it (erf is the costly kernel) unless create_graph

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from ..autograd import needs_grad, no_grad, record
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from ..view import prod
@@ -124,7 +124,7 @@ def im2col(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, b
     if batch_inner and k == 2 and not needs_grad(x):  # the backend's one-pass kernel, where it has one
         size = tuple((s + lo + hi - d * (kk - 1) - 1) // st + 1
                      for s, (lo, hi), kk, st, d in zip(x.shape[2:], pads, kernel, stride, dilation))
-        cols = dispatch.fused_im2col(x, kernel, stride, dilation, tuple(lo for lo, _ in pads), size)
+        cols = fused_kernels.fused_im2col(x, kernel, stride, dilation, tuple(lo for lo, _ in pads), size)
         if cols is not None:
             return cols, size
     if any(lo or hi for lo, hi in pads):
@@ -205,7 +205,7 @@ def _conv_forward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, strid
     """Per chunk of samples one GEMM, (OC, C*KK) @ (C*KK, n*L) -> (OC, n*L), plus bias, copied
     into the NCHW result (PyTorch's layout; a copy of whole output rows)."""
     if len(kernel) == 2 and groups == 1:  # the backend's fused kernel, where it has one
-        out = dispatch.fused_conv2d(x, weight, bias, kernel, stride, dilation, tuple(lo for lo, _ in pads), out_sp)
+        out = fused_kernels.fused_conv2d(x, weight, bias, kernel, stride, dilation, tuple(lo for lo, _ in pads), out_sp)
         if out is not None:
             return out
     n, c = x.shape[:2]
@@ -238,7 +238,7 @@ def _conv_backward(x: Any, weight: Any, bias: Optional[Any], kernel: tuple, stri
         want_b = bias is not None and bias.requires_grad
         if k == 2 and groups == 1 and not needs_grad(g, x, weight, *(() if bias is None else (bias,))):
             # no graph to build (no create_graph): the backend's fused kernel, where it has one
-            res = dispatch.fused_conv2d_backward(x, weight, g, kernel, stride, dilation, tuple(lo for lo, _ in pads),
+            res = fused_kernels.fused_conv2d_backward(x, weight, g, kernel, stride, dilation, tuple(lo for lo, _ in pads),
                                                  out_sp, (x.requires_grad, weight.requires_grad, want_b))
             if res is not None:
                 return res[:2] if bias is None else res

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from .. import dtypes as _dt
 from ..autograd import grad_mode, needs_grad, record, record2
 from ..dispatch import as_number, is_tensor, result_dtype, same_backend, scalar
@@ -69,7 +69,7 @@ def _relu_backward(x: Any, out: Any) -> Callable:
         # the gradient passes where the output is positive: the backend's one-pass kernel when
         # it has one (its result is not differentiable again, so not under create_graph,
         # the only time backward runs with grad mode on)
-        fused = None if grad_mode.enabled else dispatch.fused_relu_backward(g, out)
+        fused = None if grad_mode.enabled else fused_kernels.fused_relu_backward(g, out)
         return (where(out > 0, g, 0.0) if fused is None else fused,)
     return backward
 

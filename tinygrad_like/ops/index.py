@@ -5,7 +5,8 @@ from typing import Any
 
 from .. import dispatch
 from ..autograd import grad_mode, needs_grad, no_grad, record
-from ..dispatch import check_index_range, checks_indices, same_backend
+from ..dispatch import check_index_range, same_backend
+from ..fused_kernels import checks_indices
 from ..dtypes import bool_, int32, int64
 from ..errors import AutogradError, DTypeError, ShapeError, TensorIndexError
 from ..view import normalize_dim

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from .. import dtypes as _dt
 from ..autograd import grad_mode
 from ..dispatch import as_number, result_dtype, same_backend
@@ -120,7 +120,7 @@ _OUT_OF_PLACE = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": la
 def add_(x: Any, other: Any, alpha: Any = 1) -> Any:
     if alpha != 1 and dispatch.is_tensor(other) and not _tracked(x, other):
         check_inplace(x)  # p.add_(g, alpha=-lr): one fused pass, no temporary
-        if dispatch.fused_axpy_(x, other, alpha):
+        if fused_kernels.fused_axpy_(x, other, alpha):
             bump(x)
             return x
     return binary_(x, "add", other if alpha == 1 else other * alpha)
@@ -174,7 +174,7 @@ def adam_step_(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: Any, lr: 
         return False
     for t in (p, exp_avg, exp_avg_sq, step):
         check_inplace(t)
-    if not dispatch.fused_adam_step_(p, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay,
+    if not fused_kernels.fused_adam_step_(p, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay,
                                      decoupled, maximize):
         return False
     for t in (p, exp_avg, exp_avg_sq, step):

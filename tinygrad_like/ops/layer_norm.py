@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import dispatch
+from .. import fused_kernels
 from ..autograd import grad_mode, needs_grad, no_grad, record
 
 
@@ -13,7 +13,7 @@ def fused_layer_norm(x: Any, k: int, weight: Optional[Any], bias: Optional[Any],
     """Layer norm of x over its last k dims (biased variance), then * weight + bias where given, from
     the backend's fused kernels; None when the backend has none or the operands do not fit them."""
     with no_grad():
-        fused = dispatch.fused_layer_norm(x, k, weight, bias, eps)
+        fused = fused_kernels.fused_layer_norm(x, k, weight, bias, eps)
     if fused is None:
         return None
     out, mean, rstd = fused
@@ -26,7 +26,7 @@ def fused_layer_norm(x: Any, k: int, weight: Optional[Any], bias: Optional[Any],
         want_b = bias is not None and bias.requires_grad
         grads = None
         if not grad_mode.enabled:  # no create_graph: one pass
-            grads = dispatch.fused_layer_norm_backward(g, x, k, mean, rstd, weight, want_w, want_b)
+            grads = fused_kernels.fused_layer_norm_backward(g, x, k, mean, rstd, weight, want_w, want_b)
         if grads is None:
             grads = _composed_backward(g, x, k, weight, eps, want_w, want_b)
         dx, dw, db = grads

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from ..autograd import grad_mode, needs_grad, record
 
 
 def checks_indices(x: Any) -> bool:
     """True when x's backend range-checks indices in its kernels (the caller may skip its own check)."""
-    return dispatch.checks_indices(x._be)
+    return fused_kernels.checks_indices(x._be)
 
 
 def fused_cross_entropy(input: Any, target: Any) -> Optional[Any]:
@@ -19,7 +19,7 @@ def fused_cross_entropy(input: Any, target: Any) -> Optional[Any]:
     The kernel also returns d(loss[r])/d(input[r]) = softmax(input[r]) - one_hot(target[r]),
     so backward only scales its rows; under create_graph it composes a differentiable formula."""
     want_grad = needs_grad(input)
-    res = dispatch.fused_cross_entropy(input, target, want_grad)
+    res = fused_kernels.fused_cross_entropy(input, target, want_grad)
     if res is None:
         return None
     loss, dx = res

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from ..autograd import needs_grad, no_grad, record
 from ..dtypes import int64
 from ..errors import DTypeError, InvalidValueError, ShapeError
@@ -135,8 +135,8 @@ def _fused_max_pool(x: Any, kernel: tuple, stride: tuple, dilation: tuple, pads:
     of 1), or None without one."""
     lo = tuple(p for p, _ in pads)
     if len(kernel) == 2:
-        return dispatch.fused_max_pool2d(x, kernel, stride, dilation, lo, out_sp)
-    res = dispatch.fused_max_pool2d(x.unsqueeze(2), (1,) + kernel, (1,) + stride, (1,) + dilation, (0,) + lo,
+        return fused_kernels.fused_max_pool2d(x, kernel, stride, dilation, lo, out_sp)
+    res = fused_kernels.fused_max_pool2d(x.unsqueeze(2), (1,) + kernel, (1,) + stride, (1,) + dilation, (0,) + lo,
                                     (1,) + out_sp)
     return None if res is None else (res[0].squeeze(2), res[1].squeeze(2))
 
@@ -148,7 +148,7 @@ def _fused_max_pool_backward(shape: tuple, flat: Any, n: int, c: int, l: int) ->
 
     def backward(g: Any) -> tuple:
         if not needs_grad(g):
-            res = dispatch.fused_max_pool2d_backward(g.reshape(n * c, l), flat.reshape(n * c, l), prod(shape[2:]))
+            res = fused_kernels.fused_max_pool2d_backward(g.reshape(n * c, l), flat.reshape(n * c, l), prod(shape[2:]))
             if res is not None:
                 return (res.reshape(shape),)
         return composed(g)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from .. import dispatch
+from .. import dispatch, fused_kernels
 from ..autograd import grad_mode, needs_grad, no_grad, record
 from ..dtypes import bool_, float32, int64
 from ..errors import DTypeError, ShapeError
@@ -130,7 +130,7 @@ def softmax(x: Any, dim: int, log: bool = False) -> Any:
     else composed; either way one graph node with a hand-written, differentiable backward."""
     x = x if x.dtype.is_float else x.to(float32)
     d = normalize_dim(dim, x.ndim) if x.ndim else None
-    out = dispatch.fused_softmax(x, d, log)
+    out = fused_kernels.fused_softmax(x, d, log)
     if out is None:
         with no_grad():
             shifted = x - dispatch.reduce("max", x, d, True) if _numel(x.shape) else x
@@ -143,7 +143,7 @@ def softmax(x: Any, dim: int, log: bool = False) -> Any:
         return out
 
     def backward(g: Any) -> tuple:
-        fused = None if grad_mode.enabled else dispatch.fused_softmax_backward(g, out, d, log)
+        fused = None if grad_mode.enabled else fused_kernels.fused_softmax_backward(g, out, d, log)
         if fused is not None:
             return (fused,)
         if log:
