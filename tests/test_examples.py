@@ -109,6 +109,16 @@ def test_makemore_transformer_learns_reduced(backend):
     assert res["test_loss"] < 2.6 and len(res["samples"]) == 2
 
 
+def test_makemore_jit_gives_the_eager_run(fastest):
+    """--jit with AdamW (its step count is a tensor, so the bias corrections replay): same losses."""
+    mod = _load("makemore")
+    kw = dict(model="transformer", backend=fastest, steps=12, batch_size=8, lr=5e-3, words=_surnames(500),
+              model_kw=TINY, eval_every=6, eval_rows=100, samples=0, verbose=False)
+    eager = mod.main(**kw)["tinygrad_like"]
+    jitted = mod.main(jit=True, **kw)["tinygrad_like"]
+    assert jitted["history"] == eager["history"]
+
+
 @pytest.mark.parametrize("model", ["bigram", "mlp", "rnn", "gru", "transformer"])
 def test_makemore_models_agree_with_torch(fastest, model):
     """Same initial weights and batches: the test losses of PyTorch and tinygrad_like agree."""
