@@ -101,14 +101,14 @@ def test_add_into_sums_overlapping_windows(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_im2col_matches_the_window_view(backend, dtype):
     # a backend's optional im2col kernel gives the columns of the composed path (pad, windows, copy)
-    from tinygrad_like import dispatch
+    from tinygrad_like import fused_kernels
     from tinygrad_like.ops.conv import im2col
     x = from_np(rand(3, 2, 7, 9), dtype).permute(0, 1, 3, 2)[:, :, ::2, :]  # strided, non-contiguous
     for kernel, stride, dilation, pads in [((3, 2), (1, 2), (2, 1), ((1, 2), (0, 1))), ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),
                                            ((1, 3), (1, 1), (1, 3), ((2, 2), (3, 3)))]:
         size = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1
                      for s, (lo, hi), k, st, d in zip(x.shape[2:], pads, kernel, stride, dilation))
-        fused = dispatch.fused_im2col(x, kernel, stride, dilation, tuple(lo for lo, _ in pads), size)
+        fused = fused_kernels.fused_im2col(x, kernel, stride, dilation, tuple(lo for lo, _ in pads), size)
         if fused is None:
             pytest.skip(f"the {backend} backend has no fused im2col")
         ref = np_windows(np_pad2(to_np(x).astype(np.float64), pads), kernel, stride, dilation)  # (N, C, OH, OW, KK)
