@@ -703,15 +703,8 @@ class CBackend:
                   betas: tuple, eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
         """In place: one Adam/AdamW update of p, m, v (flat (n,) stride-1 views of dtype) with
         gradient g, after incrementing the float32 step count at step_view (one element)."""
-        n = _flat(p, p_view, dtype, "adam_step")
-        for buf, view, what in ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")):
-            if _flat(buf, view, dtype, f"adam_step {what}") != n:
-                raise ShapeError(f"c backend: adam_step: {what} view {view} differs in size from param view {p_view}")
-        _check(step, step_view, _FLOAT32, "adam_step step")
-        if prod(step_view.shape) != 1:
-            raise ShapeError(f"c backend: adam_step: the step count must be one element, got {step_view}")
-        if len({id(p), id(g), id(m), id(v)}) != 4:
-            raise BackendError("c backend: adam_step: param, grad, exp_avg and exp_avg_sq must be distinct buffers")
+        n = _checks.adam_operands(p, p_view, ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")),
+                                  step, step_view, dtype, _FLOAT32)
         rc = lib.tg_adam_step(_DT[dtype.name], n, p.ptr, p_view.offset, g.ptr, g_view.offset, m.ptr, m_view.offset,
                               v.ptr, v_view.offset, step.ptr, step_view.offset, float(lr),
                               float(betas[0]), float(betas[1]), float(eps), float(weight_decay),

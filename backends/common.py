@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from tinygrad_like.dtypes import DType
-from tinygrad_like.errors import ShapeError, TensorIndexError
+from tinygrad_like.errors import BackendError, ShapeError, TensorIndexError
 from tinygrad_like.view import View
 
 from .protocol import COMPARE_OPS
@@ -67,6 +67,24 @@ class ViewChecks:
         """Element count of a flat (n,) stride-1 view inside `buf` (a fused kernel's flat operand)."""
         n = flat_length(view, self.backend, what)
         self.view(buf, view, dtype, what)
+        return n
+
+    def adam_operands(self, p: Any, p_view: View, others: tuple, step: Any, step_view: View, dtype: DType,
+                      step_dtype: DType) -> int:
+        """Element count of an `adam_step`'s flat operands: param p, then (buffer, view, name) of the
+        gradient and both moments, all of one size in four distinct buffers, and a one-element
+        step count of step_dtype."""
+        n = self.flat(p, p_view, dtype, "adam_step")
+        for buf, view, what in others:
+            if self.flat(buf, view, dtype, f"adam_step {what}") != n:
+                raise ShapeError(f"{self.backend} backend: adam_step: {what} view {view} differs in size from "
+                                 f"param view {p_view}")
+        self.view(step, step_view, step_dtype, "adam_step step")
+        if step_view.numel() != 1:
+            raise ShapeError(f"{self.backend} backend: adam_step: the step count must be one element, got {step_view}")
+        if len({id(p)} | {id(buf) for buf, _, _ in others}) != 1 + len(others):
+            raise BackendError(f"{self.backend} backend: adam_step: param, grad, exp_avg and exp_avg_sq must be "
+                               f"distinct buffers")
         return n
 
     def rows(self, buf: Any, view: View, dtype: DType, what: str) -> tuple:
