@@ -2,6 +2,7 @@
 SIMD sums, transposed elementwise staging. Run once, when the numba backend is selected."""
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -197,6 +198,7 @@ def test_pool_starts_with_a_bounded_omp_spin_the_user_can_override(monkeypatch, 
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setattr(nb, "_gomp_loaded", lambda: False)
+    monkeypatch.setattr(nb, "_choose_tbb", lambda: False)  # the omp layer's start
     calls = []
 
     def fake_set_num_threads(n: int) -> None:
@@ -216,6 +218,7 @@ def test_pool_leaves_an_already_loaded_libgomp_alone(monkeypatch):
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setattr(nb, "_gomp_loaded", lambda: True)
+    monkeypatch.setattr(nb, "_choose_tbb", lambda: False)
     calls = []
     monkeypatch.setattr(nb.numba, "set_num_threads", lambda n: calls.append(os.environ.get("GOMP_SPINCOUNT")))
     nb.start_pool(1)
@@ -240,3 +243,45 @@ def test_omp_pool_in_a_fresh_process_sees_the_spin_and_the_environment_does_not(
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["omp", "True", "False"]
+
+
+def _fresh_process(code: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "GOMP_SPINCOUNT")}
+    full.update(TG_NUM_THREADS="2", **env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=full, timeout=300)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_pool_is_tbb_when_installed_also_after_torch_loaded_its_libgomp():
+    """With the `tbb` package installed and no layer chosen, numba's pool is TBB's, also when
+    PyTorch (whose libgomp numba's omp layer would share) was imported first; parallel kernels
+    give the right result, also in a child forked after them."""
+    from tinygrad_like.backends import numba_backend as nb
+    if nb._tbb_library() is None:
+        pytest.skip("the tbb package is not installed")
+    p = _fresh_process("""
+        import os, torch, numba
+        import tinygrad_like as tg
+        x = tg.arange(200_000, dtype=tg.float32, backend="numba")
+        assert (x + x).numpy()[-1] == 399_998.0
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if (x * 2).numpy()[-1] == 399_998.0 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(numba.threading_layer(), os.WEXITSTATUS(status))
+    """)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["tbb", "0"]
+
+
+def test_pool_keeps_the_users_threading_layer():
+    p = _fresh_process("""
+        import numba
+        import tinygrad_like as tg
+        x = tg.arange(200_000, dtype=tg.float32, backend="numba")
+        assert (x + x).numpy()[-1] == 399_998.0
+        print(numba.threading_layer())
+    """, NUMBA_THREADING_LAYER="workqueue")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["workqueue"]
