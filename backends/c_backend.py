@@ -70,6 +70,7 @@ check_fresh()
 
 _DT = DTYPE_CODES
 _DT_OF = {d: DTYPE_CODES[d.name] for d in ALL_DTYPES}  # by the dtype object: one lookup on the hot path
+_BINARY_HOT: dict = {}  # (op, dtype) -> (op code, dtype code, result dtype), filled by _binary_checks
 _SCATTER = SCATTER_CODES
 _SCAN = SCAN_CODES
 _MAXDIM = 64
@@ -345,34 +346,35 @@ class CBackend:
 
     def binary(self, op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType,
                out: Optional[CBuffer] = None) -> CBuffer:
-        try:
-            code = BINARY_CODES[op]
-        except KeyError:
-            _code(BINARY_CODES, op, "binary op")  # raises
         shape = a_view.shape
-        if b_view.shape != shape:
-            raise ShapeError(f"c backend: {op}: operand shapes {shape} and {b_view.shape} differ")
-        odt = bool_ if op in COMPARE else dtype
         if len(shape) == 1:
-            # the hot path: inline span checks of two 1-d views, one C call. The short test
-            # covers views with strides >= 0 (all dispatch passes here); a negative stride or a
-            # failing case goes through the full checks, which raise with the details.
+            # the hot path: one lookup for the op's codes, inline span checks of two 1-d views,
+            # the result allocated inline (`_new`), one C call. The short test covers views with
+            # strides >= 0 (all dispatch passes here); anything else goes through the full
+            # checks, which raise with the details.
+            hot = _BINARY_HOT.get((op, dtype))
             n = shape[0]
             sa, sb = a_view.strides[0], b_view.strides[0]
             oa, ob = a_view.offset, b_view.offset
-            if not (type(a) is CBuffer and type(b) is CBuffer and a.dtype is dtype and b.dtype is dtype
-                    and sa >= 0 and sb >= 0 and oa >= 0 and ob >= 0
+            if not (hot is not None and type(a) is CBuffer and type(b) is CBuffer and a.dtype is dtype
+                    and b.dtype is dtype and b_view.shape == shape and sa >= 0 and sb >= 0 and oa >= 0 and ob >= 0
                     and oa + (n - 1) * sa < a.size and ob + (n - 1) * sb < b.size):
-                _check(a, a_view, dtype, op)
-                _check(b, b_view, dtype, op)
+                hot = self._binary_checks(op, a, a_view, b, b_view, dtype)
+            code, dt, odt = hot
             if out is None:
-                out = _new(n, odt)
+                nbytes = n * odt.itemsize
+                if nbytes < _BIG and on_new is None:
+                    out = _obj_new(CBuffer)
+                    out.ptr = _alloc(_CHARS, nbytes or 1)
+                    out.size = n
+                    out.dtype = odt
+                else:
+                    out = _new(n, odt)
             elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
                 raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
-            rc = lib.tg_binary1(code, _DT_OF[dtype], n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
+            rc = lib.tg_binary1(code, dt, n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
         else:
-            _check(a, a_view, dtype, op)
-            _check(b, b_view, dtype, op)
+            code, _, odt = self._binary_checks(op, a, a_view, b, b_view, dtype)
             n = a_view.numel()
             if out is None:
                 out = _new(n, odt)
@@ -383,6 +385,18 @@ class CBackend:
         if rc:
             _fail(f"binary {op} on {dtype.name}", rc)
         return out
+
+    @staticmethod
+    def _binary_checks(op: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> tuple:
+        """(op code, dtype code, result dtype) of a binary op after the full operand checks (which raise)."""
+        code = _code(BINARY_CODES, op, "binary op")
+        if b_view.shape != a_view.shape:
+            raise ShapeError(f"c backend: {op}: operand shapes {a_view.shape} and {b_view.shape} differ")
+        _check(a, a_view, dtype, op)
+        _check(b, b_view, dtype, op)
+        odt = bool_ if op in COMPARE else dtype
+        _BINARY_HOT[op, dtype] = hot = (code, _DT[dtype.name], odt)
+        return hot
 
     def where(self, cond: CBuffer, cond_view: View, a: CBuffer, a_view: View, b: CBuffer, b_view: View,
               dtype: DType) -> CBuffer:

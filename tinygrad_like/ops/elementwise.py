@@ -203,9 +203,16 @@ def _integer_operands(a: Any, b: Any, dt: Any, op: str) -> tuple:
 # ---------------------------------------------------------------------- binary: arithmetic
 
 
+def _pass_to_both(g: Any) -> tuple:
+    return g, g
+
+
 def _add_backward(a: Any, b: Any, out: Any) -> Callable:
     sa, sb = a._view.shape, b._view.shape
-    return lambda g: (g.sum_to(sa), g.sum_to(sb))
+    if sa == sb:  # no broadcast: the gradient passes unchanged (one shared function, no closure to build)
+        return _pass_to_both
+    ra, rb = a.requires_grad, b.requires_grad
+    return lambda g: (g.sum_to(sa) if ra else None, g.sum_to(sb) if rb else None)
 
 
 add = arith_op("add", "Add", _add_backward)
@@ -213,7 +220,8 @@ add = arith_op("add", "Add", _add_backward)
 
 def _sub_backward(a: Any, b: Any, out: Any) -> Callable:
     sa, sb = a._view.shape, b._view.shape
-    return lambda g: (g.sum_to(sa), (-g).sum_to(sb))
+    ra, rb = a.requires_grad, b.requires_grad
+    return lambda g: (g.sum_to(sa) if ra else None, (-g).sum_to(sb) if rb else None)
 
 
 sub = arith_op("sub", "Sub", _sub_backward)
