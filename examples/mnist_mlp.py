@@ -23,12 +23,12 @@ def make_model(lib: Any = tg) -> Any:
 
 def main(epochs: int = 10, data: Optional[str] = None, backend: Optional[str] = None, batch_size: int = 64,
          lr: float = 0.1, momentum: float = 0.9, train_limit: Optional[int] = None, seed: int = 0, jit: bool = False,
-         verbose: bool = True) -> dict:
+         verbose: bool = True, test_limit: Optional[int] = None) -> dict:
     """Train and evaluate; returns {'accuracy', 'epoch_times', 'backend', 'losses'}."""
     if backend:
         tg.set_backend(backend)
     tg.manual_seed(seed)
-    train, test = mnist_common.load(data, train_limit)
+    train, test = mnist_common.load(data, train_limit, test_limit)
     res = mnist_common.train(make_model(), train, test, epochs=epochs, batch_size=batch_size, lr=lr,
                              momentum=momentum, verbose=verbose, jit=jit)
     epoch_times = res["epoch_times"]

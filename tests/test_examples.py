@@ -48,7 +48,7 @@ def test_mnist_mlp_reduced(fastest):
 def test_mnist_mlp_jit_gives_the_eager_run(backend):
     """--jit: the same losses and accuracy, bit for bit (5 steps: the 4th and 5th are replays)."""
     mod = _load("mnist_mlp")
-    kw = dict(epochs=1, train_limit=320, backend=backend, verbose=False)
+    kw = dict(epochs=1, train_limit=320, test_limit=200, backend=backend, verbose=False)
     eager, jitted = mod.main(**kw), mod.main(jit=True, **kw)
     assert jitted["losses"] == eager["losses"] and jitted["accuracy"] == eager["accuracy"]
 
