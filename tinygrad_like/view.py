@@ -31,6 +31,8 @@ def contiguous_strides(shape: Sequence[int]) -> Shape:
 
 def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
     """Wrap a negative dimension; IndexError names the valid range."""
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, first
+        return dim + ndim if dim < 0 else dim
     if type(dim) is not int:
         if isinstance(dim, bool) or not hasattr(dim, "__index__"):
             raise TensorIndexError(f"{what} must be an int, got {type(dim).__name__} {dim!r}")
@@ -135,7 +137,7 @@ class View:
         n = self.ndim
         if len(order) != n:
             raise ShapeError(f"permute: got {len(order)} dims {tuple(order)} for a tensor of shape {self.shape}")
-        order = tuple(normalize_dim(d, n) for d in order)
+        order = tuple([normalize_dim(d, n) for d in order])
         if sorted(order) != list(range(n)):
             raise InvalidValueError(f"permute: {tuple(order)} is not a permutation of the dims of shape {self.shape}")
         return View(tuple(self.shape[d] for d in order), tuple(self.strides[d] for d in order), self.offset)
@@ -312,23 +314,35 @@ def _reshape_strided(v: View, shape: Shape) -> Optional[View]:
 
 def infer_shape(shape: Sequence[int], numel: int, old_shape: Shape) -> Shape:
     """Resolve one -1 in a reshape target; the error names both shapes."""
+    known, unknown = 1, -1
+    for i, n in enumerate(shape):  # plain ints, at most one -1: one pass
+        if type(n) is not int or n < -1 or (n == -1 and unknown >= 0):
+            return _infer_shape_checked(shape, numel, old_shape)
+        if n == -1:
+            unknown = i
+        else:
+            known *= n
+    shape = tuple(shape)
+    if unknown >= 0:
+        if known == 0 or numel % known:
+            raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
+        return shape[:unknown] + (numel // known,) + shape[unknown + 1:]
+    if known != numel:
+        raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
+    return shape
+
+
+def _infer_shape_checked(shape: Sequence[int], numel: int, old_shape: Shape) -> Shape:
+    """infer_shape for targets with other integer types (numpy ints, bool refused) or bad values."""
     for n in shape:
         if not hasattr(n, "__index__") or isinstance(n, bool):
             raise DTypeError(f"reshape: shape must be ints, got {tuple(shape)!r}")
     shape = tuple(int(n.__index__()) for n in shape)
-    unknown = [i for i, n in enumerate(shape) if n == -1]
-    if len(unknown) > 1:
+    if sum(1 for n in shape if n == -1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
     if any(n < -1 for n in shape):
         raise ShapeError(f"reshape: invalid shape {shape}")
-    known = prod(n for n in shape if n != -1)
-    if unknown:
-        if known == 0 or numel % known:
-            raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
-        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1:]
-    elif known != numel:
-        raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {old_shape} ({numel} elements)")
-    return shape
+    return infer_shape(shape, numel, old_shape)
 
 
 def coalesce(shape: Shape, *strides: Shape) -> tuple[Shape, list[Shape]]:
@@ -337,6 +351,8 @@ def coalesce(shape: Shape, *strides: Shape) -> tuple[Shape, list[Shape]]:
     The element order is unchanged, so a kernel can loop over the fewer dims instead.
     A (4, 5) dense array comes out as (20,); a transposed one stays 2-D.
     """
+    if len(strides) == 1:
+        return _coalesce1(shape, strides[0])
     dims = [i for i, n in enumerate(shape) if n != 1]
     if not dims:
         return (), [() for _ in strides]
@@ -353,6 +369,22 @@ def coalesce(shape: Shape, *strides: Shape) -> tuple[Shape, list[Shape]]:
             for os, s in zip(out_strides, strides):
                 os.append(s[i])
     return tuple(out_shape), [tuple(s) for s in out_strides]
+
+
+def _coalesce1(shape: Shape, strides: Shape) -> tuple[Shape, list[Shape]]:
+    """coalesce() of one operand, in plain loops (the per-op path of copies and reductions)."""
+    out_shape: list = []
+    out_strides: list = []
+    for n, st in zip(shape, strides):
+        if n == 1:
+            continue
+        if out_shape and out_strides[-1] == st * n:
+            out_shape[-1] *= n
+            out_strides[-1] = st
+        else:
+            out_shape.append(n)
+            out_strides.append(st)
+    return tuple(out_shape), [tuple(out_strides)]
 
 
 def memory_order(shape: Shape, *strides: Shape) -> Optional[tuple[int, ...]]:

@@ -8,7 +8,7 @@ from .. import dtypes as _dt
 from ..autograd import needs_grad, no_grad, record
 from ..dispatch import same_backend, transposed
 from ..errors import DTypeError, ShapeError
-from ..view import broadcast_shapes
+from ..view import broadcast_shapes, prod
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -17,6 +17,11 @@ def matmul(a: Any, b: Any) -> Any:
     if (len(sa) == 2 and len(sb) == 2 and dispatch.is_tensor(b) and a.dtype is b.dtype and a.dtype.is_float
             and a._be is b._be and sa[1] == sb[0]):
         return _product(a, b, (), a.dtype)  # the common case (every Linear layer), without the general checks
+    if (len(sa) > 2 and len(sb) == 2 and dispatch.is_tensor(b) and a.dtype is b.dtype and a.dtype.is_float
+            and a._be is b._be and sa[-1] == sb[0]):
+        rows = a._view.reshape((prod(sa[:-1]), sa[-1]))
+        if rows is not None:
+            return _folded_product(a, rows, b)
     if not dispatch.is_tensor(b):
         raise DTypeError(f"matmul: expected a Tensor, got {type(b).__name__}")
     if a.ndim == 0 or b.ndim == 0:
@@ -50,6 +55,28 @@ def _product(a: Any, b: Any, batch: tuple, dt: Any) -> Any:
     if not needs_grad(a, b):
         return out
     return record(out, "MatMul", (a, b), _matmul_backward(a, b), saved=(a, b))
+
+
+def _folded_product(a: Any, rows: Any, b: Any) -> Any:
+    """(..., M, K) @ (K, N) when a's leading dims fold into its rows as the view `rows` (a Linear
+    layer on a sequence): one 2-D product, as PyTorch does, and one graph node. Its backward is
+    2-D too: b's gradient is one product over all rows instead of a batch of products and a sum."""
+    k, n = b.shape
+    out2 = dispatch.matmul(dispatch.wrap(a._buf, rows, a.dtype, a._be, a._vc), b, (), a.dtype)
+    out = dispatch.wrap(out2._buf, dispatch.contig(a.shape[:-1] + (n,)), a.dtype, a._be)
+    if not needs_grad(a, b):
+        return out
+
+    def backward(g: Any) -> tuple:
+        g2 = g.reshape(-1, n)
+        ga = gb = None
+        if a.requires_grad:
+            ga = (g2 @ _mT(b)).reshape(a.shape)  # the rows of a are row-major (they fold)
+        if b.requires_grad:
+            a2 = a.reshape(-1, k)
+            gb = _mT(_mT(g2) @ a2) if _col_major(b) else _mT(a2) @ g2
+        return ga, gb
+    return record(out, "MatMul", (a, b), backward, saved=(a, b))
 
 
 def _matmul_backward(a: Any, b: Any) -> Callable:

@@ -54,8 +54,8 @@ def view(x: Any, shape: tuple) -> Any:
 
 
 def permute(x: Any, dims: Sequence[int]) -> Any:
-    order = tuple(normalize_dim(d, x.ndim) for d in dims)
-    v = x._view.permute(order)
+    v = x._view.permute(dims)  # checks the dims (the errors name them)
+    order = [normalize_dim(d, len(dims)) for d in dims]
     inv = [0] * len(order)
     for i, d in enumerate(order):
         inv[d] = i
