@@ -23,7 +23,6 @@ from .view import (View, broadcast_shapes, coalesce, contiguous_strides, element
                    normalize_dims, prod)
 
 SCALAR_VIEW = View((), ())
-_CONTIG: dict[tuple, View] = {}
 _FLAT: dict[tuple, tuple] = {}
 _new = object.__new__
 _Tensor: Any = None  # tensor.py's Tensor, handed down once by use_tensor_class
@@ -41,14 +40,7 @@ def is_tensor(x: Any) -> bool:
 
 # ---------------------------------------------------------------------- results
 
-def contig(shape: tuple) -> View:
-    """The row-major view of `shape` over a fresh buffer (cached: a training loop meets few shapes)."""
-    v = _CONTIG.get(shape)
-    if v is None:
-        if len(_CONTIG) > 4096:
-            _CONTIG.clear()
-        v = _CONTIG[shape] = View.contiguous(shape)
-    return v
+contig = View.contiguous  # the row-major view of a fresh buffer's shape (cached)
 
 
 def flat_plan(shape: tuple) -> tuple:
@@ -295,7 +287,7 @@ def add_into_order(shape: tuple, dst: tuple, src: tuple) -> tuple:
         if abs(dst[big]) > rest:
             order.remove(big)
             order.insert(0, big)
-    return tuple(shape[d] for d in order), tuple(dst[d] for d in order), tuple(src[d] for d in order)
+    return tuple([shape[d] for d in order]), tuple([dst[d] for d in order]), tuple([src[d] for d in order])
 
 
 def unary(op: str, x: Any, dtype: DType) -> Any:

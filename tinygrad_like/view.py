@@ -43,6 +43,33 @@ def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
     return dim + ndim if dim < 0 else dim
 
 
+_PERMUTATIONS: dict = {}  # (order, ndim) -> (order with dims wrapped, its inverse), for int tuples seen before
+
+
+def permutation(order: Sequence[int], shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(order with negative dims wrapped, the inverse order) of a permutation of shape's dims;
+    the errors name the order and the shape."""
+    n = len(shape)
+    if type(order) is tuple:
+        p = _PERMUTATIONS.get((order, n))
+        if p is not None:
+            return p
+    if len(order) != n:
+        raise ShapeError(f"permute: got {len(order)} dims {tuple(order)} for a tensor of shape {shape}")
+    norm = tuple([normalize_dim(d, n) for d in order])
+    if sorted(norm) != list(range(n)):
+        raise InvalidValueError(f"permute: {norm} is not a permutation of the dims of shape {shape}")
+    inv = [0] * n
+    for i, d in enumerate(norm):
+        inv[d] = i
+    p = (norm, tuple(inv))
+    if type(order) is tuple and all(type(d) is int for d in order):
+        if len(_PERMUTATIONS) > 1024:
+            _PERMUTATIONS.clear()
+        _PERMUTATIONS[order, n] = p
+    return p
+
+
 def normalize_dims(dim: object, ndim: int) -> tuple[int, ...]:
     """`dim` as an int, a sequence or None (all dims) -> sorted unique non-negative dims."""
     if dim is None:
@@ -52,7 +79,7 @@ def normalize_dims(dim: object, ndim: int) -> tuple[int, ...]:
         return (d,) if ndim else ()  # a 0-dim tensor accepts dim 0/-1 but has no dim to reduce
     if not isinstance(dim, (tuple, list)):
         raise TensorIndexError(f"dim must be an int, a tuple of ints or None, got {type(dim).__name__} {dim!r}")
-    dims = tuple(normalize_dim(d, ndim) for d in dim)
+    dims = tuple([normalize_dim(d, ndim) for d in dim])
     if not ndim:
         return ()
     if len(set(dims)) != len(dims):
@@ -78,6 +105,9 @@ def broadcast_shapes(a: Shape, b: Shape) -> Shape:
     return tuple(out)
 
 
+_CONTIGUOUS: dict = {}  # shape -> its row-major View (View.contiguous)
+
+
 class View:
     """shape, strides and offset (all in elements) of a tensor over its buffer."""
 
@@ -91,8 +121,14 @@ class View:
 
     @staticmethod
     def contiguous(shape: Shape) -> "View":
-        v = View(shape, contiguous_strides(shape), 0)
-        v._contiguous = True
+        """The row-major view of `shape` from offset 0 (cached: views are immutable, and a training
+        loop meets few shapes)."""
+        v = _CONTIGUOUS.get(shape)
+        if v is None:
+            if len(_CONTIGUOUS) > 4096:
+                _CONTIGUOUS.clear()
+            v = _CONTIGUOUS[shape] = View(shape, contiguous_strides(shape), 0)
+            v._contiguous = True
         return v
 
     def __repr__(self) -> str:
@@ -134,13 +170,9 @@ class View:
     # ---- movement ops: each returns a new View, never copies ----
 
     def permute(self, order: Sequence[int]) -> "View":
-        n = self.ndim
-        if len(order) != n:
-            raise ShapeError(f"permute: got {len(order)} dims {tuple(order)} for a tensor of shape {self.shape}")
-        order = tuple([normalize_dim(d, n) for d in order])
-        if sorted(order) != list(range(n)):
-            raise InvalidValueError(f"permute: {tuple(order)} is not a permutation of the dims of shape {self.shape}")
-        return View(tuple(self.shape[d] for d in order), tuple(self.strides[d] for d in order), self.offset)
+        order = permutation(order, self.shape)[0]
+        sh, st = self.shape, self.strides
+        return View(tuple([sh[d] for d in order]), tuple([st[d] for d in order]), self.offset)
 
     def expand(self, shape: Shape) -> "View":
         """Broadcast to `shape` (numpy's rules, -1 keeps a dim); added or size-1 dims get stride 0."""
@@ -176,7 +208,8 @@ class View:
 
     def squeeze(self, dims: Optional[Sequence[int]] = None) -> "View":
         keep = [i for i, n in enumerate(self.shape) if not (n == 1 and (dims is None or i in dims))]
-        return View(tuple(self.shape[i] for i in keep), tuple(self.strides[i] for i in keep), self.offset)
+        sh, st = self.shape, self.strides
+        return View(tuple([sh[i] for i in keep]), tuple([st[i] for i in keep]), self.offset)
 
     def unsqueeze(self, dim: int) -> "View":
         dim = normalize_dim(dim, self.ndim + 1)
@@ -431,5 +464,5 @@ def elementwise_layout(shape: Shape, *strides: Shape) -> tuple[Shape, Shape, lis
     out = [0] * len(shape)
     for k, d in enumerate(order):
         out[d] = dense[k]
-    cs, ks = coalesce(tuple(shape[d] for d in order), *(tuple(s[d] for d in order) for s in strides))
+    cs, ks = coalesce(tuple([shape[d] for d in order]), *[tuple([s[d] for d in order]) for s in strides])
     return tuple(out), cs, ks

@@ -86,6 +86,19 @@ def record(out: Any, name: str, inputs: tuple, backward: BackwardFn, saved: tupl
     return out
 
 
+def record1(out: Any, name: str, x: Any, backward: BackwardFn) -> Any:
+    """`record(out, name, (x,), backward)` for a caller that found grad mode on and x requiring
+    grad, saving nothing (the view ops' hot path); the same checks."""
+    edge = x._node
+    if edge is None:
+        edge = x
+    elif edge.version != x._vc[0]:
+        _stale(x, name)
+    out.requires_grad = True
+    out._node = Node(name, (edge,), backward, (), out._view.shape, out.dtype, out._vc[0])
+    return out
+
+
 def record2(out: Any, name: str, a: Any, b: Any, backward: BackwardFn, saved: tuple = ()) -> Any:
     """`record(out, name, (a, b), backward, saved)` unrolled for the binary ops' hot path, for a
     caller that found grad mode on and a or b requiring grad; the same checks."""

@@ -10,10 +10,10 @@ from typing import Any, Sequence
 
 from .. import dispatch
 from .. import dtypes as _dt
-from ..autograd import grad_mode, needs_grad, record
+from ..autograd import grad_mode, needs_grad, record, record1
 from ..dispatch import contig, same_backend, wrap
 from ..errors import DTypeError, InvalidValueError, ShapeError, TensorIndexError
-from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, prod
+from ..view import View, coalesce, infer_shape, normalize_dim, normalize_dims, permutation, prod
 
 
 def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
@@ -22,7 +22,7 @@ def view_op(x: Any, view: View, name: str, backward: Any) -> Any:
     An in-place change of the shared storage through x (or another view) after this makes the
     view's history stale: autograd.record refuses to build on it."""
     out = wrap(x._buf, view, x.dtype, x._be, x._vc)
-    return record(out, name, (x,), backward) if x.requires_grad and grad_mode.enabled else out
+    return record1(out, name, x, backward) if x.requires_grad and grad_mode.enabled else out
 
 
 def alias(x: Any) -> Any:
@@ -31,15 +31,13 @@ def alias(x: Any) -> Any:
 
 
 def reshape(x: Any, shape: tuple) -> Any:
-    if shape == x.shape and all(type(n) is int for n in shape):
+    old = x._view.shape
+    shape = infer_shape(shape, prod(old), old)
+    if shape == old:
         return x  # the common no-op (backward rules reshape to shapes that often match)
-    shape = infer_shape(shape, prod(x.shape), x.shape)
-    if shape == x.shape:
-        return x
     v = x._view.reshape(shape)
     if v is None:
         return reshape(clone(x), shape)
-    old = x.shape
     return view_op(x, v, "Reshape", lambda g: (g.reshape(old),))
 
 
@@ -54,12 +52,8 @@ def view(x: Any, shape: tuple) -> Any:
 
 
 def permute(x: Any, dims: Sequence[int]) -> Any:
-    v = x._view.permute(dims)  # checks the dims (the errors name them)
-    order = [normalize_dim(d, len(dims)) for d in dims]
-    inv = [0] * len(order)
-    for i, d in enumerate(order):
-        inv[d] = i
-    return view_op(x, v, "Permute", lambda g: (g.permute(inv),))
+    inv = permutation(dims, x.shape)[1]
+    return view_op(x, x._view.permute(dims), "Permute", lambda g: (g.permute(inv),))
 
 
 def transpose(x: Any, dim0: int, dim1: int) -> Any:
@@ -69,7 +63,7 @@ def transpose(x: Any, dim0: int, dim1: int) -> Any:
     d0, d1 = normalize_dim(dim0, n), normalize_dim(dim1, n)
     order = list(range(n))
     order[d0], order[d1] = d1, d0
-    return permute(x, order)
+    return permute(x, tuple(order))
 
 
 def expand(x: Any, shape: tuple) -> Any:
