@@ -52,7 +52,9 @@ static inline double expsum_f64(const double *x, double m, double *o, int64_t n)
 #define LOG logf
 #define EXPSUM tg_expsum_f32
 typedef float vf32 __attribute__((vector_size(64)));
+typedef int32_t vi32 __attribute__((vector_size(64)));
 #define V vf32
+#define VI vi32
 #include "attention_body.h"
 #undef T
 #undef SFX
@@ -60,6 +62,7 @@ typedef float vf32 __attribute__((vector_size(64)));
 #undef LOG
 #undef EXPSUM
 #undef V
+#undef VI
 
 #define T double
 #define SFX f64
@@ -67,7 +70,9 @@ typedef float vf32 __attribute__((vector_size(64)));
 #define LOG log
 #define EXPSUM expsum_f64
 typedef double vf64 __attribute__((vector_size(64)));
+typedef int64_t vi64 __attribute__((vector_size(64)));
 #define V vf64
+#define VI vi64
 #include "attention_body.h"
 #undef T
 #undef SFX
@@ -75,6 +80,7 @@ typedef double vf64 __attribute__((vector_size(64)));
 #undef LOG
 #undef EXPSUM
 #undef V
+#undef VI
 
 static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 

@@ -47,6 +47,27 @@ static void CAT(mm_, SFX)(int64_t nr, int64_t nd, const T *X, int64_t xr, int64_
     for (; r < nr; r++) CAT(mm1_, SFX)(nd, X + r * xr, xr, xd, Y, ldy, ncols, O + r * ldo, ldo, acc);
 }
 
+/* the max of p[0..n), NaN if any is NaN (-inf for n = 0), VL lanes at a time: a scalar compare loop
+   mispredicts its branch on every new maximum */
+static T CAT(rowmax_, SFX)(const T *p, int64_t n) {
+    V mv;
+    VI nan = {0};
+    for (int l = 0; l < VL; l++) mv[l] = -(T)INFINITY;
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        V x;
+        memcpy(&x, p + j, sizeof(V));
+        VI gt = x > mv;
+        mv = (V)((gt & (VI)x) | (~gt & (VI)mv));
+        nan |= x != x;
+    }
+    T m = -(T)INFINITY;
+    int isnan_ = 0;
+    for (int l = 0; l < VL; l++) { m = mv[l] > m ? mv[l] : m; isnan_ |= nan[l] != 0; }
+    for (; j < n; j++) { m = p[j] > m ? p[j] : m; isnan_ |= p[j] != p[j]; }
+    return isnan_ ? (T)NAN : m;
+}
+
 /* scratch layout shared by the forward and the backward */
 typedef struct { T *KT, *VT, *Kp, *Vp, *qs, *dO, *P, *dP, *dK, *dV, *dQ, *D; } CAT(scr_, SFX);
 
@@ -101,8 +122,7 @@ static void CAT(fwd_units_, SFX)(const sdpa_geo *g, void *mem, int64_t u0, int64
             for (int64_t r = 0; r < nr; r++) {
                 T *p = P + r * Sp;
                 const int64_t nj = sdpa_keys(g, i0 + r0 + r);
-                T m = p[0];
-                for (int64_t j = 1; j < nj; j++) m = (p[j] > m || p[j] != p[j]) ? p[j] : m;
+                const T m = CAT(rowmax_, SFX)(p, nj);
                 const T shift = m == -(T)INFINITY ? (T)0 : m;  /* all -inf: exps of 0, 0/0 as the composed softmax */
                 const T l = EXPSUM(p, shift, p, nj);
                 for (int64_t j = nj; j < jt; j++) p[j] = 0;
