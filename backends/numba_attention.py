@@ -1,12 +1,13 @@
 """Fused scaled-dot-product attention of the numba backend (optional kernels `sdpa`, `sdpa_backward`;
 see backends/protocol.py).
 
-One head (b, h) per prange task, one query row at a time, in per-task scratch: K^T (and V^T) copied
-once per head so that a row's scores are E (Ev) contiguous axpys over its keys, which LLVM
-vectorizes; under a causal mask a row stops at its last key. The forward keeps each row's logsumexp,
-and the backward recomputes the weights from it (P = exp(s - lse)), accumulating a head's dK and dV
+Heads (b, h) split across prange chunks, one query row at a time, in per-chunk scratch whose rows
+are padded with zeros to whole SIMD vectors (numba_simd): K^T and V^T copied once per head, so that
+a row's scores are E (Ev) vector FMAs per vector of keys, and K and V rows for the products over
+keys. Under a causal mask a row stops at its last key. The forward keeps each row's logsumexp, and
+the backward recomputes the weights from it (P = exp(s - lse)), accumulating a head's dK and dV
 over its rows. Serial and parallel builds like every other kernel; no `reassoc` (the vectorized exp
-relies on its argument reduction), so the few row sums run in order.
+relies on its argument reduction), so the row sums run in order.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from .numba_elementwise import vexp
+from .numba_simd import lanes, vadd, vfma, vload, vsplat, vstore, vzeros
 
 FM = {"contract", "nsz"}
 
@@ -27,15 +29,91 @@ def _keys(causal, i, S):
 
 
 @njit(inline="always")
-def _scores(q, qrow, E, scale, KT, nj, s):
-    """s[j] = (scale * q row) . k_j for j < nj (scale rounded into q first, as the composed path)."""
-    for j in range(nj):
-        s[j] = 0
-    for e in range(E):
-        qe = q[qrow + e] * scale
-        kt = KT[e]
-        for j in range(nj):
-            s[j] += qe * kt[j]
+def _pad(n, w):
+    return (n + w - 1) // w * w
+
+
+@njit(inline="always")
+def _scores(qs, E, KT, Sp, njp, s):
+    """s[j] = qs . k_j for j < njp (a whole number of vectors; K^T's padding gives 0)."""
+    for jc in range(0, njp, lanes(s)):
+        acc = vzeros(s)
+        for e in range(E):
+            acc = vfma(acc, vsplat(qs[e]), vload(KT, e * Sp + jc))
+        vstore(s, jc, acc)
+
+
+@njit(inline="always")
+def _rows_times(w, n, M, ld, width, out, oo):
+    """out[oo + c] = sum over j < n of w[j] * M[j * ld + c] for c < width (a whole number of vectors);
+    two accumulators (even and odd j) per vector of columns."""
+    for c in range(0, width, lanes(out)):
+        a0 = vzeros(out)
+        a1 = vzeros(out)
+        j = 0
+        while j + 1 < n:
+            a0 = vfma(a0, vsplat(w[j]), vload(M, j * ld + c))
+            a1 = vfma(a1, vsplat(w[j + 1]), vload(M, (j + 1) * ld + c))
+            j += 2
+        if j < n:
+            a0 = vfma(a0, vsplat(w[j]), vload(M, j * ld + c))
+        vstore(out, oo + c, vadd(a0, a1))
+
+
+@njit(inline="always")
+def _row_max(s, n):
+    """The max of s[:n] (n >= 1), NaN if one is NaN: four branch-free running maxima (a compare that
+    branches mispredicts on every new maximum) and a NaN count."""
+    m0 = m1 = m2 = m3 = s[0]
+    nan = 0
+    j = 0
+    while j + 3 < n:
+        x0, x1, x2, x3 = s[j], s[j + 1], s[j + 2], s[j + 3]
+        m0 = x0 if x0 > m0 else m0
+        m1 = x1 if x1 > m1 else m1
+        m2 = x2 if x2 > m2 else m2
+        m3 = x3 if x3 > m3 else m3
+        nan += (x0 != x0) + (x1 != x1) + (x2 != x2) + (x3 != x3)
+        j += 4
+    while j < n:
+        x0 = s[j]
+        m0 = x0 if x0 > m0 else m0
+        nan += x0 != x0
+        j += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m0 = m2 if m2 > m0 else m0
+    return m0 if nan == 0 else s[0] + math.nan
+
+
+@njit(inline="always")
+def _row_sum(s, n, zero):
+    """sum(s[:n]) in four running sums (one chain of dependent adds would wait on each)."""
+    t0 = t1 = t2 = t3 = zero
+    j = 0
+    while j + 3 < n:
+        t0 += s[j]
+        t1 += s[j + 1]
+        t2 += s[j + 2]
+        t3 += s[j + 3]
+        j += 4
+    while j < n:
+        t0 += s[j]
+        j += 1
+    return (t0 + t1) + (t2 + t3)
+
+
+@njit(inline="always")
+def _load_kt(kb, k0, ksl, S, E, Sp, KT):
+    for j in range(S):
+        for e in range(E):
+            KT[e * Sp + j] = kb[k0 + j * ksl + e]
+
+
+@njit(inline="always")
+def _chunks(n, par):
+    """Heads per prange chunk: each chunk allocates its scratch once."""
+    return min(n, 64) if par else 1
 
 
 def make_sdpa(par: bool):
@@ -43,45 +121,43 @@ def make_sdpa(par: bool):
     geo = B H L S E Ev, then offset and (b, h, row) strides of q, k, v."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(q, kb, v, geo, out, osb, osh, osl, lse, causal, scale, zero):
-        par  # in the closure: the disk cache tells the serial and parallel builds apart
         B, H, L, S, E, Ev = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-        for bh in prange(B * H):
-            b, h = bh // H, bh % H
-            q0 = geo[6] + b * geo[7] + h * geo[8]
-            k0 = geo[10] + b * geo[11] + h * geo[12]
-            v0 = geo[14] + b * geo[15] + h * geo[16]
-            qsl, ksl, vsl = geo[9], geo[13], geo[17]
-            KT = np.empty((E, S), q.dtype)
-            for j in range(S):
-                for e in range(E):
-                    KT[e, j] = kb[k0 + j * ksl + e]
-            s = np.empty(S, q.dtype)
-            acc = np.empty(Ev, q.dtype)
-            for i in range(L):
-                nj = _keys(causal, i, S)
-                _scores(q, q0 + i * qsl, E, scale, KT, nj, s)
-                m = s[0]
-                for j in range(1, nj):
-                    x = s[j]
-                    m = x if (x > m or x != x) else m
-                if m == -math.inf or m != m:
-                    m = zero  # exps of 0 for an all -inf row (0/0, as the composed softmax); NaN stays NaN
-                tot = zero
-                for j in range(nj):
-                    p = vexp(s[j] - m)
-                    s[j] = p
-                    tot += p
-                lse[bh * L + i] = m + math.log(tot)
-                for c in range(Ev):
-                    acc[c] = 0
-                for j in range(nj):
-                    p = s[j]
-                    vr = v0 + j * vsl
+        W = lanes(q)
+        Sp, Evp = _pad(S, W), _pad(Ev, W)
+        nh = B * H
+        nch = _chunks(nh, par)
+        for ch in prange(nch):
+            KT = np.zeros(E * Sp, q.dtype)  # padding stays 0
+            Vp = np.zeros(S * Evp, q.dtype)
+            qs = np.empty(E, q.dtype)
+            s = np.zeros(Sp, q.dtype)
+            o = np.empty(Evp, q.dtype)
+            for bh in range(ch * nh // nch, (ch + 1) * nh // nch):
+                b, h = bh // H, bh % H
+                q0 = geo[6] + b * geo[7] + h * geo[8]
+                k0 = geo[10] + b * geo[11] + h * geo[12]
+                v0 = geo[14] + b * geo[15] + h * geo[16]
+                qsl, vsl = geo[9], geo[17]
+                _load_kt(kb, k0, geo[13], S, E, Sp, KT)
+                for j in range(S):
                     for c in range(Ev):
-                        acc[c] += p * v[vr + c]
-                o = b * osb + h * osh + i * osl
-                for c in range(Ev):
-                    out[o + c] = acc[c] / tot
+                        Vp[j * Evp + c] = v[v0 + j * vsl + c]
+                for i in range(L):
+                    nj = _keys(causal, i, S)
+                    for e in range(E):  # scale rounded into q first, as the composed path
+                        qs[e] = q[q0 + i * qsl + e] * scale
+                    _scores(qs, E, KT, Sp, _pad(nj, W), s)
+                    m = _row_max(s, nj)
+                    if m == -math.inf or m != m:
+                        m = zero  # exps of 0 for an all -inf row (0/0, as the composed softmax); NaN stays NaN
+                    for j in range(nj):
+                        s[j] = vexp(s[j] - m)
+                    tot = _row_sum(s, nj, zero)
+                    lse[bh * L + i] = m + math.log(tot)
+                    _rows_times(s, nj, Vp, Evp, Evp, o, 0)
+                    r = b * osb + h * osh + i * osl
+                    for c in range(Ev):
+                        out[r + c] = o[c] / tot
     return k
 
 
@@ -91,73 +167,71 @@ def make_sdpa_backward(par: bool):
     offset."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(g, q, kb, v, o, lse, geo, dq, dk, dv, causal, scale, zero):
-        par  # in the closure: the disk cache tells the serial and parallel builds apart
         B, H, L, S, E, Ev = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-        for bh in prange(B * H):
-            b, h = bh // H, bh % H
-            g0 = geo[6] + b * geo[7] + h * geo[8]
-            q0 = geo[10] + b * geo[11] + h * geo[12]
-            k0 = geo[14] + b * geo[15] + h * geo[16]
-            v0 = geo[18] + b * geo[19] + h * geo[20]
-            o0 = geo[22] + b * geo[23] + h * geo[24]
-            gsl, qsl, ksl, vsl, osl = geo[9], geo[13], geo[17], geo[21], geo[25]
-            l0 = geo[26] + bh * L
-            KT = np.empty((E, S), q.dtype)
-            VT = np.empty((Ev, S), q.dtype)
-            Kr = np.empty((S, E), q.dtype)
-            for j in range(S):
-                for e in range(E):
-                    x = kb[k0 + j * ksl + e]
-                    KT[e, j] = x
-                    Kr[j, e] = x
-                for c in range(Ev):
-                    VT[c, j] = v[v0 + j * vsl + c]
-            dK = np.zeros((S, E), q.dtype)
-            dV = np.zeros((S, Ev), q.dtype)
-            p = np.empty(S, q.dtype)
-            dp = np.empty(S, q.dtype)
-            qs = np.empty(E, q.dtype)
-            go = np.empty(Ev, q.dtype)
-            acc = np.empty(E, q.dtype)
-            for i in range(L):
-                nj = _keys(causal, i, S)
-                for e in range(E):
-                    qs[e] = q[q0 + i * qsl + e] * scale
-                d = zero
-                for c in range(Ev):
-                    x = g[g0 + i * gsl + c]
-                    go[c] = x
-                    d += x * o[o0 + i * osl + c]
-                _scores(q, q0 + i * qsl, E, scale, KT, nj, p)
-                li = lse[l0 + i]
-                for j in range(nj):
-                    p[j] = vexp(p[j] - li)  # the forward's weights
-                    dp[j] = 0
-                for c in range(Ev):
-                    gc = go[c]
-                    vt = VT[c]
-                    for j in range(nj):
-                        dp[j] += gc * vt[j]
-                for j in range(nj):
-                    dp[j] = p[j] * (dp[j] - d)  # dS
-                for e in range(E):
-                    acc[e] = 0
-                for j in range(nj):
-                    pj, sj = p[j], dp[j]
-                    dvj, dkj, kj = dV[j], dK[j], Kr[j]
-                    for c in range(Ev):
-                        dvj[c] += pj * go[c]
+        W = lanes(q)
+        Sp, Ep, Evp = _pad(S, W), _pad(E, W), _pad(Ev, W)
+        nh = B * H
+        nch = _chunks(nh, par)
+        for ch in prange(nch):
+            KT = np.zeros(E * Sp, q.dtype)  # padding stays 0
+            VT = np.zeros(Ev * Sp, q.dtype)
+            Kp = np.zeros(S * Ep, q.dtype)
+            dK = np.empty(S * Ep, q.dtype)
+            dV = np.empty(S * Evp, q.dtype)
+            p = np.zeros(Sp, q.dtype)
+            dp = np.zeros(Sp, q.dtype)
+            qs = np.zeros(Ep, q.dtype)
+            go = np.zeros(Evp, q.dtype)
+            acc = np.empty(Ep, q.dtype)
+            for bh in range(ch * nh // nch, (ch + 1) * nh // nch):
+                b, h = bh // H, bh % H
+                g0 = geo[6] + b * geo[7] + h * geo[8]
+                q0 = geo[10] + b * geo[11] + h * geo[12]
+                k0 = geo[14] + b * geo[15] + h * geo[16]
+                v0 = geo[18] + b * geo[19] + h * geo[20]
+                o0 = geo[22] + b * geo[23] + h * geo[24]
+                gsl, qsl, ksl, vsl, osl = geo[9], geo[13], geo[17], geo[21], geo[25]
+                l0 = geo[26] + bh * L
+                _load_kt(kb, k0, ksl, S, E, Sp, KT)
+                for j in range(S):
                     for e in range(E):
-                        dkj[e] += sj * qs[e]
-                        acc[e] += sj * kj[e]
-                r = b * geo[27] + h * geo[28] + i * geo[29]
-                for e in range(E):
-                    dq[r + e] = acc[e] * scale
-            for j in range(S):
-                rk = b * geo[30] + h * geo[31] + j * geo[32]
-                rv = b * geo[33] + h * geo[34] + j * geo[35]
-                for e in range(E):
-                    dk[rk + e] = dK[j, e]
-                for c in range(Ev):
-                    dv[rv + c] = dV[j, c]
+                        Kp[j * Ep + e] = kb[k0 + j * ksl + e]
+                    for c in range(Ev):
+                        VT[c * Sp + j] = v[v0 + j * vsl + c]
+                dK[:] = 0
+                dV[:] = 0
+                for i in range(L):
+                    nj = _keys(causal, i, S)
+                    njp = _pad(nj, W)
+                    for e in range(E):
+                        qs[e] = q[q0 + i * qsl + e] * scale
+                    d = zero
+                    for c in range(Ev):
+                        x = g[g0 + i * gsl + c]
+                        go[c] = x
+                        d += x * o[o0 + i * osl + c]
+                    _scores(qs, E, KT, Sp, njp, p)
+                    _scores(go, Ev, VT, Sp, njp, dp)
+                    li = lse[l0 + i]
+                    for j in range(nj):
+                        p[j] = vexp(p[j] - li)  # the forward's weights
+                    for j in range(nj):
+                        dp[j] = p[j] * (dp[j] - d)  # dS
+                    for j in range(nj):
+                        pv, sv = vsplat(p[j]), vsplat(dp[j])
+                        for c in range(0, Evp, W):
+                            vstore(dV, j * Evp + c, vfma(vload(dV, j * Evp + c), pv, vload(go, c)))
+                        for e in range(0, Ep, W):
+                            vstore(dK, j * Ep + e, vfma(vload(dK, j * Ep + e), sv, vload(qs, e)))
+                    _rows_times(dp, nj, Kp, Ep, Ep, acc, 0)
+                    r = b * geo[27] + h * geo[28] + i * geo[29]
+                    for e in range(E):
+                        dq[r + e] = acc[e] * scale
+                for j in range(S):
+                    rk = b * geo[30] + h * geo[31] + j * geo[32]
+                    rv = b * geo[33] + h * geo[34] + j * geo[35]
+                    for e in range(E):
+                        dk[rk + e] = dK[j * Ep + e]
+                    for c in range(Ev):
+                        dv[rv + c] = dV[j * Evp + c]
     return k
