@@ -146,11 +146,12 @@ def make_sdpa(par: bool):
                     nj = _keys(causal, i, S)
                     for e in range(E):  # scale rounded into q first, as the composed path
                         qs[e] = q[q0 + i * qsl + e] * scale
-                    _scores(qs, E, KT, Sp, _pad(nj, W), s)
+                    njp = _pad(nj, W)
+                    _scores(qs, E, KT, Sp, njp, s)
                     m = _row_max(s, nj)
                     if m == -math.inf or m != m:
                         m = zero  # exps of 0 for an all -inf row (0/0, as the composed softmax); NaN stays NaN
-                    for j in range(nj):
+                    for j in range(njp):  # whole vectors: LLVM's vector loop, not its scalar tail
                         s[j] = vexp(s[j] - m)
                     tot = _row_sum(s, nj, zero)
                     lse[bh * L + i] = m + math.log(tot)
@@ -213,9 +214,9 @@ def make_sdpa_backward(par: bool):
                     _scores(qs, E, KT, Sp, njp, p)
                     _scores(go, Ev, VT, Sp, njp, dp)
                     li = lse[l0 + i]
-                    for j in range(nj):
-                        p[j] = vexp(p[j] - li)  # the forward's weights
-                    for j in range(nj):
+                    for j in range(njp):  # the forward's weights (whole vectors; past nj unused)
+                        p[j] = vexp(p[j] - li)
+                    for j in range(njp):
                         dp[j] = p[j] * (dp[j] - d)  # dS
                     for j in range(nj):
                         pv, sv = vsplat(p[j]), vsplat(dp[j])
