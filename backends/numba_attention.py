@@ -34,30 +34,57 @@ def _pad(n, w):
 
 
 @njit(inline="always")
-def _scores(qs, E, KT, Sp, njp, s):
-    """s[j] = qs . k_j for j < njp (a whole number of vectors; K^T's padding gives 0)."""
-    for jc in range(0, njp, lanes(s)):
-        acc = vzeros(s)
-        for e in range(E):
-            acc = vfma(acc, vsplat(qs[e]), vload(KT, e * Sp + jc))
-        vstore(s, jc, acc)
+def _scores(qs, qo, E, KT, Sp, njp, s, so):
+    """s[so + j] = qs[qo:qo + E] . k_j for j < njp (a whole number of vectors; K^T's padding gives 0).
+    Two vectors of keys at a time, each summed over even and odd e apart: four independent chains
+    of FMAs instead of one that waits on each."""
+    W = lanes(s)
+    E2 = E - E % 2
+    jc = 0
+    while jc < njp:
+        two = jc + W < njp
+        a0 = vzeros(s)
+        a1 = vzeros(s)
+        b0 = vzeros(s)
+        b1 = vzeros(s)
+        for e in range(0, E2, 2):
+            x0, x1 = vsplat(qs[qo + e]), vsplat(qs[qo + e + 1])
+            a0 = vfma(a0, x0, vload(KT, e * Sp + jc))
+            b0 = vfma(b0, x1, vload(KT, (e + 1) * Sp + jc))
+            if two:
+                a1 = vfma(a1, x0, vload(KT, e * Sp + jc + W))
+                b1 = vfma(b1, x1, vload(KT, (e + 1) * Sp + jc + W))
+        if E2 < E:
+            x0 = vsplat(qs[qo + E2])
+            a0 = vfma(a0, x0, vload(KT, E2 * Sp + jc))
+            if two:
+                a1 = vfma(a1, x0, vload(KT, E2 * Sp + jc + W))
+        vstore(s, so + jc, vadd(a0, b0))
+        if two:
+            vstore(s, so + jc + W, vadd(a1, b1))
+        jc += 2 * W
 
 
 @njit(inline="always")
-def _rows_times(w, n, M, ld, width, out, oo):
-    """out[oo + c] = sum over j < n of w[j] * M[j * ld + c] for c < width (a whole number of vectors);
-    two accumulators (even and odd j) per vector of columns."""
+def _rows_times(w, wo, n, M, ld, width, out, oo):
+    """out[oo + c] = sum over j < n of w[wo + j] * M[j * ld + c] for c < width (a whole number of
+    vectors); four accumulators (j mod 4) per vector of columns."""
     for c in range(0, width, lanes(out)):
         a0 = vzeros(out)
         a1 = vzeros(out)
+        a2 = vzeros(out)
+        a3 = vzeros(out)
         j = 0
-        while j + 1 < n:
-            a0 = vfma(a0, vsplat(w[j]), vload(M, j * ld + c))
-            a1 = vfma(a1, vsplat(w[j + 1]), vload(M, (j + 1) * ld + c))
-            j += 2
-        if j < n:
-            a0 = vfma(a0, vsplat(w[j]), vload(M, j * ld + c))
-        vstore(out, oo + c, vadd(a0, a1))
+        while j + 3 < n:
+            a0 = vfma(a0, vsplat(w[wo + j]), vload(M, j * ld + c))
+            a1 = vfma(a1, vsplat(w[wo + j + 1]), vload(M, (j + 1) * ld + c))
+            a2 = vfma(a2, vsplat(w[wo + j + 2]), vload(M, (j + 2) * ld + c))
+            a3 = vfma(a3, vsplat(w[wo + j + 3]), vload(M, (j + 3) * ld + c))
+            j += 4
+        while j < n:
+            a0 = vfma(a0, vsplat(w[wo + j]), vload(M, j * ld + c))
+            j += 1
+        vstore(out, oo + c, vadd(vadd(a0, a1), vadd(a2, a3)))
 
 
 @njit(inline="always")
@@ -147,7 +174,7 @@ def make_sdpa(par: bool):
                     for e in range(E):  # scale rounded into q first, as the composed path
                         qs[e] = q[q0 + i * qsl + e] * scale
                     njp = _pad(nj, W)
-                    _scores(qs, E, KT, Sp, njp, s)
+                    _scores(qs, 0, E, KT, Sp, njp, s, 0)
                     m = _row_max(s, nj)
                     if m == -math.inf or m != m:
                         m = zero  # exps of 0 for an all -inf row (0/0, as the composed softmax); NaN stays NaN
@@ -155,7 +182,7 @@ def make_sdpa(par: bool):
                         s[j] = vexp(s[j] - m)
                     tot = _row_sum(s, nj, zero)
                     lse[bh * L + i] = m + math.log(tot)
-                    _rows_times(s, nj, Vp, Evp, Evp, o, 0)
+                    _rows_times(s, 0, nj, Vp, Evp, Evp, o, 0)
                     r = b * osb + h * osh + i * osl
                     for c in range(Ev):
                         out[r + c] = o[c] / tot
@@ -165,7 +192,7 @@ def make_sdpa(par: bool):
 def make_sdpa_backward(par: bool):
     """(dq, dk, dv) through their (b, h, row) strides (geo[27:36]) of that attention for output
     gradient g; geo = B H L S E Ev, then offset and (b, h, row) strides of g, q, k, v, out, then lse's
-    offset."""
+    offset. Query rows go in groups of 4: each dV and dK row is read and written once per group."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM)
     def k(g, q, kb, v, o, lse, geo, dq, dk, dv, causal, scale, zero):
         B, H, L, S, E, Ev = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
@@ -179,10 +206,10 @@ def make_sdpa_backward(par: bool):
             Kp = np.zeros(S * Ep, q.dtype)
             dK = np.empty(S * Ep, q.dtype)
             dV = np.empty(S * Evp, q.dtype)
-            p = np.zeros(Sp, q.dtype)
-            dp = np.zeros(Sp, q.dtype)
-            qs = np.zeros(Ep, q.dtype)
-            go = np.zeros(Evp, q.dtype)
+            p = np.zeros(4 * Sp, q.dtype)  # a group's weights, then dS in dp
+            dp = np.zeros(4 * Sp, q.dtype)
+            qs = np.zeros(4 * Ep, q.dtype)
+            go = np.zeros(4 * Evp, q.dtype)
             acc = np.empty(Ep, q.dtype)
             for bh in range(ch * nh // nch, (ch + 1) * nh // nch):
                 b, h = bh // H, bh % H
@@ -201,33 +228,47 @@ def make_sdpa_backward(par: bool):
                         VT[c * Sp + j] = v[v0 + j * vsl + c]
                 dK[:] = 0
                 dV[:] = 0
-                for i in range(L):
-                    nj = _keys(causal, i, S)
-                    njp = _pad(nj, W)
-                    for e in range(E):
-                        qs[e] = q[q0 + i * qsl + e] * scale
-                    d = zero
-                    for c in range(Ev):
-                        x = g[g0 + i * gsl + c]
-                        go[c] = x
-                        d += x * o[o0 + i * osl + c]
-                    _scores(qs, E, KT, Sp, njp, p)
-                    _scores(go, Ev, VT, Sp, njp, dp)
-                    li = lse[l0 + i]
-                    for j in range(njp):  # the forward's weights (whole vectors; past nj unused)
-                        p[j] = vexp(p[j] - li)
-                    for j in range(njp):
-                        dp[j] = p[j] * (dp[j] - d)  # dS
-                    for j in range(nj):
-                        pv, sv = vsplat(p[j]), vsplat(dp[j])
+                for i0 in range(0, L, 4):
+                    nr = min(4, L - i0)
+                    jt = _keys(causal, i0 + nr - 1, S)  # keys the group's last row sees
+                    for r in range(nr):
+                        i = i0 + r
+                        nj = _keys(causal, i, S)
+                        njp = _pad(nj, W)
+                        for e in range(E):
+                            qs[r * Ep + e] = q[q0 + i * qsl + e] * scale
+                        d = zero
+                        for c in range(Ev):
+                            x = g[g0 + i * gsl + c]
+                            go[r * Evp + c] = x
+                            d += x * o[o0 + i * osl + c]
+                        _scores(qs, r * Ep, E, KT, Sp, njp, p, r * Sp)
+                        _scores(go, r * Evp, Ev, VT, Sp, njp, dp, r * Sp)
+                        li = lse[l0 + i]
+                        pr = p[r * Sp:(r + 1) * Sp]
+                        dpr = dp[r * Sp:(r + 1) * Sp]
+                        for j in range(njp):  # the forward's weights (whole vectors)
+                            pr[j] = vexp(pr[j] - li)
+                        for j in range(njp):
+                            dpr[j] = pr[j] * (dpr[j] - d)  # dS
+                        for j in range(nj, jt):  # keys this row does not see: no share in dV, dK
+                            pr[j] = 0
+                            dpr[j] = 0
+                        _rows_times(dp, r * Sp, nj, Kp, Ep, Ep, acc, 0)
+                        rq = b * geo[27] + h * geo[28] + i * geo[29]
+                        for e in range(E):
+                            dq[rq + e] = acc[e] * scale
+                    for j in range(jt):  # dV += P^T dO, dK += dS^T (scale q) over the group's rows
                         for c in range(0, Evp, W):
-                            vstore(dV, j * Evp + c, vfma(vload(dV, j * Evp + c), pv, vload(go, c)))
+                            a = vload(dV, j * Evp + c)
+                            for r in range(nr):
+                                a = vfma(a, vsplat(p[r * Sp + j]), vload(go, r * Evp + c))
+                            vstore(dV, j * Evp + c, a)
                         for e in range(0, Ep, W):
-                            vstore(dK, j * Ep + e, vfma(vload(dK, j * Ep + e), sv, vload(qs, e)))
-                    _rows_times(dp, nj, Kp, Ep, Ep, acc, 0)
-                    r = b * geo[27] + h * geo[28] + i * geo[29]
-                    for e in range(E):
-                        dq[r + e] = acc[e] * scale
+                            a = vload(dK, j * Ep + e)
+                            for r in range(nr):
+                                a = vfma(a, vsplat(dp[r * Sp + j]), vload(qs, r * Ep + e))
+                            vstore(dK, j * Ep + e, a)
                 for j in range(S):
                     rk = b * geo[30] + h * geo[31] + j * geo[32]
                     rv = b * geo[33] + h * geo[34] + j * geo[35]
