@@ -12,10 +12,16 @@ relies on its argument reduction), so the row sums run in order.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
+from tinygrad_like.dtypes import DType
+from tinygrad_like.view import View
+
+from .attention_checks import bhr, result_size, sdpa_backward_shapes, sdpa_shapes
+from .common import ViewChecks
 from .numba_elementwise import vexp
 from .numba_simd import lanes, vadd, vfma, vload, vsplat, vstore, vzeros
 
@@ -277,3 +283,53 @@ def make_sdpa_backward(par: bool):
                     for c in range(Ev):
                         dv[rv + c] = dV[j * Evp + c]
     return k
+
+
+_KERNELS: dict = {}  # (maker, parallel) -> the compiled-on-first-call kernel
+
+
+def _kernel(make: Any, par: bool) -> Any:
+    k = _KERNELS.get((make, par))
+    if k is None:
+        k = _KERNELS[(make, par)] = make(par)
+    return k
+
+
+def _parallel(B: int, H: int, L: int, S: int, feats: int, causal: bool, par_min: int) -> bool:
+    """Whether a kernel takes the parallel build: heads split across threads once its multiply-adds
+    (about L * keys * features per head) reach par_min (the backend's matmul threshold)."""
+    keys = (S + 1) // 2 if causal else S
+    return B * H > 1 and B * H * L * keys * feats >= par_min
+
+
+def sdpa(checks: ViewChecks, par_min: int, q: np.ndarray, q_view: View, k: np.ndarray, k_view: View,
+         v: np.ndarray, v_view: View, out_view: View, causal: bool, scale: float, dtype: DType) -> tuple:
+    """The backend's `sdpa` (protocol.py): (out written through out_view, contiguous (B, H, L) lse)."""
+    B, H, L, S, E, Ev = sdpa_shapes(checks, q, q_view, k, k_view, v, v_view, dtype, "sdpa")
+    out = np.empty(result_size("numba", out_view, (B, H, L, Ev), "sdpa out"), q.dtype)
+    lse = np.empty(B * H * L, q.dtype)
+    geo = np.array([B, H, L, S, E, Ev] + bhr(q_view) + bhr(k_view) + bhr(v_view), np.int64)
+    t = q.dtype.type
+    os_ = out_view.strides
+    _kernel(make_sdpa, _parallel(B, H, L, S, E + Ev, causal, par_min))(
+        q, k, v, geo, out, os_[0], os_[1], os_[2], lse, bool(causal), t(scale), t(0))
+    return out, lse
+
+
+def sdpa_backward(checks: ViewChecks, par_min: int, g: np.ndarray, g_view: View, q: np.ndarray, q_view: View,
+                  k: np.ndarray, k_view: View, v: np.ndarray, v_view: View, o: np.ndarray, o_view: View,
+                  lse: np.ndarray, lse_view: View, dq_view: View, dk_view: View, dv_view: View, causal: bool,
+                  scale: float, dtype: DType) -> tuple:
+    """The backend's `sdpa_backward` (protocol.py): (dq, dk, dv) written through the given result views."""
+    B, H, L, S, E, Ev = sdpa_backward_shapes(checks, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view,
+                                             lse, lse_view, dtype)
+    dq = np.empty(result_size("numba", dq_view, (B, H, L, E), "sdpa_backward dq"), q.dtype)
+    dk = np.empty(result_size("numba", dk_view, (B, H, S, E), "sdpa_backward dk"), q.dtype)
+    dv = np.empty(result_size("numba", dv_view, (B, H, S, Ev), "sdpa_backward dv"), q.dtype)
+    geo = np.array([B, H, L, S, E, Ev] + bhr(g_view) + bhr(q_view) + bhr(k_view) + bhr(v_view) + bhr(o_view)
+                   + [lse_view.offset] + list(dq_view.strides[:3]) + list(dk_view.strides[:3])
+                   + list(dv_view.strides[:3]), np.int64)
+    t = q.dtype.type
+    _kernel(make_sdpa_backward, _parallel(B, H, L, S, 2 * (E + Ev), causal, par_min))(
+        g, q, k, v, o, lse, geo, dq, dk, dv, bool(causal), t(scale), t(0))
+    return dq, dk, dv

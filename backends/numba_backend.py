@@ -35,7 +35,6 @@ from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
 from . import numba_sortscan as ss
-from .attention_checks import bhr, result_size, sdpa_backward_shapes, sdpa_shapes
 from .common import COMPARE, ViewChecks, bases, first_dim_disjoint
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
 from .threads import num_threads
@@ -114,13 +113,6 @@ def start_pool(n: int) -> None:
             del os.environ["GOMP_SPINCOUNT"]
 
 
-def _attention_parallel(B: int, H: int, L: int, S: int, feats: int, causal: bool) -> bool:
-    """Whether an attention kernel takes the parallel build: heads split across threads once its
-    multiply-adds (about L * keys * features per head) reach the matmul threshold."""
-    keys = (S + 1) // 2 if causal else S
-    return B * H > 1 and B * H * L * keys * feats >= PAR_MATMUL
-
-
 class _Kernels(dict):
     """Kernel dispatchers made on first use: key -> make(*key) (making one compiles nothing)."""
 
@@ -170,8 +162,6 @@ _ADAM = _Kernels(fu.make_adam_step)
 _GELU = _Kernels(fu.make_gelu)
 _LN = _Kernels(fu.make_layer_norm)
 _LN_BW = _Kernels(fu.make_layer_norm_backward)
-_SDPA = _Kernels(attn.make_sdpa)
-_SDPA_BW = _Kernels(attn.make_sdpa_backward)
 NP_DTYPES = {t: np.dtype(v) for t, v in NP_TYPES.items()}
 
 
@@ -608,36 +598,16 @@ class NumbaBackend:
 
     def sdpa(self, q: np.ndarray, q_view: View, k: np.ndarray, k_view: View, v: np.ndarray, v_view: View,
              out_view: View, causal: bool, scale: float, dtype: DType) -> tuple:
-        """(out written through out_view, contiguous (B, H, L) row logsumexp): fused attention
-        softmax(scale q k^T [causal]) v of (B, H, L|S, E|Ev) views (numba_attention.py)."""
-        B, H, L, S, E, Ev = sdpa_shapes(_checks, q, q_view, k, k_view, v, v_view, dtype, "sdpa")
-        out = np.empty(result_size("numba", out_view, (B, H, L, Ev), "sdpa out"), q.dtype)
-        lse = np.empty(B * H * L, q.dtype)
-        geo = np.array([B, H, L, S, E, Ev] + bhr(q_view) + bhr(k_view) + bhr(v_view), np.int64)
-        t = q.dtype.type
-        os_ = out_view.strides
-        _SDPA[_attention_parallel(B, H, L, S, E + Ev, causal)](q, k, v, geo, out, os_[0], os_[1], os_[2], lse,
-                                                               bool(causal), t(scale), t(0))
-        return out, lse
+        """(out, lse): fused attention (numba_attention.sdpa)."""
+        return attn.sdpa(_checks, PAR_MATMUL, q, q_view, k, k_view, v, v_view, out_view, causal, scale, dtype)
 
     def sdpa_backward(self, g: np.ndarray, g_view: View, q: np.ndarray, q_view: View, k: np.ndarray, k_view: View,
                       v: np.ndarray, v_view: View, o: np.ndarray, o_view: View, lse: np.ndarray, lse_view: View,
                       dq_view: View, dk_view: View, dv_view: View, causal: bool, scale: float,
                       dtype: DType) -> tuple:
-        """(dq, dk, dv), written through the given result views: the gradients of sdpa for output gradient g."""
-        B, H, L, S, E, Ev = sdpa_backward_shapes(_checks, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view,
-                                                 lse, lse_view, dtype)
-        dq = np.empty(result_size("numba", dq_view, (B, H, L, E), "sdpa_backward dq"), q.dtype)
-        dk = np.empty(result_size("numba", dk_view, (B, H, S, E), "sdpa_backward dk"), q.dtype)
-        dv = np.empty(result_size("numba", dv_view, (B, H, S, Ev), "sdpa_backward dv"), q.dtype)
-        geo = np.array([B, H, L, S, E, Ev] + bhr(g_view) + bhr(q_view) + bhr(k_view) + bhr(v_view) + bhr(o_view)
-                       + [lse_view.offset] + list(dq_view.strides[:3]) + list(dk_view.strides[:3])
-                       + list(dv_view.strides[:3]), np.int64)
-        t = q.dtype.type
-        _SDPA_BW[_attention_parallel(B, H, L, S, 2 * (E + Ev), causal)](g, q, k, v, o, lse, geo, dq, dk, dv,
-                                                                        bool(causal), t(scale), t(0))
-        return dq, dk, dv
-
+        """(dq, dk, dv): the gradients of sdpa (numba_attention.sdpa_backward)."""
+        return attn.sdpa_backward(_checks, PAR_MATMUL, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view, lse,
+                                  lse_view, dq_view, dk_view, dv_view, causal, scale, dtype)
 
 
     # ---- tg.jit ----------------------------------------------------------------------
