@@ -1,12 +1,12 @@
 """Fused scaled-dot-product attention of the numba backend (optional kernels `sdpa`, `sdpa_backward`;
 see backends/protocol.py).
 
-Heads (b, h) split across prange chunks, one query row at a time, in per-chunk scratch whose rows
-are padded with zeros to whole SIMD vectors (numba_simd): K^T and V^T copied once per head, so that
-a row's scores are E (Ev) vector FMAs per vector of keys, and K and V rows for the products over
-keys. Under a causal mask a row stops at its last key. The forward keeps each row's logsumexp, and
-the backward recomputes the weights from it (P = exp(s - lse)), accumulating a head's dK and dV
-over its rows. Serial and parallel builds like every other kernel; no `reassoc` (the vectorized exp
+Heads (b, h) split across prange chunks, in per-chunk scratch whose rows are padded with zeros to
+whole SIMD vectors (numba_simd): K^T and V^T copied once per head, so that a row's scores are E (Ev)
+vector FMAs per vector of keys, and K and V rows for the products over keys. Under a causal mask a
+row stops at its last key. The forward goes one query row at a time and keeps each row's
+logsumexp; the backward recomputes the weights from it (P = exp(s - lse)) for groups of 4 rows and
+adds the group's share to the head's dK and dV in one pass over them. Serial and parallel builds like every other kernel; no `reassoc` (the vectorized exp
 relies on its argument reduction), so the row sums run in order.
 """
 from __future__ import annotations
