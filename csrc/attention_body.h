@@ -1,6 +1,6 @@
 /* The body of the fused attention kernels for one float type, included by attention.c once per
    type with T (the element type), V (a 64-byte vector of T), VL (its lanes), SFX (a name suffix),
-   EXP / LOG (libm's functions for T) and EXPSUM(x, m, o, n) (sum of exp(x[j] - m), stored to o).
+   LOG (libm's log for T) and EXPSUM(x, m, o, n) (the sum of exp(x[j] - m), each stored to o[j]).
 
    Layout of the scratch (per thread, 64-byte aligned, padded columns zero):
    KT (E, Sp) = K^T, VT (Ev, Sp) = V^T, Kp (S, Ep) and Vp (S, Evp) the rows of K and V, qs (R, Ep) =
