@@ -36,6 +36,7 @@ from tinygrad_like.dtypes import ALL_DTYPES, DType, bool_
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, contiguous_strides, prod
 
+from .attention_checks import bhr, result_size, sdpa_backward_shapes, sdpa_shapes
 from .c_build import CSRC, source_hash
 from .common import COMPARE, ViewChecks, first_dim_disjoint
 from .protocol import (ARG_REDUCE_CODES, BINARY_CODES, DTYPE_CODES, REDUCE_CODES, SCAN_CODES, SCATTER_CODES,
@@ -782,6 +783,38 @@ class CBackend:
         if rc:
             _fail(f"layer_norm_backward on {dtype.name}", rc)
         return dx, dw, db
+
+    # attention (optional kernels) ---------------------------------------------------------
+    def sdpa(self, q: CBuffer, q_view: View, k: CBuffer, k_view: View, v: CBuffer, v_view: View, out_view: View,
+             causal: bool, scale: float, dtype: DType) -> tuple:
+        """(out written through out_view, contiguous (B, H, L) row logsumexp): fused attention
+        softmax(scale q k^T [causal]) v of (B, H, L|S, E|Ev) views (csrc/attention.c)."""
+        B, H, L, S, E, Ev = sdpa_shapes(_checks, q, q_view, k, k_view, v, v_view, dtype, "sdpa")
+        out = _new(result_size("c", out_view, (B, H, L, Ev), "sdpa out"), dtype)
+        lse = _new(B * H * L, dtype)
+        ov = out_view.strides
+        geo = [B, H, L, S, E, Ev] + bhr(q_view) + bhr(k_view) + bhr(v_view) + [ov[0], ov[1], ov[2]]
+        rc = lib.tg_sdpa(_DT_OF[dtype], geo, q.ptr, k.ptr, v.ptr, out.ptr, lse.ptr, 1 if causal else 0, float(scale))
+        if rc:
+            _fail(f"sdpa on {dtype.name}", rc)
+        return out, lse
+
+    def sdpa_backward(self, g: CBuffer, g_view: View, q: CBuffer, q_view: View, k: CBuffer, k_view: View,
+                      v: CBuffer, v_view: View, o: CBuffer, o_view: View, lse: CBuffer, lse_view: View,
+                      dq_view: View, dk_view: View, dv_view: View, causal: bool, scale: float, dtype: DType) -> tuple:
+        """(dq, dk, dv), written through the given result views: the gradients of sdpa for output gradient g."""
+        B, H, L, S, E, Ev = sdpa_backward_shapes(_checks, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view,
+                                                 lse, lse_view, dtype)
+        dq = _new(result_size("c", dq_view, (B, H, L, E), "sdpa_backward dq"), dtype)
+        dk = _new(result_size("c", dk_view, (B, H, S, E), "sdpa_backward dk"), dtype)
+        dv = _new(result_size("c", dv_view, (B, H, S, Ev), "sdpa_backward dv"), dtype)
+        geo = ([B, H, L, S, E, Ev] + bhr(g_view) + bhr(q_view) + bhr(k_view) + bhr(v_view) + bhr(o_view)
+               + [lse_view.offset] + list(dq_view.strides[:3]) + list(dk_view.strides[:3]) + list(dv_view.strides[:3]))
+        rc = lib.tg_sdpa_backward(_DT_OF[dtype], geo, g.ptr, q.ptr, k.ptr, v.ptr, o.ptr, lse.ptr, dq.ptr, dk.ptr,
+                                  dv.ptr, 1 if causal else 0, float(scale))
+        if rc:
+            _fail(f"sdpa_backward on {dtype.name}", rc)
+        return dq, dk, dv
 
 
 from tinygrad_like.dtypes import int64 as _INT64  # noqa: E402

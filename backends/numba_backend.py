@@ -28,6 +28,7 @@ from tinygrad_like.dtypes import DType, bool_, float32, float64, int16, int32, i
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError
 from tinygrad_like.view import View, prod
 
+from . import numba_attention as attn
 from . import numba_conv as conv
 from . import numba_elementwise as ew
 from . import numba_fused as fu
@@ -640,6 +641,18 @@ class NumbaBackend:
                                           dx, dw, bool(want_dw), db, bool(want_db))
         return dx, (dw if want_dw else None), (db if want_db else None)
 
+    def sdpa(self, q: np.ndarray, q_view: View, k: np.ndarray, k_view: View, v: np.ndarray, v_view: View,
+             out_view: View, causal: bool, scale: float, dtype: DType) -> tuple:
+        """(out, lse): fused attention (numba_attention.sdpa)."""
+        return attn.sdpa(_checks, PAR_MATMUL, q, q_view, k, k_view, v, v_view, out_view, causal, scale, dtype)
+
+    def sdpa_backward(self, g: np.ndarray, g_view: View, q: np.ndarray, q_view: View, k: np.ndarray, k_view: View,
+                      v: np.ndarray, v_view: View, o: np.ndarray, o_view: View, lse: np.ndarray, lse_view: View,
+                      dq_view: View, dk_view: View, dv_view: View, causal: bool, scale: float,
+                      dtype: DType) -> tuple:
+        """(dq, dk, dv): the gradients of sdpa (numba_attention.sdpa_backward)."""
+        return attn.sdpa_backward(_checks, PAR_MATMUL, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view, lse,
+                                  lse_view, dq_view, dk_view, dv_view, causal, scale, dtype)
 
 
     # ---- tg.jit ----------------------------------------------------------------------

@@ -137,6 +137,23 @@ with at least one element.
   `dx = rstd * (d - sum(d) / cols - xhat * (sum(d * xhat) / cols))`; `dw = sum over rows of g * xhat`,
   `db = sum over rows of g` (`(cols,)`, or None when not wanted); mean and rstd are the forward's
   contiguous `(rows,)` buffers.
+- `sdpa(q, q_view, k, k_view, v, v_view, out_view, causal, scale, dtype) -> (out, lse)`: fused
+  scaled-dot-product attention per (b, h): `out[b, h, i] = sum_j w_ij v[b, h, j]`, `w_i = softmax_j(scale *
+  q[b, h, i] . k[b, h, j])`, the softmax over the keys `j <= i` only when `causal` (PyTorch's is_causal:
+  the top-left aligned lower triangle), all `S` keys otherwise. q `(B, H, L, E)`, k `(B, H, S, E)`, v
+  `(B, H, S, Ev)` are views with unit stride along the last dim and any other strides (the transposed-head
+  views of a `(B, T, 3*E)` projection are read in place); `L, S >= 1`. `out` is written through
+  `out_view`, a dense ordering of `(B, H, L, Ev)` at offset 0 with unit last stride that the core picks
+  (e.g. `(B, L, H, Ev)` in memory, so `out.transpose(1, 2).reshape(B, L, H * Ev)` is a view); `lse` is the
+  row logsumexp `max_j s_ij + log(sum_j exp(s_ij - max))` (scores `s`), contiguous `(B, H, L)`. A row's
+  NaN/inf propagates as in softmax (NaN where the composed softmax gives NaN); keys outside a row's causal
+  range never enter its sums except through `0 * v` in a shared tile (as in PyTorch's fused kernel).
+  Sums are reordered against the composed ops: results agree to float32 rounding, not bit for bit.
+- `sdpa_backward(g, g_view, q, q_view, k, k_view, v, v_view, out, out_view, lse, lse_view, dq_view,
+  dk_view, dv_view, causal, scale, dtype) -> (dq, dk, dv)`: its gradients for the output gradient `g`
+  (`(B, H, L, Ev)`, any strides with unit last stride), from the forward's `out` and `lse` (flash-attention
+  style: `P = exp(s - lse)`, `dV = P^T g`, `dP = g V^T`, `dS = P * (dP - rowsum(g * out))`,
+  `dQ = scale dS K`, `dK = scale dS^T Q`), each written through its dense result view as `sdpa`'s out.
 All of them are float32/float64 only; the core calls them only with at least one element.
 
 A backend may also set the attribute `checks_indices = True` when its `gather` and
@@ -203,7 +220,8 @@ SCAN_CODES = {name: i for i, name in enumerate(SCAN_OPS)}
 
 OPTIONAL_KERNELS = ("softmax", "softmax_backward", "relu_backward", "axpy", "cross_entropy", "im2col",
                     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-                    "adam_step", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward")
+                    "adam_step", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "sdpa",
+                    "sdpa_backward")
 """Fused kernels a backend may define (see the module docstring); probed once at load."""
 
 
@@ -228,6 +246,8 @@ class OptionalKernels:
     gelu_backward: Optional[Callable] = None
     layer_norm: Optional[Callable] = None
     layer_norm_backward: Optional[Callable] = None
+    sdpa: Optional[Callable] = None
+    sdpa_backward: Optional[Callable] = None
 
 
 def probe_optional(backend: Any) -> OptionalKernels:

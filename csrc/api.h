@@ -122,3 +122,12 @@ int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xof
                   const void *b, int64_t boff, double eps, void *out, void *mean, void *rstd);
 int tg_layer_norm_backward(int dt, int64_t rows, int64_t cols, const void *g, int64_t goff, const void *x, int64_t xoff,
                            const void *mean, const void *rstd, const void *w, int64_t woff, void *dx, void *dw, void *db);
+/* attention.c: fused scaled-dot-product attention (per head (b, h): softmax(scale q k^T [causal]) v).
+   geo = B H L S E Ev, then per operand offset and (b, h, row) strides (unit feature stride): q, k, v,
+   then the (b, h, row) strides of out (offset 0); lse out is contiguous (B, H, L) */
+int tg_sdpa(int dt, const int64_t *geo, const void *q, const void *k, const void *v, void *out, void *lse,
+            int causal, double scale);
+/* its backward: geo = B H L S E Ev, offset and strides of g, q, k, v, out, then lse's offset, then the
+   (b, h, row) strides of dq, dk, dv (offset 0) */
+int tg_sdpa_backward(int dt, const int64_t *geo, const void *g, const void *q, const void *k, const void *v,
+                     const void *o, const void *lse, void *dq, void *dk, void *dv, int causal, double scale);

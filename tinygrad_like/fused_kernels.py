@@ -247,3 +247,77 @@ def fused_layer_norm_backward(g: Any, x: Any, k: int, mean: Any, rstd: Any, weig
     norm_shape = contig(x.shape[x.ndim - k:])
     return (wrap(dx, contig(x.shape), x.dtype, be), None if dw is None else wrap(dw, norm_shape, x.dtype, be),
             None if db is None else wrap(db, norm_shape, x.dtype, be))
+
+
+def _attn4(x: Any, batch: tuple) -> tuple:
+    """(x or a contiguous copy, its (B, H, rows, features) kernel view) of an attention operand whose
+    batch dims `batch` merge into B (all but the last) and H (the last): a strided view is read in place
+    when its batch dims merge and its features have unit stride."""
+    rows, feat = x.shape[-2:]
+    shape4 = (prod(batch[:-1]), batch[-1] if batch else 1, rows, feat)
+    v = x._view
+    if v.strides[-1] == 1 or feat == 1:
+        v4 = v.reshape(shape4)
+        if v4 is not None:
+            return x, v4
+    x = copy(x, x.dtype)
+    return x, x._view.reshape(shape4)
+
+
+def _heads_inner(v4: View) -> bool:
+    """True when a (B, H, rows, features) view keeps a row's heads next to each other in memory (the
+    head views of a (B, T, H*D) projection): results then take that order, so that undoing the head
+    split (transpose(1, 2).reshape) stays a view."""
+    return v4.shape[1] > 1 and v4.shape[2] > 1 and abs(v4.strides[1]) < abs(v4.strides[2])
+
+
+def _attn_result(batch: tuple, rows: int, feat: int, heads_inner: bool) -> tuple:
+    """(kernel view (B, H, rows, feat), tensor view batch + (rows, feat)) of a fresh dense result: heads
+    inner ((B, rows, H, feat) in memory) or row-major."""
+    h = batch[-1] if batch else 1
+    if heads_inner:
+        sh, sr = feat, h * feat
+    else:
+        sh, sr = rows * feat, feat
+    block = h * rows * feat
+    outer = tuple(st * block for st in contig(batch[:-1]).strides) if len(batch) > 1 else ()
+    v4 = View((prod(batch[:-1]), h, rows, feat), (block, sh, sr, 1), 0)
+    full = View(tuple(batch) + (rows, feat), outer + ((sh,) if batch else ()) + (sr, 1), 0)
+    return v4, full
+
+
+def fused_sdpa(q: Any, k: Any, v: Any, causal: bool, scale: float) -> Optional[tuple]:
+    """(out, lse, kernel operands for the backward) of the backend's fused attention over q (..., L, E),
+    k (..., S, E), v (..., S, Ev) with one batch shape; None when the backend has none or the operands
+    do not fit (one float dtype, at least one query and one key)."""
+    be = q._be
+    kernel = be.optional.sdpa
+    batch = tuple(q.shape[:-2])
+    if (kernel is None or not q.dtype.is_float or k.dtype is not q.dtype or v.dtype is not q.dtype
+            or k._be is not be or v._be is not be or tuple(k.shape[:-2]) != batch or tuple(v.shape[:-2]) != batch
+            or prod(q.shape[:-1]) == 0 or k.shape[-2] == 0):
+        return None
+    L, S, Ev = q.shape[-2], k.shape[-2], v.shape[-1]
+    (q, qv), (k, kv), (v, vv) = _attn4(q, batch), _attn4(k, batch), _attn4(v, batch)
+    ov, out_view = _attn_result(batch, L, Ev, _heads_inner(qv))
+    out, lse = kernel(q._buf, qv, k._buf, kv, v._buf, vv, ov, causal, scale, q.dtype)
+    B, H = qv.shape[:2]
+    return (wrap(out, out_view, q.dtype, be), wrap(lse, contig((B, H, L)), q.dtype, be),
+            ((q, qv), (k, kv), (v, vv)))
+
+
+def fused_sdpa_backward(g: Any, out: Any, lse: Any, operands: tuple, causal: bool, scale: float) -> Optional[tuple]:
+    """(dq, dk, dv) of fused_sdpa for the output gradient g from its out, lse and kernel operands,
+    each shaped like its input; None when the backend has no `sdpa_backward`."""
+    be = out._be
+    kernel = be.optional.sdpa_backward
+    if kernel is None or g.dtype is not out.dtype or g._be is not be or tuple(g.shape) != tuple(out.shape):
+        return None
+    batch = tuple(out.shape[:-2])
+    (q, qv), (k, kv), (v, vv) = operands
+    g, gv = _attn4(g, batch)
+    ov = out._view.reshape(qv.shape[:3] + (out.shape[-1],))
+    views = [_attn_result(batch, t4.shape[2], t4.shape[3], _heads_inner(t4)) for t4 in (qv, kv, vv)]
+    dq, dk, dv = kernel(g._buf, gv, q._buf, qv, k._buf, kv, v._buf, vv, out._buf, ov, lse._buf, lse._view,
+                        views[0][0], views[1][0], views[2][0], causal, scale, out.dtype)
+    return tuple(wrap(buf, full, out.dtype, be) for buf, (_, full) in zip((dq, dk, dv), views))
