@@ -162,6 +162,32 @@ def test_unary_copy_and_cast(backend, threads, dtype):
         assert np.array_equal(t.float().numpy(), a.astype(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_permute_copy(backend, threads, dtype):
+    """contiguous() of permuted views whose last dim stays contiguous (c: one copy per row when a row
+    is at least 32 bytes; shorter rows, and a last dim that moves, take the element loop)."""
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        for inner in (3, 7, 8, 16, 40):
+            outer = max(1, n // (4 * inner))
+            a = (_data(outer * 4 * inner, n + inner) * 40).astype(dtype).reshape(outer, 4, inner)
+            t = tg.tensor(a)
+            assert np.array_equal(t.permute(1, 0, 2).contiguous().numpy(), a.transpose(1, 0, 2))
+            assert np.array_equal(t[:, ::2].permute(1, 0, 2).contiguous().numpy(), a[:, ::2].transpose(1, 0, 2))
+            assert np.array_equal(t.permute(2, 0, 1).contiguous().numpy(), a.transpose(2, 0, 1))
+    empty = tg.tensor(np.zeros((0, 3, 16), dtype))
+    assert empty.permute(1, 0, 2).contiguous().numpy().shape == (3, 0, 16)
+
+
+def test_overlapping_setitem_of_rows(backend, threads):
+    """x[1:] = x[:-1] on rows of 16 floats: the core's setitem gives numpy's result (a copy first)."""
+    a = _data(64 * 16, 5).reshape(64, 16)
+    t = tg.tensor(a)
+    t[1:] = t[:-1]
+    b = a.copy()
+    b[1:] = a[:-1]
+    assert np.array_equal(t.numpy(), b)
+
+
 @pytest.mark.parametrize("op", sorted(BINARY))
 def test_binary_flat(backend, threads, op):
     """make_binary1: flat operands, a strided one, a scalar broadcast."""
