@@ -462,6 +462,9 @@ MATMUL_CASES = [
     ((), 128, 784, 256, "nn"),      # C: own GEMM, split by column panels
     ((), 128, 784, 256, "tn"),
     ((), 1024, 64, 40, "nn"),       # C: own GEMM, split by rows
+    ((), 448, 64, 256, "nn"),       # C: own GEMM, A read in place (k <= 256), split by column panels
+    ((), 448, 64, 192, "nt"),
+    ((), 200, 64, 100, "tn"),       # C: A read in place (transposed), 4 panels: split by rows
     ((), 1024, 784, 10, "nt"),      # C: the dot kernel (x @ w.T, few columns)
     ((), 520, 520, 520, "nt"),      # just above 2^27: OpenBLAS again
     ((8,), 64, 64, 64, "nn"),       # a batch split over threads
