@@ -220,6 +220,7 @@ class CBackend:
         if spin.isdigit():
             lib.tg_set_spin_us(int(spin))
         lib.tg_set_par_min(PAR_MIN_CHEAP, PAR_MIN_COSTLY)
+        lib.tg_keep_heap_memory()  # result buffers below 1 MiB reuse heap pages (no page faults)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork)
 

@@ -11,6 +11,7 @@ void tg_free(void *p);
 void *tg_big_alloc(int64_t nbytes);
 void tg_big_free(void *p);
 void tg_cache_clear(void);
+void tg_keep_heap_memory(void);
 void tg_set_cache_limit(int64_t nbytes);
 
 /* threads */

@@ -228,7 +228,8 @@ int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_
 /* Forward y = x * (0.5 * (1 + erf(x * (1/sqrt 2)))) and backward dx = g * (cdf + x * pdf) with
    cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = exp(-0.5 * x * x) / sqrt(2 pi): the formulas and order
    of roundings of the core's composition (ops/composed.py) and of PyTorch's CPU kernel, in one
-   pass. float32 takes the vectorizable erf and exp of vmath.h, float64 libm's. */
+   pass. float32 takes the float32 erf (within 1.1 ulp of libm's) and exp of vmath.h (16 lanes with
+   AVX-512), float64 libm's. */
 typedef struct { int dt; const char *x, *g; char *out; } gelu_t;
 
 #define GELU_F32_ALPHA ((float)0.70710678118654752)  /* 1 / sqrt 2 */
@@ -239,11 +240,21 @@ static void gelu_range(void *ctx, int64_t lo, int64_t hi) {
     if (a->dt == DT_F32) {
         const float *x = (const float *)a->x;
         float *o = (float *)a->out;
+#ifdef __AVX512F__
+        const __m512 alpha = _mm512_set1_ps(GELU_F32_ALPHA), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 16) {
+            __mmask16 m = hi - i >= 16 ? (__mmask16)0xffff : tg_mask16(hi - i);
+            __m512 xi = _mm512_maskz_loadu_ps(m, x + i);
+            __m512 cdf = _mm512_mul_ps(half, _mm512_add_ps(one, tg_erf16(_mm512_mul_ps(xi, alpha))));
+            _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(xi, cdf));
+        }
+#else
         #pragma omp simd
         for (int64_t i = lo; i < hi; i++) {
             float xi = x[i];
             o[i] = xi * (0.5f * (1.0f + tg_erff_inline(xi * GELU_F32_ALPHA)));
         }
+#endif
     } else {
         const double *x = (const double *)a->x;
         double *o = (double *)a->out;
@@ -256,6 +267,18 @@ static void gelu_bw_range(void *ctx, int64_t lo, int64_t hi) {
     if (a->dt == DT_F32) {
         const float *x = (const float *)a->x, *g = (const float *)a->g;
         float *o = (float *)a->out;
+#ifdef __AVX512F__
+        const __m512 alpha = _mm512_set1_ps(GELU_F32_ALPHA), beta = _mm512_set1_ps(GELU_F32_BETA);
+        const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f), one = _mm512_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 16) {
+            __mmask16 m = hi - i >= 16 ? (__mmask16)0xffff : tg_mask16(hi - i);
+            __m512 xi = _mm512_maskz_loadu_ps(m, x + i);
+            __m512 cdf = _mm512_mul_ps(half, _mm512_add_ps(one, tg_erf16(_mm512_mul_ps(xi, alpha))));
+            __m512 pdf = _mm512_mul_ps(tg_exp16(_mm512_mul_ps(_mm512_mul_ps(mhalf, xi), xi)), beta);
+            __m512 d = _mm512_add_ps(cdf, _mm512_mul_ps(xi, pdf));
+            _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, g + i), d));
+        }
+#else
         #pragma omp simd
         for (int64_t i = lo; i < hi; i++) {
             float xi = x[i];
@@ -263,6 +286,7 @@ static void gelu_bw_range(void *ctx, int64_t lo, int64_t hi) {
             float pdf = tg_expf_inline(-0.5f * xi * xi) * GELU_F32_BETA;
             o[i] = g[i] * (cdf + xi * pdf);
         }
+#endif
     } else {
         const double *x = (const double *)a->x, *g = (const double *)a->g;
         double *o = (double *)a->out;
@@ -293,7 +317,8 @@ int tg_gelu_backward(int dt, int64_t n, const void *g, int64_t goff, const void 
 /* ---------------------------------------------------------------- layer norm */
 /* Per row of x (rows, cols): mean = sum(x) / cols, c = x - mean, var = sum(c * c) / cols (biased),
    rstd = 1 / sqrt(var + eps), out = c * rstd, then * w and + b where given (each (cols,)). Sums in
-   double, mean, var, rstd rounded to T, every other step in T: the core's composition in one pass.
+   double (in vector lanes, so in another order than a serial loop: equal to it within double
+   rounding), mean, var, rstd rounded to T, every other step in T: the core's composition in one pass.
    mean and rstd (rows,) are kept for the backward. */
 typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; char *out, *mean, *rstd, *dw, *db;
                  int64_t rows; double *acc; } ln_t;
@@ -304,10 +329,10 @@ typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; ch
         const T *x = (const T *)a->x + r * cols; \
         T *o = (T *)a->out + r * cols; \
         double acc = 0.0; \
-        for (int64_t j = 0; j < cols; j++) acc += (double)x[j]; \
+        _Pragma("omp simd reduction(+:acc)") for (int64_t j = 0; j < cols; j++) acc += (double)x[j]; \
         T mean = (T)(acc / (double)cols); \
         double sq = 0.0; \
-        for (int64_t j = 0; j < cols; j++) { T c = x[j] - mean; sq += (double)(c * c); } \
+        _Pragma("omp simd reduction(+:sq)") for (int64_t j = 0; j < cols; j++) { T c = x[j] - mean; sq += (double)(c * c); } \
         T var = (T)(sq / (double)cols); \
         T rstd = (T)1 / SQRT(var + (T)a->eps); \
         ((T *)a->mean)[r] = mean; \
@@ -321,9 +346,79 @@ typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; ch
     } \
 } while (0)
 
+#ifdef __AVX512F__
+/* the sum of 16 floats (lanes of m) added to two double accumulators */
+static inline void ln_acc16(__m512 v, __m512d *s0, __m512d *s1) {
+    *s0 = _mm512_add_pd(*s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    *s1 = _mm512_add_pd(*s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+}
+
+/* the double sum of a row of n floats (of (x - mean)^2 when sq), in 4 lane groups */
+static inline double ln_sum_f32(const float *x, int64_t n, float mean, int sq) {
+    const __m512 mv = _mm512_set1_ps(mean);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd(), s2 = _mm512_setzero_pd(), s3 = _mm512_setzero_pd();
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 v0 = _mm512_loadu_ps(x + j), v1 = _mm512_loadu_ps(x + j + 16);
+        if (sq) {
+            v0 = _mm512_sub_ps(v0, mv);
+            v1 = _mm512_sub_ps(v1, mv);
+            v0 = _mm512_mul_ps(v0, v0);
+            v1 = _mm512_mul_ps(v1, v1);
+        }
+        ln_acc16(v0, &s0, &s1);
+        ln_acc16(v1, &s2, &s3);
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : tg_mask16(n - j);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+        if (sq) {
+            v = _mm512_maskz_sub_ps(m, v, mv);
+            v = _mm512_mul_ps(v, v);
+        }
+        ln_acc16(v, &s0, &s1);
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s2), _mm512_add_pd(s1, s3)));
+}
+
+/* LN_ROWS(float) with 16 lanes: the same per-element roundings, the double sums in 4 lane groups.
+   Rows go in groups of 8, each step for the whole group (means, then rstds, then outputs), so that
+   the rows' chains of dependent sums, divisions and square roots overlap. */
+#define LN_GROUP 8
+static void ln_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    const float *w = (const float *)a->w, *b = (const float *)a->b;
+    float *mean = (float *)a->mean, *rstd = (float *)a->rstd;
+    for (int64_t r0 = lo; r0 < hi; r0 += LN_GROUP) {
+        int64_t r1 = r0 + LN_GROUP < hi ? r0 + LN_GROUP : hi;
+        for (int64_t r = r0; r < r1; r++)
+            mean[r] = (float)(ln_sum_f32((const float *)a->x + r * cols, cols, 0.0f, 0) / (double)cols);
+        for (int64_t r = r0; r < r1; r++) {
+            float var = (float)(ln_sum_f32((const float *)a->x + r * cols, cols, mean[r], 1) / (double)cols);
+            rstd[r] = 1.0f / sqrtf(var + (float)a->eps);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols;
+            float *o = (float *)a->out + r * cols;
+            const __m512 mv = _mm512_set1_ps(mean[r]), rv = _mm512_set1_ps(rstd[r]);
+            for (int64_t j = 0; j < cols; j += 16) {
+                __mmask16 m = cols - j >= 16 ? (__mmask16)0xffff : tg_mask16(cols - j);
+                __m512 y = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), mv), rv);
+                if (w) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, w + j));
+                if (b) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + j));
+                _mm512_mask_storeu_ps(o + j, m, y);
+            }
+        }
+    }
+}
+#endif
+
 static void ln_rows(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
+#ifdef __AVX512F__
+    if (a->dt == DT_F32) { ln_rows_f32(a, lo, hi); return; }
+#endif
     if (a->dt == DT_F32) LN_ROWS(float, sqrtf);
     else LN_ROWS(double, sqrt);
 }
@@ -349,7 +444,7 @@ int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xof
         T *o = (T *)a->out + r * cols; \
         T mean = ((const T *)a->mean)[r], rstd = ((const T *)a->rstd)[r]; \
         double s1 = 0.0, s2 = 0.0; \
-        for (int64_t j = 0; j < cols; j++) { \
+        _Pragma("omp simd reduction(+:s1, s2)") for (int64_t j = 0; j < cols; j++) { \
             T xh = (x[j] - mean) * rstd, d = w ? g[j] * w[j] : g[j]; \
             s1 += (double)d; \
             s2 += (double)(d * xh); \
@@ -362,9 +457,83 @@ int tg_layer_norm(int dt, int64_t rows, int64_t cols, const void *x, int64_t xof
     } \
 } while (0)
 
+#ifdef __AVX512F__
+/* LN_BW_ROWS(float) with 16 lanes (same per-element roundings, double sums in lane groups), rows
+   in groups as ln_rows_f32 */
+static void ln_bw_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    const float *w = (const float *)a->w;
+    float m1s[LN_GROUP], m2s[LN_GROUP];
+    for (int64_t r0 = lo; r0 < hi; r0 += LN_GROUP) {
+        int64_t r1 = r0 + LN_GROUP < hi ? r0 + LN_GROUP : hi;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols, *g = (const float *)a->g + r * cols;
+            const __m512 mv = _mm512_set1_ps(((const float *)a->mean)[r]), rv = _mm512_set1_ps(((const float *)a->rstd)[r]);
+            __m512d s10 = _mm512_setzero_pd(), s11 = _mm512_setzero_pd(), s20 = _mm512_setzero_pd(), s21 = _mm512_setzero_pd();
+            for (int64_t j = 0; j < cols; j += 16) {
+                __mmask16 m = cols - j >= 16 ? (__mmask16)0xffff : tg_mask16(cols - j);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), mv), rv);
+                __m512 d = _mm512_maskz_loadu_ps(m, g + j);
+                if (w) d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, w + j));
+                ln_acc16(d, &s10, &s11);
+                ln_acc16(_mm512_maskz_mul_ps(m, d, xh), &s20, &s21);
+            }
+            m1s[r - r0] = (float)(_mm512_reduce_add_pd(_mm512_add_pd(s10, s11)) / (double)cols);
+            m2s[r - r0] = (float)(_mm512_reduce_add_pd(_mm512_add_pd(s20, s21)) / (double)cols);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols, *g = (const float *)a->g + r * cols;
+            float *o = (float *)a->out + r * cols;
+            const __m512 mv = _mm512_set1_ps(((const float *)a->mean)[r]), rv = _mm512_set1_ps(((const float *)a->rstd)[r]);
+            const __m512 m1 = _mm512_set1_ps(m1s[r - r0]), m2 = _mm512_set1_ps(m2s[r - r0]);
+            for (int64_t j = 0; j < cols; j += 16) {
+                __mmask16 m = cols - j >= 16 ? (__mmask16)0xffff : tg_mask16(cols - j);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), mv), rv);
+                __m512 d = _mm512_maskz_loadu_ps(m, g + j);
+                if (w) d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, w + j));
+                __m512 y = _mm512_mul_ps(rv, _mm512_sub_ps(_mm512_sub_ps(d, m1), _mm512_mul_ps(xh, m2)));
+                _mm512_mask_storeu_ps(o + j, m, y);
+            }
+        }
+    }
+}
+
+/* LN_BW_COLS(float) for columns [lo, hi): up to 64 columns at a time, their dw and db sums in 16
+   double registers over all the rows */
+static void ln_bw_cols_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    for (int64_t c0 = lo; c0 < hi; c0 += 64) {
+        int64_t nc = hi - c0 < 64 ? hi - c0 : 64;
+        __m512d dw[8], db[8];
+        for (int q = 0; q < 8; q++) { dw[q] = _mm512_setzero_pd(); db[q] = _mm512_setzero_pd(); }
+        for (int64_t r = 0; r < a->rows; r++) {
+            const float *x = (const float *)a->x + r * cols + c0, *g = (const float *)a->g + r * cols + c0;
+            const __m512 mv = _mm512_set1_ps(((const float *)a->mean)[r]), rv = _mm512_set1_ps(((const float *)a->rstd)[r]);
+            for (int q = 0; q < 4; q++) {
+                if (16 * q >= nc) break;
+                __mmask16 m = nc - 16 * q >= 16 ? (__mmask16)0xffff : tg_mask16(nc - 16 * q);
+                __m512 gv = _mm512_maskz_loadu_ps(m, g + 16 * q);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + 16 * q), mv), rv);
+                ln_acc16(_mm512_mul_ps(gv, xh), &dw[2 * q], &dw[2 * q + 1]);
+                ln_acc16(gv, &db[2 * q], &db[2 * q + 1]);
+            }
+        }
+        double sw[64], sb[64];
+        for (int q = 0; q < 8; q++) { _mm512_storeu_pd(sw + 8 * q, dw[q]); _mm512_storeu_pd(sb + 8 * q, db[q]); }
+        for (int64_t j = 0; j < nc; j++) {
+            if (a->dw) ((float *)a->dw)[c0 + j] = (float)sw[j];
+            if (a->db) ((float *)a->db)[c0 + j] = (float)sb[j];
+        }
+    }
+}
+#endif
+
 static void ln_bw_rows(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
+#ifdef __AVX512F__
+    if (a->dt == DT_F32) { ln_bw_rows_f32(a, lo, hi); return; }
+#endif
     if (a->dt == DT_F32) LN_BW_ROWS(float);
     else LN_BW_ROWS(double);
 }
@@ -390,6 +559,9 @@ static void ln_bw_cols(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
     double *acc = a->acc;
+#ifdef __AVX512F__
+    if (a->dt == DT_F32) { ln_bw_cols_f32(a, lo, hi); return; }
+#endif
     if (a->dt == DT_F32) LN_BW_COLS(float);
     else LN_BW_COLS(double);
 }

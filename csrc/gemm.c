@@ -13,8 +13,9 @@
    12-row blocks instead. Packing buffers are per thread and grow on demand.
    A product with few rows and a plain B (an im2col GEMM W @ cols: 6 or 16 rows, thousands of
    columns) reads B in place instead of packing it (DIRECT_MB), prefetching the next panel's rows:
-   there the packing pass would be most of the memory traffic. One with at most 64 columns reads
-   A in place instead (ADIRECT_NP): each A element serves one or two tiles. */
+   there the packing pass would be most of the memory traffic. One with at most 64 columns, or with
+   k at most 256, reads A in place instead (ADIRECT_NP, ADIRECT_KMAX): each A element serves one or
+   two tiles, or its rows are short enough to stay in L1 while their tiles run. */
 #include <stdlib.h>
 #include <cblas.h>
 #include "tg.h"
@@ -43,6 +44,12 @@
    448x256 @ 256x64, a transformer's layers: 0.9x the packed time, their weight gradients
    (192|256)x448 @ 448x64 0.87-0.9x, 448x64 @ 64x27 0.9x) */
 #define ADIRECT_NP 2
+/* ... and so is it with more panels when k is at most this (448x64 @ 64x256, 448x64 @ (192x64).T:
+   a transformer's forward products): on one thread as fast as packing (0.97-1.05x, 128^3 to
+   1024x64x1024), and a threaded product then has no serial packing pass before its panels */
+#ifndef ADIRECT_KMAX
+#define ADIRECT_KMAX 256
+#endif
 
 static inline __mmask16 lanes(int64_t k) { return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u); }
 
@@ -396,11 +403,16 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
     int64_t np = (n + NR - 1) / NR, nmb = (m + MR - 1) / MR;
     int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
     sg_t g = {ta, tb, 0, 0, 0, m, n, k, lda, ldb, ldc, A, B, C, NULL, nkb, kcb, nmb};
-    if (np <= ADIRECT_NP) {  /* A read in place; threads split the rows (each packs the little B) */
+    if (np <= ADIRECT_NP || k <= ADIRECT_KMAX) {  /* A read in place */
         g.adirect = 1;
         if (nt <= 1 || nmb < 2) { sgemm_block(&g, 0, m, 0, np); return; }
-        g.split_rows = 1;
-        tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g);
+        if (np < 2 * nt) {  /* threads split the rows (each packs the little B) */
+            g.split_rows = 1;
+            tg_parallel_for(nmb, nt, 1, sgemm_chunk, &g);
+            return;
+        }
+        /* threads split the panels, in small chunks (each packs its own B panels): no serial part */
+        tg_parallel_chunks(np, nt, (np + 4 * nt - 1) / (4 * nt), sgemm_chunk, &g);
         return;
     }
     g.direct = !tb && nmb <= DIRECT_MB && k <= DIRECT_KMAX;

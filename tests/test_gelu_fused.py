@@ -4,6 +4,10 @@ values, strided inputs, create_graph (which composes), and the float32 erf polyn
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,7 +96,7 @@ def _read(be, buf, dtype, np_dtype):
 @given(bits=st.lists(st.integers(0, 2 ** 32 - 1), min_size=1, max_size=64), off=st.integers(0, 3))
 def test_float32_kernels_on_any_bits(bits, off):
     """Any float32 (NaN, inf, subnormals included) at an offset: gelu is x * (0.5 * (1 + erf(x / sqrt 2)))
-    with erf within one ulp of libm's rounded double erf, and its gradient is finite where x is."""
+    with erf within 1.1 ulp of libm's double erf, and its gradient is finite where x is."""
     be = _kernels_or_skip()
     x = np.array([0] * off + bits, np.uint32).view(np.float32)
     n = len(bits)
@@ -109,8 +113,8 @@ def test_float32_kernels_on_any_bits(bits, off):
 
 
 def test_float32_erf_polynomial_over_a_sweep():
-    """1e6 float32 inputs over [-5, 5]: the kernel's erf (seen through gelu) is libm's rounded double
-    erf but for at most one ulp, in a handful of places."""
+    """1e6 float32 inputs over [-5, 5]: the kernel's erf (seen through gelu) is within 1.1 ulp of libm's
+    double erf (about 1 input in 7 rounds differently from libm's)."""
     be = _kernels_or_skip()
     x = np.linspace(-5, 5, 1_000_001, dtype=np.float32)
     n = x.size
@@ -118,12 +122,27 @@ def test_float32_erf_polynomial_over_a_sweep():
     e = np.vectorize(math.erf)(a.astype(np.float64)).astype(np.float32)
     ref = x * (np.float32(0.5) * (np.float32(1) + e))
     got = _read(be, be.gelu(_buf(be, x, float32), View((n,), (1,), 0), float32), float32, np.float32)
-    assert (got != ref).sum() < 200
+    assert (got != ref).sum() < 0.2 * n
     _within_an_erf_ulp(got, ref, x)
 
 
+@pytest.mark.parametrize("march", ["native", "x86-64-v3"])  # tg_erf16 (AVX-512) and the scalar code
+def test_float32_erf_against_libm(tmp_path, march):
+    """vmath.h's float32 erf over every 4099th float32 bit pattern (tests/c/erf_exhaustive.c; run it with
+    step 1 for all 2^32): within 1.1 ulp of libm's double erf, odd, NaN kept, scalar and AVX-512 agree."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    root = Path(__file__).resolve().parent.parent
+    exe = tmp_path / "erf_exhaustive"
+    subprocess.run([cc, "-O2", f"-march={march}", "-ffp-contract=off", "-fno-math-errno", "-I", str(root / "csrc"),
+                    str(root / "tests" / "c" / "erf_exhaustive.c"), "-lm", "-o", str(exe)], check=True)
+    run = subprocess.run([str(exe), "4099", "1.1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def _within_an_erf_ulp(got: np.ndarray, ref: np.ndarray, x: np.ndarray) -> None:
-    """got equals ref (x * (0.5 * (1 + erf))) but for one ulp of erf (6e-8) times x / 2, and one
+    """got equals ref (x * (0.5 * (1 + erf))) but for 1.1 ulp of erf (at most 6.6e-8) times x / 2, and one
     rounding of the result; NaN and inf where ref has them."""
     fin = np.isfinite(ref)
     assert np.array_equal(got[~fin], ref[~fin], equal_nan=True)

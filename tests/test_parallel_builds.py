@@ -162,6 +162,32 @@ def test_unary_copy_and_cast(backend, threads, dtype):
         assert np.array_equal(t.float().numpy(), a.astype(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_permute_copy(backend, threads, dtype):
+    """contiguous() of permuted views whose last dim stays contiguous (c: one copy per row when a row
+    is at least 32 bytes; shorter rows, and a last dim that moves, take the element loop)."""
+    for n in _sizes(_thresholds(backend)["elementwise"]):
+        for inner in (3, 7, 8, 16, 40):
+            outer = max(1, n // (4 * inner))
+            a = (_data(outer * 4 * inner, n + inner) * 40).astype(dtype).reshape(outer, 4, inner)
+            t = tg.tensor(a)
+            assert np.array_equal(t.permute(1, 0, 2).contiguous().numpy(), a.transpose(1, 0, 2))
+            assert np.array_equal(t[:, ::2].permute(1, 0, 2).contiguous().numpy(), a[:, ::2].transpose(1, 0, 2))
+            assert np.array_equal(t.permute(2, 0, 1).contiguous().numpy(), a.transpose(2, 0, 1))
+    empty = tg.tensor(np.zeros((0, 3, 16), dtype))
+    assert empty.permute(1, 0, 2).contiguous().numpy().shape == (3, 0, 16)
+
+
+def test_overlapping_setitem_of_rows(backend, threads):
+    """x[1:] = x[:-1] on rows of 16 floats: the core's setitem gives numpy's result (a copy first)."""
+    a = _data(64 * 16, 5).reshape(64, 16)
+    t = tg.tensor(a)
+    t[1:] = t[:-1]
+    b = a.copy()
+    b[1:] = a[:-1]
+    assert np.array_equal(t.numpy(), b)
+
+
 @pytest.mark.parametrize("op", sorted(BINARY))
 def test_binary_flat(backend, threads, op):
     """make_binary1: flat operands, a strided one, a scalar broadcast."""
@@ -366,20 +392,25 @@ def _np_layer_norm(x, w, b, g):
     return xh * w + b, dx, (g * xh).sum(0), g.sum(0)
 
 
-def test_layer_norm(backend, threads):
-    """make_layer_norm and make_layer_norm_backward (rows split; dw / db over column blocks)."""
+@pytest.mark.parametrize("dt", [float64, float32], ids=str)
+def test_layer_norm(backend, threads, dt):
+    """make_layer_norm and make_layer_norm_backward (rows split; dw / db over column blocks; c's float32
+    16-lane rows with 7, 100 and 40,000 columns: tails, 32-column steps, 64-column blocks of dw / db)."""
     be = tg.backends.load(backend)
+    npt = np.float64 if dt is float64 else np.float32
+    tol = dict(rtol=1e-10, atol=1e-10) if dt is float64 else dict(rtol=1e-4, atol=2e-4)
     for rows, cols in _rows_cols(backend) + [(3, 40_000)]:
-        x = _data(rows * cols, rows, shape=(rows, cols)).astype(np.float64)
-        g = _data(rows * cols, rows + 1, shape=(rows, cols)).astype(np.float64)
-        w, b = _data(cols, 5).astype(np.float64), _data(cols, 6).astype(np.float64)
+        x = _data(rows * cols, rows, shape=(rows, cols)).astype(npt)
+        g = _data(rows * cols, rows + 1, shape=(rows, cols)).astype(npt)
+        w, b = _data(cols, 5).astype(npt), _data(cols, 6).astype(npt)
         v, vc = View((rows, cols), (cols, 1), 0), View((cols,), (1,), 0)
-        out, mean, rstd = be.layer_norm(_buf(be, x, float64), v, _buf(be, w, float64), vc, _buf(be, b, float64), vc,
-                                        1e-5, float64)
-        dx, dw, db = be.layer_norm_backward(_buf(be, g, float64), v, _buf(be, x, float64), v, mean, rstd,
-                                            _buf(be, w, float64), vc, float64, True, True)
-        for got, ref in zip((out, dx, dw, db), _np_layer_norm(x, w, b, g)):
-            np.testing.assert_allclose(_read(be, got, float64, np.float64), ref.reshape(-1), rtol=1e-10, atol=1e-10)
+        out, mean, rstd = be.layer_norm(_buf(be, x, dt), v, _buf(be, w, dt), vc, _buf(be, b, dt), vc, 1e-5, dt)
+        dx, dw, db = be.layer_norm_backward(_buf(be, g, dt), v, _buf(be, x, dt), v, mean, rstd,
+                                            _buf(be, w, dt), vc, dt, True, True)
+        refs = _np_layer_norm(*(a.astype(np.float64) for a in (x, w, b, g)))
+        for got, ref in zip((out, dx, dw, db), refs):
+            scale = np.sqrt(rows) if ref is refs[2] or ref is refs[3] else 1  # dw / db: sums over rows
+            np.testing.assert_allclose(_read(be, got, dt, npt), ref.reshape(-1), rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward(backend, threads, log):
@@ -431,6 +462,9 @@ MATMUL_CASES = [
     ((), 128, 784, 256, "nn"),      # C: own GEMM, split by column panels
     ((), 128, 784, 256, "tn"),
     ((), 1024, 64, 40, "nn"),       # C: own GEMM, split by rows
+    ((), 448, 64, 256, "nn"),       # C: own GEMM, A read in place (k <= 256), split by column panels
+    ((), 448, 64, 192, "nt"),
+    ((), 200, 64, 100, "tn"),       # C: A read in place (transposed), 4 panels: split by rows
     ((), 1024, 784, 10, "nt"),      # C: the dot kernel (x @ w.T, few columns)
     ((), 520, 520, 520, "nt"),      # just above 2^27: OpenBLAS again
     ((8,), 64, 64, 64, "nn"),       # a batch split over threads

@@ -253,6 +253,31 @@ def test_from_buffer_copies(cbe):
     assert cbe.to_list(buf, View((3,), (1,), 0), float64) == [1.0, 2.0, 3.0]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and getrusage's fault count")
+def test_mid_size_results_reuse_heap_pages():
+    """Results of a few hundred KiB (448x256 float32) freed and made again come from pages the process
+    already has: 150 of them take a few hundred page faults, not one per 4 KiB page (about 17,000)."""
+    r = _run("""
+        import resource
+        import numpy as np
+        import tinygrad_like as tg
+        tg.set_backend("c")
+        x = tg.tensor(np.ones((448, 256), np.float32))
+        for _ in range(5):
+            y = (x + 1) * 2
+        del y
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(50):
+            y = x + 1
+            z = y * 2
+            w = z - 1
+            del y, z, w
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) < 2000, r.stdout
+
+
 # ---------------------------------------------------------------- threads
 
 def test_tg_num_threads_caps_both_pools(cbe):
