@@ -180,6 +180,21 @@ def _unit(s: int) -> bool:
     return s == 1 or s == 0
 
 
+def _rows_fold(shape: tuple, strides: tuple) -> Optional[int]:
+    """The row stride when the dims (..., m) with these strides are one evenly strided run of
+    rows (each dim's stride is the next one's times its size; size-1 dims never move), else None."""
+    size, step = 1, 0
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 1:
+            continue
+        if size == 1:
+            step = s
+        elif s != step * size:
+            return None
+        size *= n
+    return step
+
+
 class NumbaBackend:
     """JIT-compiled kernels over numpy buffers (see backends/protocol.py for the contract)."""
 
@@ -476,6 +491,12 @@ class NumbaBackend:
         n = b_view.shape[-1]
         sam, sak = a_view.strides[-2:]
         sbk, sbn = b_view.strides[-2:]
+        if batch and not any(b_view.strides[:-2]):
+            run = _rows_fold(a_view.shape[:-1], a_view.strides[:-1])
+            if run is not None:
+                # B broadcast over the batch and A's rows one evenly strided run (x @ w for a
+                # (B, T, k) x): one GEMM of prod(batch)*m rows gives the same contiguous output
+                m, sam, batch = m * prod(batch), run, []
         if batch:
             a_offs = np.array(bases(batch, a_view.strides[:-2], a_view.offset), np.int64)
             b_offs = np.array(bases(batch, b_view.strides[:-2], b_view.offset), np.int64)
