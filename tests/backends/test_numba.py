@@ -96,6 +96,71 @@ def test_matmul_batched_broadcast_and_nan():
     assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
 
 
+@pytest.mark.parametrize("case", ["contiguous", "unit_dims", "one_row", "permuted", "sliced_rows", "transposed",
+                                  "b_batched", "zero_batch"])
+@pytest.mark.parametrize("big", [False, True], ids=["serial", "parallel"])
+def test_matmul_batch_folded_into_rows_or_not(case, big):
+    """x @ w with w broadcast over x's batch: one GEMM over every row when the batch and row dims
+    of x are one evenly strided run, the batch loop otherwise (size-1 dims, odd strides)."""
+    from tinygrad_like.backends import numba_backend as nb
+    rng = np.random.default_rng(len(case))
+    bsz, t, k, n = (4, 70, 64, 64) if big else (3, 5, 7, 6)
+    assert (bsz * t * k * n >= nb.PAR_MATMUL) == big
+    x = rng.standard_normal((bsz, t, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    tx, tw = T(x), T(w)
+    if case == "unit_dims":
+        x, tx = x[:, None, :, None, :][:, :, :, 0], tx[:, None, :, None, :][:, :, :, 0]
+    elif case == "one_row":
+        x, tx = x[:, :1], tx[:, :1]
+    elif case == "permuted":  # (t, b, k) memory seen as (b, t, k): rows do not form one run
+        x2 = rng.standard_normal((t, bsz, k)).astype(np.float32)
+        x, tx = x2.transpose(1, 0, 2), T(x2).permute(1, 0, 2)
+    elif case == "sliced_rows":  # every other row: still one evenly strided run
+        x2 = rng.standard_normal((bsz, 2 * t, k)).astype(np.float32)
+        x, tx = x2[:, ::2], T(x2)[:, ::2]
+    elif case == "transposed":  # column-major rows of x
+        x2 = rng.standard_normal((k, bsz * t)).astype(np.float32)
+        x, tx = x2.T.reshape(bsz, t, k), T(x2).T.reshape(bsz, t, k)
+    elif case == "b_batched":
+        w = rng.standard_normal((x.shape[0], k, n)).astype(np.float32)
+        tw = T(w)
+    elif case == "zero_batch":
+        x, tx = x[:0], tx[:0]
+    ref = x.astype(np.float64) @ w.astype(np.float64)
+    got = (tx @ tw).numpy()
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5 * math.sqrt(k) * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", [5, 14, 40])
+def test_softmax_masked_and_far_below_the_max(dtype, cols):
+    """Causal-mask rows (-inf past the diagonal) and terms whose exp is below the normal range:
+    softmax gives those 0 (within any tolerance: they are < 1.7e-38 in float32), log-softmax the
+    exact shifted values; rows cross the kernel's row blocks."""
+    from tinygrad_like.backends import numba_reduce as red
+    rows = red.SOFTMAX_BLOCK // cols * 2 + 3
+    rng = np.random.default_rng(cols)
+    a = rng.standard_normal((rows, cols)) * 3
+    a[np.triu_indices(cols, 1)[0] % rows, np.triu_indices(cols, 1)[1]] = -np.inf
+    a[:, -1] = np.where(np.arange(rows) % 3 == 0, -95.0, a[:, -1])  # exp(-95) is subnormal in float32
+    a[::7, -1] = -800.0  # below float64's range too
+    a = a.astype(dtype)
+    a64 = a.astype(np.float64)
+    m = a64.max(1, keepdims=True)
+    e = np.exp(a64 - m)
+    for log in (False, True):
+        got = (T(a).log_softmax(1) if log else T(a).softmax(1)).numpy()
+        ref = (a64 - m) - np.log(e.sum(1, keepdims=True)) if log else e / e.sum(1, keepdims=True)
+        assert np.array_equal(np.isneginf(got), np.isneginf(ref))
+        fin = np.isfinite(ref)
+        tol = 2e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=tol, atol=tol)
+        if not log:
+            assert np.all(got[np.isneginf(a)] == 0)
+
+
 def test_matmul_empty_k_gives_zeros():
     a = T(np.zeros((3, 0), np.float32))
     b = T(np.zeros((0, 4), np.float32))
