@@ -208,3 +208,77 @@ def make_gemm(par: bool):
                                             for c in range(cols):
                                                 out[q + c] += scratch[r * nr + c]
     return k
+
+
+# Small products (attention's per-head T x d blocks): a batch of them is split into tasks of
+# whole products, each product computed in one pass with no k blocking: B packed into rows of
+# whole SIMD vectors (zero-padded), tiles of SR rows x 1 vector (SR accumulators, A broadcast
+# straight from its strided view).
+SR = 8
+SMALL_MACS = 1 << 16  # multiply-adds per product up to which a batch takes the small kernel
+SMALL_K = 512
+SMALL_TASKS = 16  # tasks a batch is split into (each allocates its scratch once)
+
+
+def _generate_small() -> str:
+    rows = range(SR)
+    out = ["@njit(inline=\"always\")",
+           "def _small_tile(a, q, sak, bp, j0, npad, kk, c, co, ldc):",
+           f"    \"\"\"c[co + r*ldc:...+L] = sum_p a[q[r] + p*sak] * bp[p*npad + j0:...+L] for r < {SR}.\"\"\"",
+           "    L = lanes(bp)"]
+    out += [f"    q{r} = q[{r}]" for r in rows]
+    out.append("    " + " = ".join(f"c{r}" for r in rows) + " = vzeros(bp)")
+    out += ["    for p in range(kk):", "        bv = vload(bp, p * npad + j0)", "        o = p * sak"]
+    out += [f"        c{r} = vfma(c{r}, vbcast(a, q{r} + o), bv)" for r in rows]
+    out += [f"    vstore(c, co + {r} * ldc, c{r})" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _build_small():
+    names = {"njit": njit, "lanes": lanes, "vzeros": vzeros, "vload": vload, "vbcast": vbcast, "vfma": vfma,
+             "vstore": vstore}
+    exec(compile(_generate_small(), "<numba_matmul small tile>", "exec"), names)
+    return names["_small_tile"]
+
+
+_SMALL_TILE = _build_small()
+
+
+def make_gemm_small(par: bool):
+    """out[t*m*n + i*n + j] = sum_p A_t[i, p] B_t[p, j], as make_gemm, whole products per task."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        L = lanes(out)
+        npad = (n + L - 1) // L * L
+        nt = a_offs.size
+        tasks = min(nt, SMALL_TASKS)
+        for task in prange(tasks):
+            bp = np.empty(kk * npad, out.dtype)
+            tile = np.empty(SR * L, out.dtype)
+            q = np.empty(SR, np.int64)
+            for t in range(task * nt // tasks, (task + 1) * nt // tasks):
+                bo = b_offs[t]
+                co = t * m * n
+                for p in range(kk):
+                    qb = bo + p * sbk
+                    d = p * npad
+                    for j in range(n):
+                        bp[d + j] = b[qb + j * sbn]
+                    for j in range(n, npad):
+                        bp[d + j] = 0
+                for i0 in range(0, m, SR):
+                    rows = min(SR, m - i0)
+                    for r in range(SR):  # rows past m repeat the last one (not stored)
+                        q[r] = a_offs[t] + min(i0 + r, m - 1) * sam
+                    for j0 in range(0, npad, L):
+                        cols = min(L, n - j0)
+                        if rows == SR and cols == L:  # a whole tile: straight into out
+                            _SMALL_TILE(a, q, sak, bp, j0, npad, kk, out, co + i0 * n + j0, n)
+                            continue
+                        _SMALL_TILE(a, q, sak, bp, j0, npad, kk, tile, 0, L)
+                        for r in range(rows):
+                            dst = co + (i0 + r) * n + j0
+                            for c in range(cols):
+                                out[dst + c] = tile[r * L + c]
+    return k

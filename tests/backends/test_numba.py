@@ -134,6 +134,33 @@ def test_matmul_batch_folded_into_rows_or_not(case, big):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("batch,m,k,n", [((2,), 1, 1, 1), ((3, 2), 14, 16, 14), ((5,), 8, 3, 16), ((2,), 17, 5, 33),
+                                         ((4, 33), 16, 16, 64), ((130,), 14, 14, 16), ((3,), 9, 0, 4)])
+def test_matmul_batch_of_small_products(dtype, ta, tb, batch, m, k, n):
+    """make_gemm_small: partial row tiles and column vectors, several vectors per row, serial and
+    threaded builds (the last batches reach PAR_MATMUL), k = 0, NaN propagation."""
+    from tinygrad_like.backends import numba_backend as nb, numba_matmul as mm
+    assert m * n * k <= mm.SMALL_MACS
+    rng = np.random.default_rng(m * n + k)
+    a = rng.standard_normal(batch + ((k, m) if ta else (m, k))).astype(dtype)
+    b = rng.standard_normal(batch + ((n, k) if tb else (k, n))).astype(dtype)
+    if a.size and b.size:
+        a.reshape(-1)[a.size // 2] = np.nan
+    x = T(a).transpose(-1, -2) if ta else T(a)
+    y = T(b).transpose(-1, -2) if tb else T(b)
+    an = np.swapaxes(a, -1, -2) if ta else a
+    bn = np.swapaxes(b, -1, -2) if tb else b
+    with np.errstate(invalid="ignore"):
+        ref = an.astype(np.float64) @ bn.astype(np.float64)
+    got = (x @ y).numpy()
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * math.sqrt(max(k, 1)) * 4)
+    if batch == (4, 33):
+        assert math.prod(batch) * m * n * k >= nb.PAR_MATMUL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cols", [5, 14, 40])
 def test_softmax_masked_and_far_below_the_max(dtype, cols):
     """Causal-mask rows (-inf past the diagonal) and terms whose exp is below the normal range:
