@@ -160,6 +160,44 @@ def test_matmul_batch_of_small_products(dtype, ta, tb, batch, m, k, n):
         assert math.prod(batch) * m * n * k >= nb.PAR_MATMUL
 
 
+@pytest.mark.parametrize("dim", [0, 1, 2])
+@pytest.mark.parametrize("layout", ["contiguous", "expanded", "transposed"])
+def test_gather_scatter_add_and_index_check_walk_rows(dim, layout):
+    """gather, scatter_add and first_bad_index step along the last dim from each row's start:
+    an index expanded along it (embedding), strided, or varying along dim itself."""
+    from tinygrad_like.backends import numba_fused as fu
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    shape = (3, 4, 5)
+    idx = rng.integers(0, x.shape[dim], shape)
+    if layout == "expanded":  # one index per row, expanded along the last dim (stride 0)
+        idx = np.broadcast_to(idx[:, :, :1], shape)
+        ti = T(idx[:, :, :1].copy()).expand(*shape)
+    elif layout == "transposed":  # column-major index
+        ti = T(idx.transpose(2, 1, 0).copy()).permute(2, 1, 0)
+    else:
+        ti = T(idx.copy())
+    ref = np.empty(shape, np.float32)
+    for p in np.ndindex(*shape):
+        q = list(p)
+        q[dim] = idx[p]
+        ref[p] = x[tuple(q)]
+    assert np.array_equal(T(x).gather(dim, ti).numpy(), ref)
+    src = rng.standard_normal(shape).astype(np.float32)
+    ref = np.zeros_like(x)
+    for p in np.ndindex(*shape):
+        q = list(p)
+        q[dim] = idx[p]
+        ref[tuple(q)] += src[p]
+    got = tg.zeros(*x.shape).scatter_add(dim, ti, T(src)).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    bad = np.array(idx)
+    bad[2, 1, 3] = x.shape[dim]
+    flat = np.ascontiguousarray(bad).reshape(-1)
+    assert fu.first_bad_index(flat, 0, (20, 5, 1), shape, x.shape[dim]) == 2 * 20 + 1 * 5 + 3
+    assert fu.first_bad_index(flat, 0, (20, 5, 1), shape, x.shape[dim] + 1) == -1
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cols", [5, 14, 40])
 def test_softmax_masked_and_far_below_the_max(dtype, cols):
