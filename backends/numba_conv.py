@@ -309,6 +309,7 @@ def make_max_pool2d(par: bool):
         cc, hh, ww = g[1], g[2], g[3]
         oh_, ow_ = g[16], g[17]
         l = oh_ * ow_
+        unit = g[12] == 1 and g[13] == 1
         for p in prange(g[0] * cc):
             plane = xoff + (p // cc) * g[4] + (p % cc) * g[5]
             for oh in range(oh_):
@@ -324,16 +325,26 @@ def make_max_pool2d(par: bool):
                     m = init
                     mi = h0 * ww + w0
                     ni = -1
-                    for ih in range(h0, h1, g[12]):
-                        for iw in range(w0, w1, g[13]):
-                            # two select chains (max, last NaN): a combined test compiles to
-                            # branches that random data mispredicts
-                            v = x[plane + ih * g[6] + iw * g[7]]
-                            q = ih * ww + iw
-                            mi = q if v > m else mi
-                            m = v if v > m else m
-                            if is_float:
-                                ni = q if v != v else ni
+                    # two select chains (max, last NaN): a combined test compiles to branches
+                    # that random data mispredicts. Unit dilation gets loops with a constant step.
+                    if unit:
+                        for ih in range(h0, h1):
+                            for iw in range(w0, w1):
+                                v = x[plane + ih * g[6] + iw * g[7]]
+                                q = ih * ww + iw
+                                mi = q if v > m else mi
+                                m = v if v > m else m
+                                if is_float:
+                                    ni = q if v != v else ni
+                    else:
+                        for ih in range(h0, h1, g[12]):
+                            for iw in range(w0, w1, g[13]):
+                                v = x[plane + ih * g[6] + iw * g[7]]
+                                q = ih * ww + iw
+                                mi = q if v > m else mi
+                                m = v if v > m else m
+                                if is_float:
+                                    ni = q if v != v else ni
                     if ni >= 0:
                         m = x[plane + (ni // ww) * g[6] + (ni % ww) * g[7]]
                         mi = ni
