@@ -150,6 +150,9 @@ def _pack_a(a, ao, sam, sak, ip, m, p0, kc, dst):
                 q = src + r * sam
                 for p in range(kc):
                     dst[base + p * MR + r] = a[q + p]
+        elif sam == 1:  # column-major A (A.T of a row-major matrix): MR values in a row per p
+            for p in range(kc):
+                copy_run(dst, base + p * MR, a, src + p * sak, MR)
         else:
             for p in range(kc):
                 q = src + p * sak
