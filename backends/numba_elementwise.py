@@ -41,6 +41,7 @@ UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS + ("copy", "tobool", "
 TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
 # Unary kernels may fuse a*b+c into one FMA (exp's polynomial); no flag that touches NaN/inf.
 FM_CONTRACT = {"contract"}
+_U = np.uint64  # a buffer index known to be >= 0: numba skips its negative-index wraparound
 
 
 # ---------------------------------------------------------------- vectorizable exp
@@ -392,9 +393,6 @@ def _bin_row(opc, a, pa, sa, b, pb, sb, o):
             o[j] = binop(opc, a[pa + j * sa], b[pb + j * sb])
 
 
-_U = np.uint64  # a buffer index known to be >= 0: numba skips its negative-index wraparound
-
-
 @njit(inline="always")
 def _where_row(c, pc, sc, a, pa, sa, b, pb, sb, o):
     m = o.size
@@ -714,6 +712,5 @@ def assignN(dst, od, sd, src, os_, ss, shape):
         for i in range(n0):
             qd = pd + i * sd[nd - 2]
             qs = ps + i * ss[nd - 2]
-            sdj, ssj = sd[nd - 1], ss[nd - 1]
             for j in range(n1):  # unsigned indices, as in _where_row
-                dst[_U(qd + j * sdj)] = src[_U(qs + j * ssj)]
+                dst[_U(qd + j * sd[nd - 1])] = src[_U(qs + j * ss[nd - 1])]
