@@ -193,6 +193,7 @@ _ARG = _Kernels(lambda op, par: red.make_arg_reduce(op == "argmax", par))
 _SOFTMAX = _Kernels(red.make_softmax)
 _RANDOM = _Kernels(misc.make_random)
 _GEMM = _Kernels(mm.make_gemm)
+_GEMM_SMALL = _Kernels(mm.make_gemm_small)
 _RELU_BW = _Kernels(fu.make_relu_backward)
 _AXPY = _Kernels(fu.make_axpy)
 _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
@@ -222,8 +223,31 @@ def _nd(shape: tuple, *strides: tuple) -> tuple:
     return ((1,) * pad + shape, *((0,) * pad + s for s in strides))
 
 
+@lru_cache(maxsize=512)
+def _batch_offsets(batch: tuple, strides: tuple, offset: int) -> np.ndarray:
+    """The int64 buffer offsets of every batch element of a matmul operand (a training step
+    multiplies the same views every step). Shared: the kernels only read it (left writeable, as
+    a read-only array would be a second compiled type of every GEMM kernel)."""
+    return np.array(bases(batch, strides, offset), np.int64)
+
+
 def _unit(s: int) -> bool:
     return s == 1 or s == 0
+
+
+def _rows_fold(shape: tuple, strides: tuple) -> Optional[int]:
+    """The row stride when the dims (..., m) with these strides are one evenly strided run of
+    rows (each dim's stride is the next one's times its size; size-1 dims never move), else None."""
+    size, step = 1, 0
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 1:
+            continue
+        if size == 1:
+            step = s
+        elif s != step * size:
+            return None
+        size *= n
+    return step
 
 
 class NumbaBackend:
@@ -522,14 +546,23 @@ class NumbaBackend:
         n = b_view.shape[-1]
         sam, sak = a_view.strides[-2:]
         sbk, sbn = b_view.strides[-2:]
+        if batch and not any(b_view.strides[:-2]):
+            run = _rows_fold(a_view.shape[:-1], a_view.strides[:-1])
+            if run is not None:
+                # B broadcast over the batch and A's rows one evenly strided run (x @ w for a
+                # (B, T, k) x): one GEMM of prod(batch)*m rows gives the same contiguous output
+                m, sam, batch = m * prod(batch), run, []
         if batch:
-            a_offs = np.array(bases(batch, a_view.strides[:-2], a_view.offset), np.int64)
-            b_offs = np.array(bases(batch, b_view.strides[:-2], b_view.offset), np.int64)
+            a_offs = _batch_offsets(tuple(batch), a_view.strides[:-2], a_view.offset)
+            b_offs = _batch_offsets(tuple(batch), b_view.strides[:-2], b_view.offset)
         else:
             a_offs = np.full(1, a_view.offset, np.int64)
             b_offs = np.full(1, b_view.offset, np.int64)
         out = np.empty(a_offs.size * m * n, NP_TYPES[dtype])
-        if a_offs.size * m * n * kk >= PAR_MATMUL:
+        if a_offs.size > 1 and m * n * kk <= mm.SMALL_MACS and kk <= mm.SMALL_K:
+            # a batch of small products (attention's per-head blocks): one task per product
+            _GEMM_SMALL[a_offs.size * m * n * kk >= PAR_MATMUL](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk)
+        elif a_offs.size * m * n * kk >= PAR_MATMUL:
             _GEMM[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 2 * numba.get_num_threads())
         else:
             _GEMM[False](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 1)

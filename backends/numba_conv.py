@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .numba_matmul import make_gemm
+from .numba_matmul import add_run, copy_run, make_gemm, sum_run, zero_run
 
 _GEMM1 = make_gemm(False)  # the serial GEMM, one per sample inside the kernels below
+GRID_WASTE = 4  # the column grid when its kw - 1 extra columns per row are at most ow / GRID_WASTE
 
 
 @njit(cache=True, inline="always")
@@ -98,8 +99,11 @@ def _im2col_sample(g, x, xoff, n, cols, coff, ld):
             row = plane + ih * g[6]
             for ow in range(lo):
                 cols[o + ow] = 0
-            for ow in range(lo, hi):
-                cols[o + ow] = x[row + (base + ow * g[11]) * g[7]]
+            if g[11] == 1 and g[7] == 1:  # unit stride along the row: a plain copy LLVM vectorizes
+                copy_run(cols, o + lo, x, row + base + lo, hi - lo)
+            else:
+                for ow in range(lo, hi):
+                    cols[o + ow] = x[row + (base + ow * g[11]) * g[7]]
             for ow in range(hi, ow_):
                 cols[o + ow] = 0
 
@@ -127,8 +131,72 @@ def _col2im_sample(g, cols, coff, ld, gx, goff):
                 continue
             s = coff + q * ld + oh * ow_
             row = goff + c * hw + ih * g[3]
-            for ow in range(lo, hi):
-                gx[row + base + ow * g[11]] += cols[s + ow]
+            if g[11] == 1:
+                add_run(gx, row + base + lo, cols, s + lo, hi - lo)
+            else:
+                for ow in range(lo, hi):
+                    gx[row + base + ow * g[11]] += cols[s + ow]
+
+
+@njit(cache=True, inline="always")
+def _grid_width(g):
+    """Row width of the column grid: ow + kw - 1 (the padded input's width) when the convolution
+    has unit stride and dilation, nonnegative paddings on both sides and few wasted columns
+    (GRID_WASTE), else 0 (the exact im2col). On that grid, column (oh, t) of row (c, i, j) is
+    padded-input element (c, oh + i, t + j): one contiguous run of oh*width elements per row,
+    and the t >= ow columns are computed and dropped."""
+    kh, kw, oh_, ow_ = g[8], g[9], g[16], g[17]
+    wp = ow_ + kw - 1
+    if (g[10] != 1 or g[11] != 1 or g[12] != 1 or g[13] != 1 or g[14] < 0 or g[15] < 0
+            or g[2] + g[14] > oh_ + kh - 1 or g[3] + g[15] > wp or (kw - 1) * GRID_WASTE > ow_):
+        return 0
+    return wp
+
+
+@njit(cache=True, inline="always")
+def _pad_sample(g, x, xoff, n, wp, xp):
+    """xp[c, r, s] (rows of width wp, oh + kh - 1 rows per channel, kw spare zeros at the end) =
+    x[n, c, r - ph, s - pw], 0 outside the input."""
+    hp = g[16] + g[8] - 1
+    hh, ww = g[2], g[3]
+    zero_run(xp, 0, xp.size)
+    for c in range(g[1]):
+        for ih in range(hh):
+            src = xoff + n * g[4] + c * g[5] + ih * g[6]
+            dst = (c * hp + ih + g[14]) * wp + g[15]
+            if g[7] == 1:
+                copy_run(xp, dst, x, src, ww)
+            else:
+                for iw in range(ww):
+                    xp[dst + iw] = x[src + iw * g[7]]
+
+
+@njit(cache=True, inline="always")
+def _im2col_grid(g, xp, wp, cols, coff, ld):
+    """cols[coff + q*ld + t] = xp[c, i + t // wp, j + t % wp] for row q = (c, i, j), t < oh*wp."""
+    hp = g[16] + g[8] - 1
+    kw = g[9]
+    kk = g[8] * kw
+    lg = g[16] * wp
+    for q in range(g[1] * kk):
+        copy_run(cols, coff + q * ld, xp, (q // kk) * hp * wp + ((q % kk) // kw) * wp + q % kw, lg)
+
+
+@njit(cache=True, inline="always")
+def _col2im_grid(g, cols, coff, ld, wp, gxp, gx, goff):
+    """gx[goff + (c, ih, iw)] = the sum of the grid columns that view padded position (c, ih + ph,
+    iw + pw) (gxp: scratch of the padded input's size)."""
+    hp = g[16] + g[8] - 1
+    kw = g[9]
+    kk = g[8] * kw
+    lg = g[16] * wp
+    zero_run(gxp, 0, gxp.size)
+    for q in range(g[1] * kk):
+        add_run(gxp, (q // kk) * hp * wp + ((q % kk) // kw) * wp + q % kw, cols, coff + q * ld, lg)
+    hh, ww = g[2], g[3]
+    for c in range(g[1]):
+        for ih in range(hh):
+            copy_run(gx, goff + (c * hh + ih) * ww, gxp, (c * hp + ih + g[14]) * wp + g[15], ww)
 
 
 def make_conv2d(par: bool):
@@ -141,26 +209,35 @@ def make_conv2d(par: bool):
         nn, oc = g[0], g[18]
         ckk = g[1] * g[8] * g[9]
         l = g[16] * g[17]
+        wp = _grid_width(g)
+        lg = g[16] * wp if wp else l  # columns per sample
+        rw = wp if wp else g[17]  # their row width
         nblk = (nn + nb - 1) // nb
         for t in prange(nchunks):
-            cols = np.empty(ckk * nb * l, out.dtype)
-            tmp = np.empty(oc * nb * l, out.dtype)
+            cols = np.empty(ckk * nb * lg, out.dtype)
+            tmp = np.empty(oc * nb * lg, out.dtype)
+            xp = np.empty(g[1] * (g[16] + g[8] - 1) * wp + g[9] if wp else 1, out.dtype)
             aoff = np.full(1, woff, np.int64)
             zero = np.zeros(1, np.int64)
             for blk in range(t * nblk // nchunks, (t + 1) * nblk // nchunks):
                 s0 = blk * nb
                 s1 = min(s0 + nb, nn)
-                ld = (s1 - s0) * l
+                ld = (s1 - s0) * lg
                 for n in range(s0, s1):
-                    _im2col_sample(g, x, xoff, n, cols, (n - s0) * l, ld)
+                    if wp:
+                        _pad_sample(g, x, xoff, n, wp, xp)
+                        _im2col_grid(g, xp, wp, cols, (n - s0) * lg, ld)
+                    else:
+                        _im2col_sample(g, x, xoff, n, cols, (n - s0) * l, ld)
                 _GEMM1(w, aoff, ckk, 1, cols, zero, ld, 1, tmp, oc, ld, ckk, 1)
                 for n in range(s0, s1):
                     for r in range(oc):
                         v = bias[boff + r] if has_bias else tmp[0] * 0
-                        d = (n * oc + r) * l
-                        q = r * ld + (n - s0) * l
-                        for i in range(l):
-                            out[d + i] = tmp[q + i] + v if has_bias else tmp[q + i]
+                        for oh in range(g[16]):
+                            ov = out[(n * oc + r) * l + oh * g[17]:(n * oc + r) * l + (oh + 1) * g[17]]
+                            tv = tmp[r * ld + (n - s0) * lg + oh * rw:r * ld + (n - s0) * lg + oh * rw + g[17]]
+                            for i in range(g[17]):
+                                ov[i] = tv[i] + v if has_bias else tv[i]
     return k
 
 
@@ -175,13 +252,16 @@ def make_conv2d_backward(par: bool):
         ckk = c * g[8] * g[9]
         l = g[16] * g[17]
         chw = c * g[2] * g[3]
+        wp = _grid_width(g)
+        lg = g[16] * wp if wp else l  # columns per sample
+        rw = wp if wp else g[17]  # their row width
         for t in prange(nchunks):
-            cols = np.empty(ckk * nb * l, gy.dtype)
-            gblk = np.empty(oc * nb * l, gy.dtype)
+            cols = np.empty(ckk * nb * lg, gy.dtype)
+            gblk = np.empty(oc * nb * lg, gy.dtype)
+            xp = np.empty(c * (g[16] + g[8] - 1) * wp + g[9] if wp else 1, gy.dtype)
             tmp = np.empty(oc * ckk if need_w else 1, gy.dtype)
             one = np.empty(1, np.int64)
             zero = np.zeros(1, np.int64)
-            acc = np.zeros(1, gy.dtype)
             for i in range(oc * ckk if need_w else 0):
                 gw_parts[t * oc * ckk + i] = 0
             for i in range(oc if need_b else 0):
@@ -189,32 +269,34 @@ def make_conv2d_backward(par: bool):
             s_end = (t + 1) * nn // nchunks
             for b0 in range(t * nn // nchunks, s_end, nb):
                 b1 = min(b0 + nb, s_end)
-                ld = (b1 - b0) * l
-                for n in range(b0, b1):  # the block's g as (OC, m*L), matching its columns
+                ld = (b1 - b0) * lg
+                for n in range(b0, b1):  # the block's g as (OC, m*L), matching its columns (0 off the output)
                     for r in range(oc):
-                        src = goff + (n * oc + r) * l
-                        dst = r * ld + (n - b0) * l
-                        for i in range(l):
-                            gblk[dst + i] = gy[src + i]
+                        for oh in range(g[16]):
+                            dst = r * ld + (n - b0) * lg + oh * rw
+                            copy_run(gblk, dst, gy, goff + (n * oc + r) * l + oh * g[17], g[17])
+                            zero_run(gblk, dst + g[17], rw - g[17])
                 if need_w:
                     for n in range(b0, b1):
-                        _im2col_sample(g, x, xoff, n, cols, (n - b0) * l, ld)
+                        if wp:
+                            _pad_sample(g, x, xoff, n, wp, xp)
+                            _im2col_grid(g, xp, wp, cols, (n - b0) * lg, ld)
+                        else:
+                            _im2col_sample(g, x, xoff, n, cols, (n - b0) * l, ld)
                     _GEMM1(gblk, zero, ld, 1, cols, zero, 1, ld, tmp, oc, ckk, ld, 1)
-                    for i in range(oc * ckk):
-                        gw_parts[t * oc * ckk + i] += tmp[i]
+                    add_run(gw_parts, t * oc * ckk, tmp, 0, oc * ckk)
                 if need_b:
                     for r in range(oc):
-                        s = acc[0]
-                        for i in range(r * ld, (r + 1) * ld):
-                            s += gblk[i]
-                        gb_parts[t * oc + r] += s
+                        gb_parts[t * oc + r] += sum_run(gblk, r * ld, ld)
                 if need_x:
                     one[0] = woff
                     _GEMM1(w, one, 1, ckk, gblk, zero, ld, 1, cols, ckk, ld, oc, 1)
                     for n in range(b0, b1):
-                        for i in range(n * chw, (n + 1) * chw):
-                            gx[i] = 0
-                        _col2im_sample(g, cols, (n - b0) * l, ld, gx, n * chw)
+                        if wp:
+                            _col2im_grid(g, cols, (n - b0) * lg, ld, wp, xp, gx, n * chw)
+                        else:
+                            zero_run(gx, n * chw, chw)
+                            _col2im_sample(g, cols, (n - b0) * l, ld, gx, n * chw)
     return k
 
 
@@ -227,6 +309,7 @@ def make_max_pool2d(par: bool):
         cc, hh, ww = g[1], g[2], g[3]
         oh_, ow_ = g[16], g[17]
         l = oh_ * ow_
+        unit = g[12] == 1 and g[13] == 1
         for p in prange(g[0] * cc):
             plane = xoff + (p // cc) * g[4] + (p % cc) * g[5]
             for oh in range(oh_):
@@ -242,16 +325,26 @@ def make_max_pool2d(par: bool):
                     m = init
                     mi = h0 * ww + w0
                     ni = -1
-                    for ih in range(h0, h1, g[12]):
-                        for iw in range(w0, w1, g[13]):
-                            # two select chains (max, last NaN): a combined test compiles to
-                            # branches that random data mispredicts
-                            v = x[plane + ih * g[6] + iw * g[7]]
-                            q = ih * ww + iw
-                            mi = q if v > m else mi
-                            m = v if v > m else m
-                            if is_float:
-                                ni = q if v != v else ni
+                    # two select chains (max, last NaN): a combined test compiles to branches
+                    # that random data mispredicts. Unit dilation gets loops with a constant step.
+                    if unit:
+                        for ih in range(h0, h1):
+                            for iw in range(w0, w1):
+                                v = x[plane + ih * g[6] + iw * g[7]]
+                                q = ih * ww + iw
+                                mi = q if v > m else mi
+                                m = v if v > m else m
+                                if is_float:
+                                    ni = q if v != v else ni
+                    else:
+                        for ih in range(h0, h1, g[12]):
+                            for iw in range(w0, w1, g[13]):
+                                v = x[plane + ih * g[6] + iw * g[7]]
+                                q = ih * ww + iw
+                                mi = q if v > m else mi
+                                m = v if v > m else m
+                                if is_float:
+                                    ni = q if v != v else ni
                     if ni >= 0:
                         m = x[plane + (ni // ww) * g[6] + (ni % ww) * g[7]]
                         mi = ni

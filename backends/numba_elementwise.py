@@ -41,6 +41,7 @@ UNARY_CODES = {name: i for i, name in enumerate(UNARY_OPS + ("copy", "tobool", "
 TILE = 64  # rows per band and columns per tile of the N-D kernels (a 64x64 tile fits L1)
 # Unary kernels may fuse a*b+c into one FMA (exp's polynomial); no flag that touches NaN/inf.
 FM_CONTRACT = {"contract"}
+_U = np.uint64  # a buffer index known to be >= 0: numba skips its negative-index wraparound
 
 
 # ---------------------------------------------------------------- vectorizable exp
@@ -401,9 +402,9 @@ def _where_row(c, pc, sc, a, pa, sa, b, pb, sb, o):
         bv = b[pb:pb + m]
         for j in range(m):
             o[j] = av[j] if cv[j] != 0 else bv[j]
-    else:
+    else:  # unsigned indices (never negative here): numba's wraparound select would block vectorizing
         for j in range(m):
-            o[j] = a[pa + j * sa] if c[pc + j * sc] != 0 else b[pb + j * sb]
+            o[j] = a[_U(pa + j * sa)] if c[_U(pc + j * sc)] != 0 else b[_U(pb + j * sb)]
 
 
 @njit(inline="always")
@@ -698,7 +699,7 @@ def assign1(dst, od, sd, src, os_, ss, n):
             dv[i] = sv[i]
     else:
         for i in range(n):
-            dst[od + i * sd] = src[os_ + i * ss]
+            dst[_U(od + i * sd)] = src[_U(os_ + i * ss)]
 
 
 @njit(cache=True, error_model="numpy")
@@ -711,5 +712,5 @@ def assignN(dst, od, sd, src, os_, ss, shape):
         for i in range(n0):
             qd = pd + i * sd[nd - 2]
             qs = ps + i * ss[nd - 2]
-            for j in range(n1):
-                dst[qd + j * sd[nd - 1]] = src[qs + j * ss[nd - 1]]
+            for j in range(n1):  # unsigned indices, as in _where_row
+                dst[_U(qd + j * sd[nd - 1])] = src[_U(qs + j * ss[nd - 1])]

@@ -310,8 +310,16 @@ def make_layer_norm_backward(par: bool):
 def first_bad_index(index, ioff, istrides, shape, size):
     """Position (flat, row-major) of the first index outside [0, size) in the view, or -1."""
     nd = len(shape)
-    for t in range(numel(shape, nd)):
-        v = index[offset_of(t, shape, istrides, ioff, nd)]
-        if v < 0 or v >= size:
-            return t
+    total = numel(shape, nd)
+    inner = shape[nd - 1]
+    if total == 0:
+        return -1
+    si = istrides[nd - 1]
+    for row in range(total // inner):
+        t = row * inner
+        q = offset_of(t, shape, istrides, ioff, nd)  # once per row, then stepped along the last dim
+        for j in range(inner):
+            v = index[q + j * si]
+            if v < 0 or v >= size:
+                return t + j
     return -1

@@ -27,7 +27,50 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .numba_simd import AVX512, lanes, tblock, transpose_block, vaccum, vbcast, vfma, vload, vstore, vzeros
+from .numba_simd import AVX512, lanes, tblock, transpose_block, vaccum, vadd, vbcast, vfma, vhsum, vload, vstore, vzeros
+
+@njit(inline="always")
+def copy_run(dst, d, src, q, n):
+    """dst[d:d+n] = src[q:q+n] through slices: an index written as `d + t` may be negative to
+    numba, whose wraparound select keeps LLVM from vectorizing the loop (about 5x slower)."""
+    dv = dst[d:d + n]
+    sv = src[q:q + n]
+    for t in range(n):
+        dv[t] = sv[t]
+
+
+@njit(inline="always")
+def add_run(dst, d, src, q, n):
+    """dst[d:d+n] += src[q:q+n] (through slices, as copy_run)."""
+    dv = dst[d:d + n]
+    sv = src[q:q + n]
+    for t in range(n):
+        dv[t] += sv[t]
+
+
+@njit(inline="always")
+def sum_run(src, q, n):
+    """sum(src[q:q+n]) as a float64: two SIMD accumulators in the dtype, then the tail."""
+    L = lanes(src)
+    a0 = a1 = vzeros(src)
+    i = 0
+    while i + 2 * L <= n:
+        a0 = vadd(a0, vload(src, q + i))
+        a1 = vadd(a1, vload(src, q + i + L))
+        i += 2 * L
+    total = vhsum(vadd(a0, a1))
+    for j in range(q + i, q + n):
+        total += src[j]
+    return total
+
+
+@njit(inline="always")
+def zero_run(dst, d, n):
+    """dst[d:d+n] = 0 (through a slice, as copy_run)."""
+    dv = dst[d:d + n]
+    for t in range(n):
+        dv[t] = 0
+
 
 # Tile shape in (rows, vectors); values of k per packed block; columns of B per block; A panels
 # per task block (~100-200 rows: a task's A block, KC x rows, stays in L2).
@@ -107,6 +150,9 @@ def _pack_a(a, ao, sam, sak, ip, m, p0, kc, dst):
                 q = src + r * sam
                 for p in range(kc):
                     dst[base + p * MR + r] = a[q + p]
+        elif sam == 1:  # column-major A (A.T of a row-major matrix): MR values in a row per p
+            for p in range(kc):
+                copy_run(dst, base + p * MR, a, src + p * sak, MR)
         else:
             for p in range(kc):
                 q = src + p * sak
@@ -126,18 +172,25 @@ def _pack_b(b, bo, sbk, sbn, p0, kc, j0, n, jp, nr, dst):
     c0 = j0 + jp * nr
     cols = min(nr, n - c0)
     src = bo + p0 * sbk + c0 * sbn
-    if sbn == 1 and cols == nr:  # row-major B: copy row pieces
+    if sbn == 1:  # row-major B: copy row pieces (zeros past n)
         for p in range(kc):
-            q = src + p * sbk
-            d = base + p * nr
-            for c in range(nr):
-                dst[d + c] = b[q + c]
-    elif sbk == 1 and cols == nr:  # column-major B (w.T): B x B blocks through SIMD transposes
+            copy_run(dst, base + p * nr, b, src + p * sbk, cols)
+            zero_run(dst, base + p * nr + cols, nr - cols)
+    elif sbk == 1:  # column-major B (w.T): B x B blocks of columns through SIMD transposes
         B = tblock(b)
         kv = kc - kc % B
-        for c0 in range(0, nr, B):
+        cv = cols - cols % B
+        for c0 in range(0, cv, B):
             _pack_transposed(b, src, sbn, c0, B, kv, kc, dst, base, nr)
-    else:  # column-major (B.T) or a partial panel: walk each column in memory order
+        for c in range(cv, nr):  # the last columns one by one, zeros past n
+            if c < cols:
+                q = src + c * sbn
+                for p in range(kc):
+                    dst[base + p * nr + c] = b[q + p]
+            else:
+                for p in range(kc):
+                    dst[base + p * nr + c] = 0
+    else:  # general strides: walk each column in memory order
         for c in range(nr):
             if c < cols:
                 q = src + c * sbn
@@ -200,11 +253,82 @@ def make_gemm(par: bool):
                                 else:
                                     _MICRO(ap, ip * kc * MR, bp, jp * kc * nr, kc, scratch, 0, nr, True)
                                     for r in range(rows):
-                                        q = co + (ci + r) * n + cj
                                         if first:
-                                            for c in range(cols):
-                                                out[q + c] = scratch[r * nr + c]
+                                            copy_run(out, co + (ci + r) * n + cj, scratch, r * nr, cols)
                                         else:
-                                            for c in range(cols):
-                                                out[q + c] += scratch[r * nr + c]
+                                            add_run(out, co + (ci + r) * n + cj, scratch, r * nr, cols)
+    return k
+
+
+# Small products (attention's per-head T x d blocks): a batch of them is split into tasks of
+# whole products, each product computed in one pass with no k blocking: B packed into rows of
+# whole SIMD vectors (zero-padded), tiles of SR rows x 1 vector (SR accumulators, A broadcast
+# straight from its strided view).
+SR = 8
+SMALL_MACS = 1 << 16  # multiply-adds per product up to which a batch takes the small kernel
+SMALL_K = 512
+SMALL_TASKS = 16  # tasks a batch is split into (each allocates its scratch once)
+
+
+def _generate_small() -> str:
+    rows = range(SR)
+    out = ["@njit(inline=\"always\")",
+           "def _small_tile(a, q, sak, bp, j0, npad, kk, c, co, ldc):",
+           f"    \"\"\"c[co + r*ldc:...+L] = sum_p a[q[r] + p*sak] * bp[p*npad + j0:...+L] for r < {SR}.\"\"\"",
+           "    L = lanes(bp)"]
+    out += [f"    q{r} = q[{r}]" for r in rows]
+    out.append("    " + " = ".join(f"c{r}" for r in rows) + " = vzeros(bp)")
+    out += ["    for p in range(kk):", "        bv = vload(bp, p * npad + j0)", "        o = p * sak"]
+    out += [f"        c{r} = vfma(c{r}, vbcast(a, q{r} + o), bv)" for r in rows]
+    out += [f"    vstore(c, co + {r} * ldc, c{r})" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _build_small():
+    names = {"njit": njit, "lanes": lanes, "vzeros": vzeros, "vload": vload, "vbcast": vbcast, "vfma": vfma,
+             "vstore": vstore}
+    exec(compile(_generate_small(), "<numba_matmul small tile>", "exec"), names)
+    return names["_small_tile"]
+
+
+_SMALL_TILE = _build_small()
+
+
+def make_gemm_small(par: bool):
+    """out[t*m*n + i*n + j] = sum_p A_t[i, p] B_t[p, j], as make_gemm, whole products per task."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        L = lanes(out)
+        npad = (n + L - 1) // L * L
+        nt = a_offs.size
+        tasks = min(nt, SMALL_TASKS)
+        for task in prange(tasks):
+            bp = np.empty(kk * npad, out.dtype)
+            tile = np.empty(SR * L, out.dtype)
+            q = np.empty(SR, np.int64)
+            for t in range(task * nt // tasks, (task + 1) * nt // tasks):
+                bo = b_offs[t]
+                co = t * m * n
+                for p in range(kk):
+                    qb = bo + p * sbk
+                    d = p * npad
+                    if sbn == 1:
+                        copy_run(bp, d, b, qb, n)
+                    else:
+                        for j in range(n):
+                            bp[d + j] = b[qb + j * sbn]
+                    zero_run(bp, d + n, npad - n)
+                for i0 in range(0, m, SR):
+                    rows = min(SR, m - i0)
+                    for r in range(SR):  # rows past m repeat the last one (not stored)
+                        q[r] = a_offs[t] + min(i0 + r, m - 1) * sam
+                    for j0 in range(0, npad, L):
+                        cols = min(L, n - j0)
+                        if rows == SR and cols == L:  # a whole tile: straight into out
+                            _SMALL_TILE(a, q, sak, bp, j0, npad, kk, out, co + i0 * n + j0, n)
+                            continue
+                        _SMALL_TILE(a, q, sak, bp, j0, npad, kk, tile, 0, L)
+                        for r in range(rows):
+                            copy_run(out, co + (i0 + r) * n + j0, tile, r * L, cols)
     return k

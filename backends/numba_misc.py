@@ -56,17 +56,35 @@ def make_random(normal: bool, single: bool, par: bool):
 
 @njit(cache=True, error_model="numpy")
 def gather(x, xoff, xstrides, index, ioff, istrides, shape, dim, out):
-    """out[p] = x[p with p[dim] := index[p]] for every p of shape (row-major)."""
+    """out[p] = x[p with p[dim] := index[p]] for every p of shape (row-major): the offsets of each
+    row's start are computed once, then stepped along the last dim."""
+    nd = len(shape)
+    inner = shape[nd - 1]
+    if out.size == 0:
+        return
     sd = xstrides[dim]
-    for t in range(out.size):
+    sx = 0 if dim == nd - 1 else xstrides[nd - 1]  # along dim, the index gives the coordinate
+    si = istrides[nd - 1]
+    for row in range(out.size // inner):
+        t = row * inner
         px, pi, _ = dim_offsets(t, shape, xstrides, xoff, istrides, ioff, istrides, ioff, dim)
-        out[t] = x[px + index[pi] * sd]
+        for j in range(inner):
+            out[t + j] = x[px + j * sx + index[pi + j * si] * sd]
 
 
 @njit(cache=True, error_model="numpy")
 def scatter_add(dst, doff, dstrides, index, ioff, istrides, src, soff, sstrides, shape, dim):
-    """dst[p with p[dim] := index[p]] += src[p]; serial, so repeated indices accumulate."""
+    """dst[p with p[dim] := index[p]] += src[p]; serial and row-major, so repeated indices
+    accumulate in order."""
+    nd = len(shape)
+    inner = shape[nd - 1]
+    total = numel(shape, nd)
+    if total == 0:
+        return
     sd = dstrides[dim]
-    for t in range(numel(shape, len(shape))):
-        pd, pi, ps = dim_offsets(t, shape, dstrides, doff, istrides, ioff, sstrides, soff, dim)
-        dst[pd + index[pi] * sd] += src[ps]
+    sdl = 0 if dim == nd - 1 else dstrides[nd - 1]
+    si, ss = istrides[nd - 1], sstrides[nd - 1]
+    for row in range(total // inner):
+        pd, pi, ps = dim_offsets(row * inner, shape, dstrides, doff, istrides, ioff, sstrides, soff, dim)
+        for j in range(inner):
+            dst[pd + j * sdl + index[pi + j * si] * sd] += src[ps + j * ss]

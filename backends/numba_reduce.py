@@ -317,31 +317,77 @@ def make_arg_reduce(is_max: bool, par: bool):
     return k
 
 
+SOFTMAX_BLOCK = 4096  # elements per block of rows: shifted, exponentiated (one flat loop) and scaled in L1
+
+
+def _exp_floor(x):  # pragma: no cover - replaced by the overload inside numba
+    """The argument below which a softmax term is 0: exp there is below the dtype's normal range."""
+
+
+@overload(_exp_floor, inline="always")
+def _ov_exp_floor(x):
+    lo = np.float32(-87.0) if x == types.float32 else -708.0
+    return lambda x: lo
+
+
+@njit(inline="always")
+def _exp_or_zero(d):
+    """exp(d), or 0 where d < _exp_floor (a term that small is below the normal range, < 1.7e-38 in
+    float32; the causal mask's -inf is exactly 0): the clamped argument keeps every lane of the
+    vectorized exp out of the subnormals, whose microcode assists cost ~100 cycles per element."""
+    lo = _exp_floor(d)
+    dc = lo if d < lo else d  # NaN passes unchanged (and gives NaN)
+    e = vexp(dc)
+    return e * 0 if d < lo else e
+
+
 def make_softmax(log: bool, par: bool):
     """Softmax (or log-softmax) over each row of a contiguous (rows, cols) block.
 
-    No `reassoc` here: the vectorized exp relies on its two-part argument reduction."""
+    A task takes a block of rows (about SOFTMAX_BLOCK elements): each row's max, the shifted row
+    x - max written to out, one flat exp loop over the whole block (short rows vectorize too),
+    then each row's sum and scale. Softmax terms below the normal range are 0 (`_exp_or_zero`;
+    log-softmax is unaffected: such a term vanishes from a sum of at least 1). No `reassoc`: the
+    vectorized exp relies on its two-part argument reduction."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_NOREASSOC)
     def k(x, ox, rows, cols, out):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        for r in prange(rows):
+        rb = max(1, SOFTMAX_BLOCK // max(cols, 1))
+        for blk in prange((rows + rb - 1) // rb):
             prefer_wide()
-            xv = x[ox + r * cols:ox + (r + 1) * cols]
-            o = out[r * cols:(r + 1) * cols]
-            m = _minmax_contig(MAX, xv)
-            if m == -math.inf or m != m:  # an all -inf row or a NaN: no shift (gives NaN as composed)
-                m2 = xv[0] * 0
-            else:
-                m2 = m
-            for j in range(cols):  # no reduction in this loop, so LLVM vectorizes the exp
-                o[j] = vexp(xv[j] - m2)
-            s = _sum_contig(o, 0, cols, 0.0)  # SIMD sum (needs no reassoc flag)
-            if log:
-                ls = math.log(s)
+            r0 = blk * rb
+            r1 = min(rows, r0 + rb)
+            shift = np.empty(r1 - r0, x.dtype)
+            for r in range(r0, r1):
+                xv = x[ox + r * cols:ox + (r + 1) * cols]
+                if cols < MM_LANES:
+                    m = xv[0]
+                    for j in range(1, cols):
+                        m = _combine(MAX, m, xv[j])
+                else:
+                    m = _minmax_contig(MAX, xv)
+                if m == -math.inf or m != m:  # an all -inf row or a NaN: no shift (gives NaN as composed)
+                    m2 = xv[0] * 0
+                else:
+                    m2 = m
+                shift[r - r0] = m2
+                o = out[r * cols:(r + 1) * cols]
                 for j in range(cols):
-                    o[j] = (xv[j] - m2) - ls
-            else:
-                inv = 1.0 / s
-                for j in range(cols):
-                    o[j] = o[j] * inv
+                    o[j] = xv[j] - m2
+            ob = out[r0 * cols:r1 * cols]
+            for i in range(ob.size):  # no reduction in this loop, so LLVM vectorizes the exp
+                ob[i] = _exp_or_zero(ob[i])
+            for r in range(r0, r1):
+                o = out[r * cols:(r + 1) * cols]
+                s = _sum_contig(o, 0, cols, 0.0)  # SIMD sum (needs no reassoc flag)
+                if log:
+                    ls = math.log(s)
+                    xv = x[ox + r * cols:ox + (r + 1) * cols]
+                    m2 = shift[r - r0]
+                    for j in range(cols):
+                        o[j] = (xv[j] - m2) - ls
+                else:
+                    inv = 1.0 / s
+                    for j in range(cols):
+                        o[j] = o[j] * inv
     return k

@@ -68,6 +68,8 @@ CONV_CASES = [  # (n, c, oc, h, w, kernel, kwargs)
     (1, 1, 6, 12, 12, (5, 5), dict(padding=2)),     # LeNet's first layer, one sample
     (4, 6, 8, 5, 5, (5, 5), dict()),                # the kernel covers the whole image
     (2, 2, 3, 5, 5, (1, 1), dict(stride=3)),
+    (2, 3, 4, 9, 20, (3, 3), dict(padding=1)),     # wide rows: numba's padded column grid
+    (3, 1, 6, 28, 28, (5, 5), dict(padding=2)),    # LeNet's first layer at full size (the grid)
 ]
 
 

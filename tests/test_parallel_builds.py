@@ -469,6 +469,8 @@ MATMUL_CASES = [
     ((), 520, 520, 520, "nt"),      # just above 2^27: OpenBLAS again
     ((8,), 64, 64, 64, "nn"),       # a batch split over threads
     ((3,), 100, 200, 300, "tt"),
+    ((128,), 14, 16, 14, "tn"),     # numba: a batch of small products, serial (2^18.6)
+    ((96,), 32, 16, 32, "nt"),      # numba: a batch of small products, threaded (2^20.6)
 ]
 
 
@@ -587,6 +589,7 @@ DRIVERS = {
     "make_softmax_backward": "test_softmax_backward",
     "make_cross_entropy": "test_cross_entropy",
     "make_gemm": "test_matmul_both_sides_of_thresholds",
+    "make_gemm_small": "test_matmul_both_sides_of_thresholds",
     "make_random": "test_random_streams_agree_across_builds",
     "make_conv2d": "test_conv2d_kernels_both_sides_of_thresholds",
     "make_conv2d_backward": "test_conv2d_kernels_both_sides_of_thresholds",

@@ -97,6 +97,136 @@ def test_matmul_batched_broadcast_and_nan():
     assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
 
 
+@pytest.mark.parametrize("case", ["contiguous", "unit_dims", "one_row", "permuted", "sliced_rows", "transposed",
+                                  "b_batched", "zero_batch"])
+@pytest.mark.parametrize("big", [False, True], ids=["serial", "parallel"])
+def test_matmul_batch_folded_into_rows_or_not(case, big):
+    """x @ w with w broadcast over x's batch: one GEMM over every row when the batch and row dims
+    of x are one evenly strided run, the batch loop otherwise (size-1 dims, odd strides)."""
+    from tinygrad_like.backends import numba_backend as nb
+    rng = np.random.default_rng(len(case))
+    bsz, t, k, n = (4, 70, 64, 64) if big else (3, 5, 7, 6)
+    assert (bsz * t * k * n >= nb.PAR_MATMUL) == big
+    x = rng.standard_normal((bsz, t, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    tx, tw = T(x), T(w)
+    if case == "unit_dims":
+        x, tx = x[:, None, :, None, :][:, :, :, 0], tx[:, None, :, None, :][:, :, :, 0]
+    elif case == "one_row":
+        x, tx = x[:, :1], tx[:, :1]
+    elif case == "permuted":  # (t, b, k) memory seen as (b, t, k): rows do not form one run
+        x2 = rng.standard_normal((t, bsz, k)).astype(np.float32)
+        x, tx = x2.transpose(1, 0, 2), T(x2).permute(1, 0, 2)
+    elif case == "sliced_rows":  # every other row: still one evenly strided run
+        x2 = rng.standard_normal((bsz, 2 * t, k)).astype(np.float32)
+        x, tx = x2[:, ::2], T(x2)[:, ::2]
+    elif case == "transposed":  # column-major rows of x
+        x2 = rng.standard_normal((k, bsz * t)).astype(np.float32)
+        x, tx = x2.T.reshape(bsz, t, k), T(x2).T.reshape(bsz, t, k)
+    elif case == "b_batched":
+        w = rng.standard_normal((x.shape[0], k, n)).astype(np.float32)
+        tw = T(w)
+    elif case == "zero_batch":
+        x, tx = x[:0], tx[:0]
+    ref = x.astype(np.float64) @ w.astype(np.float64)
+    got = (tx @ tw).numpy()
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5 * math.sqrt(k) * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("batch,m,k,n", [((2,), 1, 1, 1), ((3, 2), 14, 16, 14), ((5,), 8, 3, 16), ((2,), 17, 5, 33),
+                                         ((4, 33), 16, 16, 64), ((130,), 14, 14, 16), ((3,), 9, 0, 4)])
+def test_matmul_batch_of_small_products(dtype, ta, tb, batch, m, k, n):
+    """make_gemm_small: partial row tiles and column vectors, several vectors per row, serial and
+    threaded builds (the last batches reach PAR_MATMUL), k = 0, NaN propagation."""
+    from tinygrad_like.backends import numba_backend as nb, numba_matmul as mm
+    assert m * n * k <= mm.SMALL_MACS
+    rng = np.random.default_rng(m * n + k)
+    a = rng.standard_normal(batch + ((k, m) if ta else (m, k))).astype(dtype)
+    b = rng.standard_normal(batch + ((n, k) if tb else (k, n))).astype(dtype)
+    if a.size and b.size:
+        a.reshape(-1)[a.size // 2] = np.nan
+    x = T(a).transpose(-1, -2) if ta else T(a)
+    y = T(b).transpose(-1, -2) if tb else T(b)
+    an = np.swapaxes(a, -1, -2) if ta else a
+    bn = np.swapaxes(b, -1, -2) if tb else b
+    with np.errstate(invalid="ignore"):
+        ref = an.astype(np.float64) @ bn.astype(np.float64)
+    got = (x @ y).numpy()
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * math.sqrt(max(k, 1)) * 4)
+    if batch == (4, 33):
+        assert math.prod(batch) * m * n * k >= nb.PAR_MATMUL
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+@pytest.mark.parametrize("layout", ["contiguous", "expanded", "transposed"])
+def test_gather_scatter_add_and_index_check_walk_rows(dim, layout):
+    """gather, scatter_add and first_bad_index step along the last dim from each row's start:
+    an index expanded along it (embedding), strided, or varying along dim itself."""
+    from tinygrad_like.backends import numba_fused as fu
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    shape = (3, 4, 5)
+    idx = rng.integers(0, x.shape[dim], shape)
+    if layout == "expanded":  # one index per row, expanded along the last dim (stride 0)
+        idx = np.broadcast_to(idx[:, :, :1], shape)
+        ti = T(idx[:, :, :1].copy()).expand(*shape)
+    elif layout == "transposed":  # column-major index
+        ti = T(idx.transpose(2, 1, 0).copy()).permute(2, 1, 0)
+    else:
+        ti = T(idx.copy())
+    ref = np.empty(shape, np.float32)
+    for p in np.ndindex(*shape):
+        q = list(p)
+        q[dim] = idx[p]
+        ref[p] = x[tuple(q)]
+    assert np.array_equal(T(x).gather(dim, ti).numpy(), ref)
+    src = rng.standard_normal(shape).astype(np.float32)
+    ref = np.zeros_like(x)
+    for p in np.ndindex(*shape):
+        q = list(p)
+        q[dim] = idx[p]
+        ref[tuple(q)] += src[p]
+    got = tg.zeros(*x.shape).scatter_add(dim, ti, T(src)).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    bad = np.array(idx)
+    bad[2, 1, 3] = x.shape[dim]
+    flat = np.ascontiguousarray(bad).reshape(-1)
+    assert fu.first_bad_index(flat, 0, (20, 5, 1), shape, x.shape[dim]) == 2 * 20 + 1 * 5 + 3
+    assert fu.first_bad_index(flat, 0, (20, 5, 1), shape, x.shape[dim] + 1) == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", [5, 14, 40])
+def test_softmax_masked_and_far_below_the_max(dtype, cols):
+    """Causal-mask rows (-inf past the diagonal) and terms whose exp is below the normal range:
+    softmax gives those 0 (within any tolerance: they are < 1.7e-38 in float32), log-softmax the
+    exact shifted values; rows cross the kernel's row blocks."""
+    from tinygrad_like.backends import numba_reduce as red
+    rows = red.SOFTMAX_BLOCK // cols * 2 + 3
+    rng = np.random.default_rng(cols)
+    a = rng.standard_normal((rows, cols)) * 3
+    a[np.triu_indices(cols, 1)[0] % rows, np.triu_indices(cols, 1)[1]] = -np.inf
+    a[:, -1] = np.where(np.arange(rows) % 3 == 0, -95.0, a[:, -1])  # exp(-95) is subnormal in float32
+    a[::7, -1] = -800.0  # below float64's range too
+    a = a.astype(dtype)
+    a64 = a.astype(np.float64)
+    m = a64.max(1, keepdims=True)
+    e = np.exp(a64 - m)
+    for log in (False, True):
+        got = (T(a).log_softmax(1) if log else T(a).softmax(1)).numpy()
+        ref = (a64 - m) - np.log(e.sum(1, keepdims=True)) if log else e / e.sum(1, keepdims=True)
+        assert np.array_equal(np.isneginf(got), np.isneginf(ref))
+        fin = np.isfinite(ref)
+        tol = 2e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=tol, atol=tol)
+        if not log:
+            assert np.all(got[np.isneginf(a)] == 0)
+
+
 def test_matmul_empty_k_gives_zeros():
     a = T(np.zeros((3, 0), np.float32))
     b = T(np.zeros((0, 4), np.float32))
