@@ -1,6 +1,6 @@
 """Capture and replay of the C backend's kernel calls (the backend side of `tg.jit`).
 
-While a capture runs, `c_backend.lib` is a `LibRecorder`: every kernel call still runs, and is
+While a capture runs, `c_runtime.lib` is a `LibRecorder`: every kernel call still runs, and is
 also appended to the capture's list with its arguments and return code, and every buffer the
 backend allocates is kept alive by the capture, so the pointers in that list stay valid. A
 replay calls the same C functions with the same arguments, writing into the same memory (as a
@@ -196,7 +196,7 @@ class CProgram:
 
 class NativeCapture:
     """One capture on the C backend: `start()`, run the step, `stop()` -> CProgram. `host` is the
-    c_backend module (its `lib` is swapped for a recorder while the capture runs)."""
+    c_runtime module (its `lib` is swapped for a recorder while the capture runs)."""
 
     def __init__(self, host: Any) -> None:
         self._host = host

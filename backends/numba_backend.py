@@ -14,8 +14,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
-import ctypes
-import importlib.metadata
 import math
 import os
 import warnings
@@ -39,6 +37,7 @@ from . import numba_reduce as red
 from . import numba_sortscan as ss
 from .common import COMPARE, ViewChecks, bases, first_dim_disjoint
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
+from .numba_pool import start_pool
 from .threads import num_threads
 
 # numba's own SSA self-check flags conditional expressions inlined from our scalar-op overloads;
@@ -76,87 +75,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-# Idle GNU OpenMP threads spin GOMP_SPINCOUNT iterations before they sleep: 300,000 by default,
-# several ms. numba's `omp` threading layer runs on that pool, and while its threads spin after
-# each of our parallel kernels, another pool's threads (numpy's or PyTorch's OpenBLAS, PyTorch's
-# own OpenMP copy) wait for a core: a numpy matmul of 128 interleaved with a parallel numba add
-# took several hundred times longer than the two alone. 1000 iterations of the spin's pause
-# instruction last about 10 us on a core with a 10 ns pause (the Xeons this was measured on) and
-# up to about 50 us where pause is slower: long enough that back-to-back kernels find the
-# workers awake, short enough that another pool's next call soon gets the core (its wait is
-# bounded by the spin, so a longer one costs every interleaved call that much).
-GOMP_SPIN = "1000"
-
-
-def _gomp_loaded() -> bool:
-    """True when the system's GNU OpenMP library (libgomp.so.1) is already mapped in this process,
-    its settings read: someone else's, whose spin we leave alone. (PyTorch's wheels bundle a
-    copy under another name, libgomp-<hash>.so, which stays independent either way.)"""
-    try:
-        with open("/proc/self/maps") as f:
-            return any("/libgomp.so" in line for line in f)
-    except OSError:
-        return False
-
-
-def _tbb_library() -> Optional[str]:
-    """The path of libtbb.so.12 from the installed `tbb` package, or None."""
-    try:
-        files = importlib.metadata.files("tbb") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == "libtbb.so.12":
-            return str(f.locate())
-    return None
-
-
-def _choose_tbb() -> bool:
-    """Make numba's pool the TBB one when the `tbb` package is installed and nobody chose a layer.
-
-    numba's `omp` layer shares libgomp with whoever loaded it first: after `import torch` that is
-    PyTorch's copy, whose idle threads spin for ~300,000 iterations, and a numpy matmul of 128
-    interleaved with a parallel add took 100-300x longer than the two alone. TBB's idle workers
-    yield their core, and its pool survives fork. The library is loaded from the package's own
-    path first: in a virtual environment it is not on the loader's search path, and numba's
-    lookup by name then finds the loaded copy."""
-    if numba.config.THREADING_LAYER != "default" or os.environ.get("NUMBA_THREADING_LAYER"):
-        return False  # the user's choice
-    path = _tbb_library()
-    if path is None:
-        return False
-    try:
-        numba.threading_layer()
-        return False  # a parallel numba function already started the pool
-    except ValueError:
-        pass
-    try:
-        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-    except OSError:
-        return False
-    numba.config.THREADING_LAYER = "tbb"
-    return True
-
-
-def start_pool(n: int) -> None:
-    """Start numba's thread pool with n threads: TBB's when the `tbb` package is there (see
-    `_choose_tbb`). When it is an OpenMP pool that numba loads now,
-    it is loaded with a bounded spin (GOMP_SPIN) unless the user set GOMP_SPINCOUNT or
-    OMP_WAIT_POLICY; the variable is set only while numba loads the library, so nothing else in
-    the process (another OpenMP copy, a child process) sees it."""
-    if _choose_tbb():
-        numba.set_num_threads(n)
-        return
-    bound = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ and not _gomp_loaded()
-    if bound:
-        os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN
-    try:
-        numba.set_num_threads(n)  # loads the threading layer first (libgomp for `omp`)
-    finally:
-        if bound:
-            del os.environ["GOMP_SPINCOUNT"]
-
 
 class _Kernels(dict):
     """Kernel dispatchers made on first use: key -> make(*key) (making one compiles nothing)."""

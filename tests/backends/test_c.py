@@ -63,10 +63,10 @@ def test_missing_extension_default_falls_back_with_warning(cbe):
 
 
 def test_stale_extension_refused(cbe, monkeypatch):
-    from tinygrad_like.backends import c_backend
-    monkeypatch.setattr(c_backend, "source_hash", lambda *a: "0" * 64)
+    from tinygrad_like.backends import c_runtime
+    monkeypatch.setattr(c_runtime, "source_hash", lambda *a: "0" * 64)
     with pytest.raises(BackendError, match=r"stale.*pip install -e \."):
-        c_backend.check_fresh()
+        c_runtime.check_fresh()
 
 
 def test_source_hash_follows_csrc_edits(cbe, tmp_path):
@@ -83,8 +83,8 @@ def test_source_hash_follows_csrc_edits(cbe, tmp_path):
 
 
 def test_built_hash_matches_sources(cbe):
-    from tinygrad_like.backends import c_backend, c_build
-    built = c_backend.ffi.string(c_backend.lib.tg_source_hash()).decode()
+    from tinygrad_like.backends import c_build, c_runtime
+    built = c_runtime.ffi.string(c_runtime.lib.tg_source_hash()).decode()
     assert built == c_build.source_hash()
 
 
@@ -283,9 +283,9 @@ def test_mid_size_results_reuse_heap_pages():
 def test_tg_num_threads_caps_both_pools(cbe):
     r = _run("""
         import tinygrad_like as tg
-        from tinygrad_like.backends import c_backend
+        from tinygrad_like.backends import c_runtime
         be = tg.backends.load("c")
-        print(be.get_num_threads(), c_backend.lib.scipy_openblas_get_num_threads())
+        print(be.get_num_threads(), c_runtime.lib.scipy_openblas_get_num_threads())
     """, env={"TG_NUM_THREADS": "1"})
     assert r.stdout.split() == ["1", "1"], r.stderr
 

@@ -322,7 +322,7 @@ def test_generic_reduction_serial_and_parallel_builds(op, shape, dims):
 def test_pool_starts_with_a_bounded_omp_spin_the_user_can_override(monkeypatch, env, seen):
     """GOMP_SPINCOUNT is set only while numba loads its pool, and only where the user set neither
     it nor OMP_WAIT_POLICY; the environment is left as it was, also when the start fails."""
-    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_pool as nb
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     for k, v in env.items():
@@ -344,7 +344,7 @@ def test_pool_starts_with_a_bounded_omp_spin_the_user_can_override(monkeypatch, 
 
 
 def test_pool_leaves_an_already_loaded_libgomp_alone(monkeypatch):
-    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_pool as nb
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setattr(nb, "_gomp_loaded", lambda: True)
@@ -361,7 +361,7 @@ def test_omp_pool_in_a_fresh_process_sees_the_spin_and_the_environment_does_not(
     code = textwrap.dedent("""
         import os, numba
         import tinygrad_like as tg
-        from tinygrad_like.backends import numba_backend as nb
+        from tinygrad_like.backends import numba_pool as nb
         assert not nb._gomp_loaded()
         x = tg.arange(200_000, dtype=tg.float32, backend="numba")
         y = (x + x).numpy()
@@ -387,7 +387,7 @@ def test_pool_is_tbb_when_installed_also_after_torch_loaded_its_libgomp():
     """With the `tbb` package installed and no layer chosen, numba's pool is TBB's, also when
     PyTorch (whose libgomp numba's omp layer would share) was imported first; parallel kernels
     give the right result, also in a child forked after them."""
-    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_pool as nb
     if nb._tbb_library() is None:
         pytest.skip("the tbb package is not installed")
     p = _fresh_process("""
