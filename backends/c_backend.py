@@ -35,7 +35,7 @@ from tinygrad_like.view import View, contiguous_strides, prod
 from . import c_runtime as rt
 from .c_capture import NativeCapture
 from .c_fused import CFusedKernels
-from .c_runtime import _BIG, _CHARS, _CTYPE, _DT, _INT64, _PTR, CBuffer, _alloc, _check, _code, _fail, _geo, _new, _obj_new, ffi
+from .c_runtime import _CHARS, _MID, _CTYPE, _DT, _INT64, _PTR, CBuffer, _alloc, _check, _code, _fail, _geo, _new, _obj_new, ffi
 from .common import COMPARE, first_dim_disjoint
 from .protocol import ARG_REDUCE_CODES, BINARY_CODES, REDUCE_CODES, SCAN_CODES, SCATTER_CODES, UNARY_CODES
 from .threads import num_threads
@@ -85,7 +85,6 @@ class CBackend(CFusedKernels):
         if spin.isdigit():
             rt.lib.tg_set_spin_us(int(spin))
         rt.lib.tg_set_par_min(PAR_MIN_CHEAP, PAR_MIN_COSTLY)
-        rt.lib.tg_keep_heap_memory()  # result buffers below 1 MiB reuse heap pages (no page faults)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork)
 
@@ -230,7 +229,7 @@ class CBackend(CFusedKernels):
             code, dt, odt = hot
             if out is None:
                 nbytes = n * odt.itemsize
-                if nbytes < _BIG and rt.on_new is None:
+                if nbytes < _MID and rt.on_new is None:
                     out = _obj_new(CBuffer)
                     out.ptr = _alloc(_CHARS, nbytes or 1)
                     out.size = n

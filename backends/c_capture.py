@@ -22,8 +22,8 @@ from . import c_fusion
 from ._c_ext import ffi
 
 # Functions that are not kernels: allocation, thread and build bookkeeping.
-NOT_KERNELS = frozenset({"tg_big_alloc", "tg_big_free", "tg_source_hash", "tg_set_threads", "tg_get_threads",
-                         "tg_set_spin_us", "tg_set_par_min", "tg_after_fork", "tg_pool_entry",
+NOT_KERNELS = frozenset({"tg_big_alloc", "tg_big_free", "tg_mid_alloc", "tg_mid_free", "tg_source_hash",
+                         "tg_set_threads", "tg_get_threads", "tg_set_spin_us", "tg_set_par_min", "tg_after_fork", "tg_pool_entry",
                          "scipy_openblas_set_num_threads"})
 _MASK64 = (1 << 64) - 1
 

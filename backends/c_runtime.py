@@ -70,7 +70,11 @@ class CBuffer:
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-_BIG = 1 << 20  # bytes; from here on buffers come from the C side's huge-page cache (csrc/core.c)
+# bytes: from _MID on, buffers come from the C side's free lists of mid-size blocks (their pages
+# stay with the process, no page faults when a step makes them again); from _BIG on, from its
+# huge-page cache (csrc/core.c). Below _MID, from cffi's malloc path, the cheapest per call.
+_MID = 1 << 16
+_BIG = 1 << 20
 
 
 on_new: Optional[Callable[[CBuffer], None]] = None  # set while a tg.jit capture runs (c_capture.py)
@@ -80,11 +84,16 @@ _obj_new = object.__new__
 
 def _new(n: int, dtype: DType) -> CBuffer:
     nbytes = n * dtype.itemsize
-    if nbytes < _BIG:
+    if nbytes < _MID:
         buf = _obj_new(CBuffer)  # CBuffer(...) without its __init__ call: this runs for every result
         buf.ptr = _alloc(_CHARS, nbytes or 1)
         buf.size = n
         buf.dtype = dtype
+    elif nbytes < _BIG:
+        p = lib.tg_mid_alloc(nbytes)
+        if p == ffi.NULL:
+            raise MemoryError(f"c backend: cannot allocate {nbytes} bytes")
+        buf = CBuffer(ffi.gc(p, lib.tg_mid_free, nbytes), n, dtype)
     else:
         p = lib.tg_big_alloc(nbytes)
         if p == ffi.NULL:

@@ -11,7 +11,9 @@ void tg_free(void *p);
 void *tg_big_alloc(int64_t nbytes);
 void tg_big_free(void *p);
 void tg_cache_clear(void);
-void tg_keep_heap_memory(void);
+void *tg_mid_alloc(int64_t nbytes);
+void tg_mid_free(void *p);
+void tg_mid_after_fork(void);
 void tg_set_cache_limit(int64_t nbytes);
 
 /* threads */

@@ -76,6 +76,7 @@ void tg_after_fork(void) {
     atomic_store(&g_job.active, 0);
     atomic_store(&g_job.open, 0);
     atomic_store(&g_sleepers, 0);
+    tg_mid_after_fork();
 }
 
 static int64_t now_ns(void) {
@@ -217,18 +218,67 @@ void *tg_alloc(int64_t nbytes) {
 }
 void tg_free(void *p) { free(p); }
 
-/* Buffers below 1 MiB come from malloc. glibc's defaults hand a freed block of a few hundred KiB
-   back to the OS (mmap'ed blocks, and the heap's top trimmed past twice the adaptive mmap
-   threshold), so the next one costs a page fault per 4 KiB page again: a transformer training step
-   (448x256 activations, 458 KiB) took ~900 page faults per step that way, 1-2 ms of a 24 ms step.
-   tg_keep_heap_memory (called once when the backend loads) keeps blocks below 1 MiB in the heap
-   and lets up to 64 MiB of free heap top stay mapped: 14 faults per step. Process-wide, like any
-   mallopt; a no-op off glibc. */
-void tg_keep_heap_memory(void) {
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
+/* Mid-size buffers (64 KiB to 1 MiB, the Python side decides) come from here. From malloc, a freed
+   block of a few hundred KiB often goes back to the OS (glibc mmaps such blocks and trims the
+   heap's top), so the next one costs a page fault per 4 KiB page again: a transformer training
+   step (448x256 activations, 458 KiB) took ~900 page faults that way, 1-2 ms of the step. Here
+   sizes round up to 16 KiB and freed blocks wait on a free list per size (at most MID_SLOTS
+   each, MID_LIMIT bytes in all) for the next request of that size. glibc's own settings (mallopt)
+   are left alone: they are the whole process's, numpy's and PyTorch's too. */
+#define HEADER_MID 64  /* the size class, in front of the 64-byte aligned data */
+#define MID_STEP ((size_t)16 << 10)
+#define MID_CLASSES 64            /* 16 KiB .. 1 MiB */
+#define MID_SLOTS 32
+#define MID_LIMIT ((size_t)64 << 20)
+static pthread_mutex_t g_mid_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *g_mid[MID_CLASSES + 1][MID_SLOTS];
+static int g_nmid[MID_CLASSES + 1];
+static size_t g_mid_cached = 0;
+
+void *tg_mid_alloc(int64_t nbytes) {
+    size_t cls = ((size_t)(nbytes > 0 ? nbytes : 1) + MID_STEP - 1) / MID_STEP;
+    if (cls > MID_CLASSES) return NULL;  /* not a mid-size request (the caller's error) */
+    void *p = NULL;
+    pthread_mutex_lock(&g_mid_mu);
+    if (g_nmid[cls] > 0) {
+        p = g_mid[cls][--g_nmid[cls]];
+        g_mid_cached -= cls * MID_STEP;
+    }
+    pthread_mutex_unlock(&g_mid_mu);
+    if (p) return (char *)p + HEADER_MID;
+    char *base = NULL;
+    if (posix_memalign((void **)&base, 64, cls * MID_STEP + HEADER_MID) != 0) return NULL;
+    *(size_t *)base = cls;
+    return base + HEADER_MID;
+}
+
+void tg_mid_free(void *p) {
+    if (!p) return;
+    char *base = (char *)p - HEADER_MID;
+    size_t cls = *(size_t *)base;
+    pthread_mutex_lock(&g_mid_mu);
+    if (g_nmid[cls] < MID_SLOTS && g_mid_cached + cls * MID_STEP <= MID_LIMIT) {
+        g_mid[cls][g_nmid[cls]++] = base;
+        g_mid_cached += cls * MID_STEP;
+        base = NULL;
+    }
+    pthread_mutex_unlock(&g_mid_mu);
+    free(base);
+}
+
+/* In a forked child: another thread may have held the lock at the fork. */
+void tg_mid_after_fork(void) {
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    g_mid_mu = m;
+}
+
+static void mid_clear(void) {
+    pthread_mutex_lock(&g_mid_mu);
+    for (int c = 0; c <= MID_CLASSES; c++) {
+        while (g_nmid[c] > 0) free(g_mid[c][--g_nmid[c]]);
+    }
+    g_mid_cached = 0;
+    pthread_mutex_unlock(&g_mid_mu);
 }
 
 /* Big buffers (>= 1 MiB, the Python side decides) come from here: fresh memory costs a page
@@ -250,6 +300,7 @@ void tg_set_cache_limit(int64_t nbytes) {
 }
 
 void tg_cache_clear(void) {
+    mid_clear();
     pthread_mutex_lock(&g_cache_mu);
     for (int i = 0; i < g_ncache; i++) free(g_cache[i].base);
     g_ncache = 0;
