@@ -29,6 +29,18 @@ def _conv_geo(x: CBuffer, x_view: View, w: CBuffer, w_view: View, kernel: tuple,
     return _geo(x_view.shape, x_view.strides, kernel, stride, dilation, pads, out_size, (oc,)), oc
 
 
+def _pointwise2(name: str, a: CBuffer, a_view: View, b: CBuffer, b_view: View, dtype: DType) -> CBuffer:
+    """The two-input pointwise kernel tg_<name> over flat (n,) stride-1 views of one size."""
+    n = _flat(a, a_view, dtype, name)
+    if _flat(b, b_view, dtype, name) != n:
+        raise ShapeError(f"c backend: {name}: views {a_view} and {b_view} differ in size")
+    out = _new(n, dtype)
+    rc = getattr(rt.lib, "tg_" + name)(_DT[dtype.name], n, a.ptr, a_view.offset, b.ptr, b_view.offset, out.ptr)
+    if rc:
+        _fail(f"{name} on {dtype.name}", rc)
+    return out
+
+
 class CFusedKernels:
     """The fused kernels of the C backend (a mixin of CBackend)."""
 
@@ -47,14 +59,7 @@ class CFusedKernels:
     # optional fused kernels (protocol.py) -------------------------------------------
     def relu_backward(self, g: CBuffer, g_view: View, y: CBuffer, y_view: View, dtype: DType) -> CBuffer:
         """g where y > 0, else 0 (y = relu(x)); both views flat (n,) with stride 1."""
-        n = _flat(g, g_view, dtype, "relu_backward")
-        if _flat(y, y_view, dtype, "relu_backward") != n:
-            raise ShapeError(f"c backend: relu_backward: views {g_view} and {y_view} differ in size")
-        out = _new(n, dtype)
-        rc = rt.lib.tg_relu_backward(_DT[dtype.name], n, g.ptr, g_view.offset, y.ptr, y_view.offset, out.ptr)
-        if rc:
-            _fail(f"relu_backward on {dtype.name}", rc)
-        return out
+        return _pointwise2("relu_backward", g, g_view, y, y_view, dtype)
 
     def softmax_backward(self, g: CBuffer, g_view: View, y: CBuffer, y_view: View, dtype: DType,
                          log: bool) -> CBuffer:
@@ -199,14 +204,7 @@ class CFusedKernels:
 
     def gelu_backward(self, g: CBuffer, g_view: View, x: CBuffer, x_view: View, dtype: DType) -> CBuffer:
         """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
-        n = _flat(g, g_view, dtype, "gelu_backward")
-        if _flat(x, x_view, dtype, "gelu_backward") != n:
-            raise ShapeError(f"c backend: gelu_backward: views {g_view} and {x_view} differ in size")
-        out = _new(n, dtype)
-        rc = rt.lib.tg_gelu_backward(_DT[dtype.name], n, g.ptr, g_view.offset, x.ptr, x_view.offset, out.ptr)
-        if rc:
-            _fail(f"gelu_backward on {dtype.name}", rc)
-        return out
+        return _pointwise2("gelu_backward", g, g_view, x, x_view, dtype)
 
     def layer_norm(self, x: CBuffer, x_view: View, w: Optional[CBuffer], w_view: Optional[View], b: Optional[CBuffer],
                    b_view: Optional[View], eps: float, dtype: DType) -> tuple:
