@@ -72,6 +72,21 @@ def add_into_par(dst, doff, dstrides, src, soff, sstrides, shape):
 
 
 @njit(cache=True, inline="always")
+def _in_bounds_columns(g, j):
+    """(base, lo, hi) for kernel column j: output columns [lo, hi) read input column base + ow * stride
+    inside the row; the others fall into the padding."""
+    ow_ = g[17]
+    base = j * g[13] - g[15]
+    lo = 0
+    hi = ow_
+    while lo < ow_ and base + lo * g[11] < 0:
+        lo += 1
+    while hi > lo and base + (hi - 1) * g[11] >= g[3]:
+        hi -= 1
+    return base, lo, hi
+
+
+@njit(cache=True, inline="always")
 def _im2col_sample(g, x, xoff, n, cols, coff, ld):
     """cols[coff + q*ld + (oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] for row q = (c, i, j),
     0 in the padding."""
@@ -81,13 +96,7 @@ def _im2col_sample(g, x, xoff, n, cols, coff, ld):
         c = q // kk
         i = (q % kk) // kw
         j = q % kw
-        base = j * g[13] - g[15]
-        lo = 0
-        hi = ow_
-        while lo < ow_ and base + lo * g[11] < 0:
-            lo += 1
-        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
-            hi -= 1
+        base, lo, hi = _in_bounds_columns(g, j)
         plane = xoff + n * g[4] + c * g[5]
         for oh in range(oh_):
             o = coff + q * ld + oh * ow_
@@ -118,13 +127,7 @@ def _col2im_sample(g, cols, coff, ld, gx, goff):
         c = q // kk
         i = (q % kk) // kw
         j = q % kw
-        base = j * g[13] - g[15]
-        lo = 0
-        hi = ow_
-        while lo < ow_ and base + lo * g[11] < 0:
-            lo += 1
-        while hi > lo and base + (hi - 1) * g[11] >= g[3]:
-            hi -= 1
+        base, lo, hi = _in_bounds_columns(g, j)
         for oh in range(oh_):
             ih = oh * g[10] - g[14] + i * g[12]
             if ih < 0 or ih >= g[2]:
