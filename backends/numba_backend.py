@@ -35,7 +35,7 @@ from . import numba_matmul as mm
 from . import numba_misc as misc
 from . import numba_reduce as red
 from . import numba_sortscan as ss
-from .common import COMPARE, ViewChecks, bases, first_dim_disjoint
+from .common import COMPARE, ViewChecks, first_dim_disjoint
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
 from .numba_pool import start_pool
 from .threads import num_threads
@@ -141,31 +141,8 @@ def _nd(shape: tuple, *strides: tuple) -> tuple:
     return ((1,) * pad + shape, *((0,) * pad + s for s in strides))
 
 
-@lru_cache(maxsize=512)
-def _batch_offsets(batch: tuple, strides: tuple, offset: int) -> np.ndarray:
-    """The int64 buffer offsets of every batch element of a matmul operand (a training step
-    multiplies the same views every step). Shared: the kernels only read it (left writeable, as
-    a read-only array would be a second compiled type of every GEMM kernel)."""
-    return np.array(bases(batch, strides, offset), np.int64)
-
-
 def _unit(s: int) -> bool:
     return s == 1 or s == 0
-
-
-def _rows_fold(shape: tuple, strides: tuple) -> Optional[int]:
-    """The row stride when the dims (..., m) with these strides are one evenly strided run of
-    rows (each dim's stride is the next one's times its size; size-1 dims never move), else None."""
-    size, step = 1, 0
-    for n, s in zip(reversed(shape), reversed(strides)):
-        if n == 1:
-            continue
-        if size == 1:
-            step = s
-        elif s != step * size:
-            return None
-        size *= n
-    return step
 
 
 class NumbaBackend:
@@ -460,31 +437,7 @@ class NumbaBackend:
 
     # ---- linear algebra -------------------------------------------------------------
     def matmul(self, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
-        *batch, m, kk = a_view.shape
-        n = b_view.shape[-1]
-        sam, sak = a_view.strides[-2:]
-        sbk, sbn = b_view.strides[-2:]
-        if batch and not any(b_view.strides[:-2]):
-            run = _rows_fold(a_view.shape[:-1], a_view.strides[:-1])
-            if run is not None:
-                # B broadcast over the batch and A's rows one evenly strided run (x @ w for a
-                # (B, T, k) x): one GEMM of prod(batch)*m rows gives the same contiguous output
-                m, sam, batch = m * prod(batch), run, []
-        if batch:
-            a_offs = _batch_offsets(tuple(batch), a_view.strides[:-2], a_view.offset)
-            b_offs = _batch_offsets(tuple(batch), b_view.strides[:-2], b_view.offset)
-        else:
-            a_offs = np.full(1, a_view.offset, np.int64)
-            b_offs = np.full(1, b_view.offset, np.int64)
-        out = np.empty(a_offs.size * m * n, NP_TYPES[dtype])
-        if a_offs.size > 1 and m * n * kk <= mm.SMALL_MACS and kk <= mm.SMALL_K:
-            # a batch of small products (attention's per-head blocks): one task per product
-            _GEMM_SMALL[a_offs.size * m * n * kk >= PAR_MATMUL](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk)
-        elif a_offs.size * m * n * kk >= PAR_MATMUL:
-            _GEMM[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 2 * numba.get_num_threads())
-        else:
-            _GEMM[False](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 1)
-        return out
+        return _matmul_kernel(a_view, b_view, dtype)(a, a_view, b, b_view, dtype)
 
     # ---- indexing -------------------------------------------------------------------
     def gather(self, x: np.ndarray, x_view: View, index: np.ndarray, index_view: View, dim: int,
@@ -539,9 +492,8 @@ class NumbaBackend:
         gradient g, after incrementing the float32 step count at step_view (one element)."""
         n = _checks.adam_operands(p, p_view, ((g, g_view, "grad"), (m, m_view, "exp_avg"), (v, v_view, "exp_avg_sq")),
                                   step, step_view, dtype, float32)
-        _ADAM[n >= PAR_ELEMWISE](p, p_view.offset, g, g_view.offset, m, m_view.offset, v, v_view.offset, n, step,
-                                 step_view.offset, float(lr), float(betas[0]), float(betas[1]), float(eps),
-                                 float(weight_decay), bool(decoupled), bool(maximize))
+        _adam_kernel(n, p_view, g_view, m_view, v_view, step_view, lr, betas, eps, weight_decay, decoupled,
+                     maximize)(p, p_view, g, g_view, m, m_view, v, v_view, step, step_view)
 
     def gelu(self, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """The exact (erf) GELU of a flat (n,) stride-1 view."""
@@ -607,9 +559,73 @@ class NumbaBackend:
 
 
     # ---- tg.jit ----------------------------------------------------------------------
+    def replay_kernel(self, name: str, args: tuple) -> Optional[Callable[..., Any]]:
+        """For a tg.jit replay of a call checked when it was captured: a function of the same
+        positional arguments that does only the per-call work (the work that depends on views and
+        constants alone done here, once); None when `name` has none."""
+        if name == "matmul":
+            return _matmul_kernel(args[1], args[3], args[4])
+        if name == "adam_step":
+            return _adam_kernel(args[1].shape[0], *args[1:10:2], *args[11:])
+        return None
+
     def fuse_elementwise(self, chain: Any) -> Callable[[list], tuple]:
         """One numba kernel for a run of elementwise calls a tg.jit program fuses (numba_fusion.py)."""
         return numba_fusion.build(chain, chain.n >= PAR_ELEMWISE)
+
+
+def _matmul_kernel(a_view: View, b_view: View, dtype: DType) -> Callable[..., np.ndarray]:
+    """matmul of these views, as a function of matmul's arguments: the GEMM's shape, strides and
+    batch offsets depend on the views alone (the parallel build is picked at each call)."""
+    *batch, m, kk = a_view.shape
+    n = b_view.shape[-1]
+    sam, sak = a_view.strides[-2:]
+    sbk, sbn = b_view.strides[-2:]
+    if batch and not any(b_view.strides[:-2]):
+        run = mm.rows_fold(a_view.shape[:-1], a_view.strides[:-1])
+        if run is not None:
+            # B broadcast over the batch and A's rows one evenly strided run (x @ w for a
+            # (B, T, k) x): one GEMM of prod(batch)*m rows gives the same contiguous output
+            m, sam, batch = m * prod(batch), run, []
+    if batch:
+        a_offs = mm.batch_offsets(tuple(batch), a_view.strides[:-2], a_view.offset)
+        b_offs = mm.batch_offsets(tuple(batch), b_view.strides[:-2], b_view.offset)
+    else:
+        a_offs = np.full(1, a_view.offset, np.int64)
+        b_offs = np.full(1, b_view.offset, np.int64)
+    size, t = a_offs.size * m * n, NP_TYPES[dtype]
+    work = size * kk
+    if a_offs.size > 1 and m * n * kk <= mm.SMALL_MACS and kk <= mm.SMALL_K:
+        def small(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
+            # a batch of small products (attention's per-head blocks): one task per product
+            out = np.empty(size, t)
+            _GEMM_SMALL[work >= PAR_MATMUL](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk)
+            return out
+        return small
+
+    def gemm(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
+        out = np.empty(size, t)
+        if work >= PAR_MATMUL:
+            _GEMM[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 2 * numba.get_num_threads())
+        else:
+            _GEMM[False](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 1)
+        return out
+    return gemm
+
+
+def _adam_kernel(n: int, p_view: View, g_view: View, m_view: View, v_view: View, step_view: View, lr: float,
+                 betas: tuple, eps: float, weight_decay: float, decoupled: bool,
+                 maximize: bool) -> Callable[..., None]:
+    """adam_step's kernel call for checked operands of n elements, as a function of adam_step's
+    leading arguments (buffers and views; the rest are bound here)."""
+    po, go, mo, vo, so = p_view.offset, g_view.offset, m_view.offset, v_view.offset, step_view.offset
+    consts = (float(lr), float(betas[0]), float(betas[1]), float(eps), float(weight_decay), bool(decoupled),
+              bool(maximize))
+
+    def run(p: np.ndarray, p_view: View, g: np.ndarray, g_view: View, m: np.ndarray, m_view: View, v: np.ndarray,
+            v_view: View, step: np.ndarray, step_view: View, *rest: Any) -> None:
+        _ADAM[n >= PAR_ELEMWISE](p, po, g, go, m, mo, v, vo, n, step, so, *consts)
+    return run
 
 
 def _check_indices(index: np.ndarray, view: View, size: int, dim: int, what: str) -> None:

@@ -24,9 +24,13 @@ Edge tiles are computed into a small scratch tile and copied out, so C is never 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Optional
+
 import numpy as np
 from numba import njit, prange
 
+from .common import bases
 from .numba_simd import AVX512, lanes, tblock, transpose_block, vaccum, vadd, vbcast, vfma, vhsum, vload, vstore, vzeros
 
 @njit(inline="always")
@@ -332,3 +336,26 @@ def make_gemm_small(par: bool):
                         for r in range(rows):
                             copy_run(out, co + (i0 + r) * n + j0, tile, r * L, cols)
     return k
+
+
+@lru_cache(maxsize=512)
+def batch_offsets(batch: tuple, strides: tuple, offset: int) -> np.ndarray:
+    """The int64 buffer offsets of every batch element of a matmul operand (a training step
+    multiplies the same views every step). Shared: the kernels only read it (left writeable, as
+    a read-only array would be a second compiled type of every GEMM kernel)."""
+    return np.array(bases(batch, strides, offset), np.int64)
+
+
+def rows_fold(shape: tuple, strides: tuple) -> Optional[int]:
+    """The row stride when the dims (..., m) with these strides are one evenly strided run of
+    rows (each dim's stride is the next one's times its size; size-1 dims never move), else None."""
+    size, step = 1, 0
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 1:
+            continue
+        if size == 1:
+            step = s
+        elif s != step * size:
+            return None
+        size *= n
+    return step

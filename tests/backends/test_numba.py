@@ -415,3 +415,54 @@ def test_pool_keeps_the_users_threading_layer():
     """, NUMBA_THREADING_LAYER="workqueue")
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["workqueue"]
+
+
+@pytest.mark.parametrize("case", ["plain", "parallel", "folded", "batched", "small_products", "transposed"])
+def test_replay_kernel_matmul_equals_the_method_bit_for_bit(case):
+    """replay_kernel('matmul', args), which tg.jit replays call, runs the method's GEMM plan for
+    every kind of view: same bits as matmul itself, on fresh buffers of the captured layout."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.dtypes import float32
+    from tinygrad_like.view import View
+    be = nb.NumbaBackend()
+    shapes = {"plain": ((5, 7), (7, 6)), "parallel": ((128, 128), (128, 128)), "folded": ((3, 5, 7), (7, 6)),
+              "batched": ((3, 5, 7), (3, 7, 6)), "small_products": ((4, 8, 16), (4, 16, 8)),
+              "transposed": ((9, 4), (6, 9))}
+    sa, sb = shapes[case]
+    va, vb = View.contiguous(sa), View.contiguous(sb)
+    if case == "transposed":  # both operands column-major, at an offset
+        va, vb = View((4, 9), (1, 4), 0), View((9, 6), (1, 9), 0)
+    if case == "folded":
+        vb = View((3,) + sb, (0,) + vb.strides, 0)
+    rng = np.random.default_rng(3)
+    run = be.replay_kernel("matmul", (None, va, None, vb, float32))
+    for _ in range(2):
+        a = rng.standard_normal(math.prod(sa)).astype(np.float32)
+        b = rng.standard_normal(math.prod(sb)).astype(np.float32)
+        assert np.array_equal(run(a, va, b, vb, float32), be.matmul(a, va, b, vb, float32))
+    assert be.replay_kernel("binary", ("add", None, va, None, va, float32)) is None
+
+
+@pytest.mark.parametrize("n", [100, 1 << 17], ids=["serial", "parallel"])
+def test_replay_kernel_adam_step_equals_the_method_bit_for_bit(n):
+    """replay_kernel('adam_step', args) updates p, m, v and the step count as adam_step does."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.dtypes import float32
+    from tinygrad_like.view import View
+    be = nb.NumbaBackend()
+    rng = np.random.default_rng(4)
+    bufs = [rng.standard_normal(n + 3).astype(np.float32) for _ in range(4)]
+    bufs[3] = np.abs(bufs[3])
+    views = [View((n,), (1,), k) for k in range(4)]
+    step, sv = np.zeros(2, np.float32), View((1,), (1,), 1)
+    consts = (float32, 1e-3, (0.9, 0.999), 1e-8, 0.01, True, False)
+    twin = [b.copy() for b in bufs], step.copy()
+    args = (bufs[0], views[0], bufs[1], views[1], bufs[2], views[2], bufs[3], views[3], step, sv) + consts
+    run = be.replay_kernel("adam_step", args)
+    for _ in range(3):
+        run(*args)
+        (p, g, m, v), s = twin
+        be.adam_step(p, views[0], g, views[1], m, views[2], v, views[3], s, sv, *consts)
+    for got, want in zip(bufs + [step], twin[0] + [twin[1]]):
+        assert np.array_equal(got, want)
+    assert step[1] == 3

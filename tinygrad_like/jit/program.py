@@ -3,7 +3,9 @@
 Each buffer a recorded call returned is a numbered slot; a replay calls the same methods with
 the same arguments, each slot bound to the buffer its call returns this time (buffers that
 existed before the capture, such as parameters, are passed as they are). A slot is dropped
-after its last use, so a replay holds no more memory than the eager run.
+after its last use, so a replay holds no more memory than the eager run. A backend with a
+`replay_kernel(name, args)` may hand back, for a call checked when captured, a function of the same
+arguments that skips the work depending on views and constants alone.
 """
 from __future__ import annotations
 
@@ -257,6 +259,9 @@ class MethodProgram:
                     S[f] = None
             return random_step
         fn = c.fn
+        bind = getattr(c.be, "replay_kernel", None)  # the backend's call without its capture-time checks
+        if bind is not None:
+            fn = bind(c.name, c.args) or fn
         if not kwargs and not kw_ins and not isinstance(outs, tuple):
             def plain_step(S: list) -> None:  # the common case: positional arguments, one result
                 a = list(args)
