@@ -48,7 +48,7 @@ else
     ARGS=(tests --ignore=tests/test_bench.py -n auto --dist loadgroup)
 fi
 start=$(date +%s)
-LD_PRELOAD="$LIBASAN" "$PY" -c "import tinygrad_like.backends.c_backend as c, sys; \
+LD_PRELOAD="$LIBASAN" "$PY" -c "import tinygrad_like.backends.c_runtime as c, sys; \
     assert c.__file__.startswith('$WORK'), c.__file__; print('asan.sh: extension', c.lib.tg_source_hash and 'loaded from', c.__file__)"
 LD_PRELOAD="$LIBASAN" "$PY" -m pytest --backends=c -p no:cacheprovider "${ARGS[@]}"
 echo "asan.sh: clean (no ASan report), $(( $(date +%s) - start )) s"
