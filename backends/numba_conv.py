@@ -118,6 +118,17 @@ def _im2col_sample(g, x, xoff, n, cols, coff, ld):
 
 
 @njit(cache=True, inline="always")
+def _sample_columns(g, x, xoff, n, wp, xp, cols, j, lg, l, ld):
+    """Sample n's im2col columns into column block j of cols: through the zero-padded grid xp (row
+    width wp) when wp, else straight from x."""
+    if wp:
+        _pad_sample(g, x, xoff, n, wp, xp)
+        _im2col_grid(g, xp, wp, cols, j * lg, ld)
+    else:
+        _im2col_sample(g, x, xoff, n, cols, j * l, ld)
+
+
+@njit(cache=True, inline="always")
 def _col2im_sample(g, cols, coff, ld, gx, goff):
     """gx[goff + (c, ih, iw)] += the column entries (row q at coff + q*ld) that view that position."""
     oh_, ow_, kw = g[16], g[17], g[9]
@@ -227,11 +238,7 @@ def make_conv2d(par: bool):
                 s1 = min(s0 + nb, nn)
                 ld = (s1 - s0) * lg
                 for n in range(s0, s1):
-                    if wp:
-                        _pad_sample(g, x, xoff, n, wp, xp)
-                        _im2col_grid(g, xp, wp, cols, (n - s0) * lg, ld)
-                    else:
-                        _im2col_sample(g, x, xoff, n, cols, (n - s0) * l, ld)
+                    _sample_columns(g, x, xoff, n, wp, xp, cols, n - s0, lg, l, ld)
                 _GEMM1(w, aoff, ckk, 1, cols, zero, ld, 1, tmp, oc, ld, ckk, 1)
                 for n in range(s0, s1):
                     for r in range(oc):
@@ -281,11 +288,7 @@ def make_conv2d_backward(par: bool):
                             zero_run(gblk, dst + g[17], rw - g[17])
                 if need_w:
                     for n in range(b0, b1):
-                        if wp:
-                            _pad_sample(g, x, xoff, n, wp, xp)
-                            _im2col_grid(g, xp, wp, cols, (n - b0) * lg, ld)
-                        else:
-                            _im2col_sample(g, x, xoff, n, cols, (n - b0) * l, ld)
+                        _sample_columns(g, x, xoff, n, wp, xp, cols, n - b0, lg, l, ld)
                     _GEMM1(gblk, zero, ld, 1, cols, zero, 1, ld, tmp, oc, ckk, ld, 1)
                     add_run(gw_parts, t * oc * ckk, tmp, 0, oc * ckk)
                 if need_b:
