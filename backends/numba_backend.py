@@ -145,6 +145,14 @@ def _unit(s: int) -> bool:
     return s == 1 or s == 0
 
 
+def _flat_pair(what: str, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> int:
+    """The element count of two checked flat (n,) stride-1 views of one size."""
+    n = _flat(a, a_view, dtype, what)
+    if _flat(b, b_view, dtype, what) != n:
+        raise ShapeError(f"numba backend: {what}: views {a_view} and {b_view} differ in size")
+    return n
+
+
 class NumbaBackend:
     """JIT-compiled kernels over numpy buffers (see backends/protocol.py for the contract)."""
 
@@ -328,9 +336,7 @@ class NumbaBackend:
     # ---- optional fused kernels -----------------------------------------------------
     def relu_backward(self, g: np.ndarray, g_view: View, y: np.ndarray, y_view: View, dtype: DType) -> np.ndarray:
         """g where y > 0, else 0 (y = relu(x)); both views flat (n,) with stride 1."""
-        n = _flat(g, g_view, dtype, "relu_backward")
-        if _flat(y, y_view, dtype, "relu_backward") != n:
-            raise ShapeError(f"numba backend: relu_backward: views {g_view} and {y_view} differ in size")
+        n = _flat_pair("relu_backward", g, g_view, y, y_view, dtype)
         out = np.empty(n, g.dtype)
         _RELU_BW[n >= PAR_ELEMWISE](g, g_view.offset, y, y_view.offset, out, n, g.dtype.type(0))
         return out
@@ -504,9 +510,7 @@ class NumbaBackend:
 
     def gelu_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, dtype: DType) -> np.ndarray:
         """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
-        n = _flat(g, g_view, dtype, "gelu_backward")
-        if _flat(x, x_view, dtype, "gelu_backward") != n:
-            raise ShapeError(f"numba backend: gelu_backward: views {g_view} and {x_view} differ in size")
+        n = _flat_pair("gelu_backward", g, g_view, x, x_view, dtype)
         out = np.empty(n, x.dtype)
         _GELU[True, n >= PAR_ELEMWISE](g, g_view.offset, x, x_view.offset, out, n, *_gelu_constants(x.dtype.type))
         return out
