@@ -229,7 +229,7 @@ int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_
    cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = exp(-0.5 * x * x) / sqrt(2 pi): the formulas and order
    of roundings of the core's composition (ops/composed.py) and of PyTorch's CPU kernel, in one
    pass. float32 takes the float32 erf (within 1.1 ulp of libm's) and exp of vmath.h (16 lanes with
-   AVX-512), float64 libm's. */
+   AVX-512, 8 with AVX2+FMA, the same bits), float64 libm's. */
 typedef struct { int dt; const char *x, *g; char *out; } gelu_t;
 
 #define GELU_F32_ALPHA ((float)0.70710678118654752)  /* 1 / sqrt 2 */
@@ -247,6 +247,15 @@ static void gelu_range(void *ctx, int64_t lo, int64_t hi) {
             __m512 xi = _mm512_maskz_loadu_ps(m, x + i);
             __m512 cdf = _mm512_mul_ps(half, _mm512_add_ps(one, tg_erf16(_mm512_mul_ps(xi, alpha))));
             _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(xi, cdf));
+        }
+#elif defined(TG_AVX2)
+        const __m256 alpha = _mm256_set1_ps(GELU_F32_ALPHA), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 8) {
+            __m256i m = tg_mask8(hi - i);
+            __m256 xi = hi - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, m);
+            __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, tg_erf8(_mm256_mul_ps(xi, alpha))));
+            if (hi - i >= 8) _mm256_storeu_ps(o + i, _mm256_mul_ps(xi, cdf));
+            else _mm256_maskstore_ps(o + i, m, _mm256_mul_ps(xi, cdf));
         }
 #else
         #pragma omp simd
@@ -277,6 +286,20 @@ static void gelu_bw_range(void *ctx, int64_t lo, int64_t hi) {
             __m512 pdf = _mm512_mul_ps(tg_exp16(_mm512_mul_ps(_mm512_mul_ps(mhalf, xi), xi)), beta);
             __m512 d = _mm512_add_ps(cdf, _mm512_mul_ps(xi, pdf));
             _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, g + i), d));
+        }
+#elif defined(TG_AVX2)
+        const __m256 alpha = _mm256_set1_ps(GELU_F32_ALPHA), beta = _mm256_set1_ps(GELU_F32_BETA);
+        const __m256 half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f), one = _mm256_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 8) {
+            const int full = hi - i >= 8;
+            __m256i m = tg_mask8(hi - i);
+            __m256 xi = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, m);
+            __m256 gi = full ? _mm256_loadu_ps(g + i) : _mm256_maskload_ps(g + i, m);
+            __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, tg_erf8(_mm256_mul_ps(xi, alpha))));
+            __m256 pdf = _mm256_mul_ps(tg_exp8(_mm256_mul_ps(_mm256_mul_ps(mhalf, xi), xi)), beta);
+            __m256 y = _mm256_mul_ps(gi, _mm256_add_ps(cdf, _mm256_mul_ps(xi, pdf)));
+            if (full) _mm256_storeu_ps(o + i, y);
+            else _mm256_maskstore_ps(o + i, m, y);
         }
 #else
         #pragma omp simd
