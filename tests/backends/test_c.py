@@ -398,8 +398,8 @@ def _f32_ulps(a, b) -> int:
 
 
 def test_exp_float32_ulps_specials_and_paths_agree(cbe):
-    """exp/sigmoid f32: the AVX-512 contiguous path and the scalar strided path give the same bits,
-    exp within 1 ulp of the correctly rounded value, IEEE specials (inf, nan, -0.0, overflow,
+    """exp/sigmoid f32: the vector (AVX-512 or AVX2) contiguous path and the scalar strided path give
+    the same bits, exp within 1 ulp of the correctly rounded value, IEEE specials (inf, nan, -0.0, overflow,
     subnormal results) right. (All 2^32 inputs were checked once offline: max 1 ulp.)"""
     import math
     import random
@@ -435,11 +435,11 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_sgemm_layouts_and_edges(cbe, threads):
-    """float32 products in the own GEMMs' ranges (csrc/gemm.c for AVX-512, gemm_avx2.c; x @ W.T with few columns: its
-    dot-product kernel; few rows: B read in place), on both sides of each path's bounds: every transpose pair,
-    row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
-    and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
-    float64 numpy."""
+    """float32 products in the own GEMMs' ranges (csrc/gemm.c for AVX-512: x @ W.T with few columns in
+    its dot-product kernel, few rows with B read in place; gemm_avx2.c for AVX2), on both sides of each
+    path's bounds: every transpose pair, row/column/k counts off the 12x32 and 6x16 tiles and the
+    16- and 8-wide transposes, several k blocks (k > 512, k > 384) and column blocks (n > 512), offset
+    and padded views (lda > k), 1 and 2 threads; against float64 numpy."""
     np = pytest.importorskip("numpy")
     rng = np.random.default_rng(3)
     prev = cbe.get_num_threads()
