@@ -9,7 +9,8 @@
                dS = P * (dP - D), dQ = scale dS k, dK += dS^T (scale q).
    Under a causal mask (key j <= query i, PyTorch's is_causal) a row's sums stop at its last key, and
    the blocks above the diagonal are not computed. The products are register tiles of 4 rows x 1-2
-   64-byte vectors with FMA (this file is compiled with fp-contract=fast: its sums are reordered
+   vectors (SDPA_VBYTES: 64-byte with AVX-512, else 32-byte, the registers there: wider generic
+   vectors would be spilled to the stack lane by lane) with FMA (this file is compiled with fp-contract=fast: its sums are reordered
    anyway). The forward runs (head, row block) units in parallel, the backward whole heads (their dK
    and dV sum over every row block).
 
@@ -20,6 +21,12 @@
 #include "tg.h"
 #include "vmath.h"
 #include <stdlib.h>
+
+#ifdef __AVX512F__
+#define SDPA_VBYTES 64
+#else
+#define SDPA_VBYTES 32
+#endif
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -48,11 +55,11 @@ static inline double expsum_f64(const double *x, double m, double *o, int64_t n)
 
 #define T float
 #define SFX f32
-#define VL 16
+#define VL (SDPA_VBYTES / 4)
 #define LOG logf
 #define EXPSUM tg_expsum_f32
-typedef float vf32 __attribute__((vector_size(64)));
-typedef int32_t vi32 __attribute__((vector_size(64)));
+typedef float vf32 __attribute__((vector_size(SDPA_VBYTES)));
+typedef int32_t vi32 __attribute__((vector_size(SDPA_VBYTES)));
 #define V vf32
 #define VI vi32
 #include "attention_body.h"
@@ -66,11 +73,11 @@ typedef int32_t vi32 __attribute__((vector_size(64)));
 
 #define T double
 #define SFX f64
-#define VL 8
+#define VL (SDPA_VBYTES / 8)
 #define LOG log
 #define EXPSUM expsum_f64
-typedef double vf64 __attribute__((vector_size(64)));
-typedef int64_t vi64 __attribute__((vector_size(64)));
+typedef double vf64 __attribute__((vector_size(SDPA_VBYTES)));
+typedef int64_t vi64 __attribute__((vector_size(SDPA_VBYTES)));
 #define V vf64
 #define VI vi64
 #include "attention_body.h"
@@ -86,7 +93,7 @@ static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; 
 
 /* padded sizes and the row block: about 64 KB of score rows (4 to 64 rows) */
 static void sdpa_sizes(sdpa_geo *g) {
-    const int64_t vl = g->dt == DT_F32 ? 16 : 8, isz = g->dt == DT_F32 ? 4 : 8;
+    const int64_t isz = g->dt == DT_F32 ? 4 : 8, vl = SDPA_VBYTES / isz;
     g->Sp = round_up(g->S, vl);
     g->Ep = round_up(g->E, vl);
     g->Evp = round_up(g->Ev, vl);

@@ -1,5 +1,5 @@
 /* The body of the fused attention kernels for one float type, included by attention.c once per
-   type with T (the element type), V (a 64-byte vector of T), VL (its lanes), SFX (a name suffix),
+   type with T (the element type), V (a vector of SDPA_VBYTES bytes of T), VL (its lanes), SFX (a name suffix),
    LOG (libm's log for T) and EXPSUM(x, m, o, n) (the sum of exp(x[j] - m), each stored to o[j]).
 
    Layout of the scratch (per thread, 64-byte aligned, padded columns zero):

@@ -229,7 +229,7 @@ int tg_adam_step(int dt, int64_t n, void *p, int64_t poff, const void *g, int64_
    cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = exp(-0.5 * x * x) / sqrt(2 pi): the formulas and order
    of roundings of the core's composition (ops/composed.py) and of PyTorch's CPU kernel, in one
    pass. float32 takes the float32 erf (within 1.1 ulp of libm's) and exp of vmath.h (16 lanes with
-   AVX-512), float64 libm's. */
+   AVX-512, 8 with AVX2+FMA, the same bits), float64 libm's. */
 typedef struct { int dt; const char *x, *g; char *out; } gelu_t;
 
 #define GELU_F32_ALPHA ((float)0.70710678118654752)  /* 1 / sqrt 2 */
@@ -247,6 +247,15 @@ static void gelu_range(void *ctx, int64_t lo, int64_t hi) {
             __m512 xi = _mm512_maskz_loadu_ps(m, x + i);
             __m512 cdf = _mm512_mul_ps(half, _mm512_add_ps(one, tg_erf16(_mm512_mul_ps(xi, alpha))));
             _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(xi, cdf));
+        }
+#elif defined(TG_AVX2)
+        const __m256 alpha = _mm256_set1_ps(GELU_F32_ALPHA), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 8) {
+            __m256i m = tg_mask8(hi - i);
+            __m256 xi = hi - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, m);
+            __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, tg_erf8(_mm256_mul_ps(xi, alpha))));
+            if (hi - i >= 8) _mm256_storeu_ps(o + i, _mm256_mul_ps(xi, cdf));
+            else _mm256_maskstore_ps(o + i, m, _mm256_mul_ps(xi, cdf));
         }
 #else
         #pragma omp simd
@@ -277,6 +286,20 @@ static void gelu_bw_range(void *ctx, int64_t lo, int64_t hi) {
             __m512 pdf = _mm512_mul_ps(tg_exp16(_mm512_mul_ps(_mm512_mul_ps(mhalf, xi), xi)), beta);
             __m512 d = _mm512_add_ps(cdf, _mm512_mul_ps(xi, pdf));
             _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, g + i), d));
+        }
+#elif defined(TG_AVX2)
+        const __m256 alpha = _mm256_set1_ps(GELU_F32_ALPHA), beta = _mm256_set1_ps(GELU_F32_BETA);
+        const __m256 half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f), one = _mm256_set1_ps(1.0f);
+        for (int64_t i = lo; i < hi; i += 8) {
+            const int full = hi - i >= 8;
+            __m256i m = tg_mask8(hi - i);
+            __m256 xi = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, m);
+            __m256 gi = full ? _mm256_loadu_ps(g + i) : _mm256_maskload_ps(g + i, m);
+            __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, tg_erf8(_mm256_mul_ps(xi, alpha))));
+            __m256 pdf = _mm256_mul_ps(tg_exp8(_mm256_mul_ps(_mm256_mul_ps(mhalf, xi), xi)), beta);
+            __m256 y = _mm256_mul_ps(gi, _mm256_add_ps(cdf, _mm256_mul_ps(xi, pdf)));
+            if (full) _mm256_storeu_ps(o + i, y);
+            else _mm256_maskstore_ps(o + i, m, y);
         }
 #else
         #pragma omp simd
@@ -346,6 +369,9 @@ typedef struct { int dt; int64_t cols; double eps; const char *x, *w, *b, *g; ch
     } \
 } while (0)
 
+/* rows per group in the vector row code below */
+#define LN_GROUP 8
+
 #ifdef __AVX512F__
 /* the sum of 16 floats (lanes of m) added to two double accumulators */
 static inline void ln_acc16(__m512 v, __m512d *s0, __m512d *s1) {
@@ -384,7 +410,6 @@ static inline double ln_sum_f32(const float *x, int64_t n, float mean, int sq) {
 /* LN_ROWS(float) with 16 lanes: the same per-element roundings, the double sums in 4 lane groups.
    Rows go in groups of 8, each step for the whole group (means, then rstds, then outputs), so that
    the rows' chains of dependent sums, divisions and square roots overlap. */
-#define LN_GROUP 8
 static void ln_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
     int64_t cols = a->cols;
     const float *w = (const float *)a->w, *b = (const float *)a->b;
@@ -413,10 +438,93 @@ static void ln_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
 }
 #endif
 
+#ifdef TG_AVX2
+/* The 8-lane AVX2+FMA versions of the row code above: the same per-element roundings, the double
+   sums in 4 lane groups of 4; full vectors load and store plainly, a row's tail through a mask. */
+static inline __m256 ln_load8(const float *p, int64_t left) {
+    return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tg_mask8(left));
+}
+
+static inline void ln_store8(float *p, int64_t left, __m256 v) {
+    if (left >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, tg_mask8(left), v);
+}
+
+/* v with the lanes from `left` on zeroed */
+static inline __m256 ln_keep8(__m256 v, int64_t left) {
+    return left >= 8 ? v : _mm256_and_ps(v, _mm256_castsi256_ps(tg_mask8(left)));
+}
+
+/* the sum of 8 floats (lanes of v) added to two double accumulators */
+static inline void ln_acc8(__m256 v, __m256d *s0, __m256d *s1) {
+    *s0 = _mm256_add_pd(*s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    *s1 = _mm256_add_pd(*s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+static inline double ln_hsum4(__m256d v) {
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* the double sum of a row of n floats (of (x - mean)^2 when sq), in 4 lane groups */
+static inline double ln_sum_f32(const float *x, int64_t n, float mean, int sq) {
+    const __m256 mv = _mm256_set1_ps(mean);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 v0 = _mm256_loadu_ps(x + j), v1 = _mm256_loadu_ps(x + j + 8);
+        if (sq) {
+            v0 = _mm256_sub_ps(v0, mv);
+            v1 = _mm256_sub_ps(v1, mv);
+            v0 = _mm256_mul_ps(v0, v0);
+            v1 = _mm256_mul_ps(v1, v1);
+        }
+        ln_acc8(v0, &s0, &s1);
+        ln_acc8(v1, &s2, &s3);
+    }
+    for (; j < n; j += 8) {
+        __m256 v = ln_load8(x + j, n - j);
+        if (sq) {
+            v = ln_keep8(_mm256_sub_ps(v, mv), n - j);
+            v = _mm256_mul_ps(v, v);
+        }
+        ln_acc8(v, &s0, &s1);
+    }
+    return ln_hsum4(_mm256_add_pd(_mm256_add_pd(s0, s2), _mm256_add_pd(s1, s3)));
+}
+
+/* LN_ROWS(float) on 8 lanes, rows in groups as the AVX-512 version */
+static void ln_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    const float *w = (const float *)a->w, *b = (const float *)a->b;
+    float *mean = (float *)a->mean, *rstd = (float *)a->rstd;
+    for (int64_t r0 = lo; r0 < hi; r0 += LN_GROUP) {
+        int64_t r1 = r0 + LN_GROUP < hi ? r0 + LN_GROUP : hi;
+        for (int64_t r = r0; r < r1; r++)
+            mean[r] = (float)(ln_sum_f32((const float *)a->x + r * cols, cols, 0.0f, 0) / (double)cols);
+        for (int64_t r = r0; r < r1; r++) {
+            float var = (float)(ln_sum_f32((const float *)a->x + r * cols, cols, mean[r], 1) / (double)cols);
+            rstd[r] = 1.0f / sqrtf(var + (float)a->eps);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols;
+            float *o = (float *)a->out + r * cols;
+            const __m256 mv = _mm256_set1_ps(mean[r]), rv = _mm256_set1_ps(rstd[r]);
+            for (int64_t j = 0; j < cols; j += 8) {
+                __m256 y = _mm256_mul_ps(_mm256_sub_ps(ln_load8(x + j, cols - j), mv), rv);
+                if (w) y = _mm256_mul_ps(y, ln_load8(w + j, cols - j));
+                if (b) y = _mm256_add_ps(y, ln_load8(b + j, cols - j));
+                ln_store8(o + j, cols - j, y);
+            }
+        }
+    }
+}
+#endif
+
 static void ln_rows(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(TG_AVX2)
     if (a->dt == DT_F32) { ln_rows_f32(a, lo, hi); return; }
 #endif
     if (a->dt == DT_F32) LN_ROWS(float, sqrtf);
@@ -528,10 +636,76 @@ static void ln_bw_cols_f32(const ln_t *a, int64_t lo, int64_t hi) {
 }
 #endif
 
+#ifdef TG_AVX2
+/* LN_BW_ROWS(float) on 8 lanes (as ln_bw_rows_f32 for AVX-512) */
+static void ln_bw_rows_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    const float *w = (const float *)a->w;
+    float m1s[LN_GROUP], m2s[LN_GROUP];
+    for (int64_t r0 = lo; r0 < hi; r0 += LN_GROUP) {
+        int64_t r1 = r0 + LN_GROUP < hi ? r0 + LN_GROUP : hi;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols, *g = (const float *)a->g + r * cols;
+            const __m256 mv = _mm256_set1_ps(((const float *)a->mean)[r]), rv = _mm256_set1_ps(((const float *)a->rstd)[r]);
+            __m256d s10 = _mm256_setzero_pd(), s11 = _mm256_setzero_pd(), s20 = _mm256_setzero_pd(), s21 = _mm256_setzero_pd();
+            for (int64_t j = 0; j < cols; j += 8) {
+                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(ln_load8(x + j, cols - j), mv), rv);
+                __m256 d = ln_load8(g + j, cols - j);
+                if (w) d = _mm256_mul_ps(d, ln_load8(w + j, cols - j));
+                ln_acc8(d, &s10, &s11);
+                ln_acc8(ln_keep8(_mm256_mul_ps(d, xh), cols - j), &s20, &s21);
+            }
+            m1s[r - r0] = (float)(ln_hsum4(_mm256_add_pd(s10, s11)) / (double)cols);
+            m2s[r - r0] = (float)(ln_hsum4(_mm256_add_pd(s20, s21)) / (double)cols);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)a->x + r * cols, *g = (const float *)a->g + r * cols;
+            float *o = (float *)a->out + r * cols;
+            const __m256 mv = _mm256_set1_ps(((const float *)a->mean)[r]), rv = _mm256_set1_ps(((const float *)a->rstd)[r]);
+            const __m256 m1 = _mm256_set1_ps(m1s[r - r0]), m2 = _mm256_set1_ps(m2s[r - r0]);
+            for (int64_t j = 0; j < cols; j += 8) {
+                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(ln_load8(x + j, cols - j), mv), rv);
+                __m256 d = ln_load8(g + j, cols - j);
+                if (w) d = _mm256_mul_ps(d, ln_load8(w + j, cols - j));
+                ln_store8(o + j, cols - j, _mm256_mul_ps(rv, _mm256_sub_ps(_mm256_sub_ps(d, m1), _mm256_mul_ps(xh, m2))));
+            }
+        }
+    }
+}
+
+/* LN_BW_COLS(float) for columns [lo, hi): 16 columns at a time (the 16 ymm registers hold their dw
+   and db sums in 8, and the operands), over all the rows */
+static void ln_bw_cols_f32(const ln_t *a, int64_t lo, int64_t hi) {
+    int64_t cols = a->cols;
+    for (int64_t c0 = lo; c0 < hi; c0 += 16) {
+        int64_t nc = hi - c0 < 16 ? hi - c0 : 16;
+        __m256d dw[4], db[4];
+        for (int q = 0; q < 4; q++) { dw[q] = _mm256_setzero_pd(); db[q] = _mm256_setzero_pd(); }
+        for (int64_t r = 0; r < a->rows; r++) {
+            const float *x = (const float *)a->x + r * cols + c0, *g = (const float *)a->g + r * cols + c0;
+            const __m256 mv = _mm256_set1_ps(((const float *)a->mean)[r]), rv = _mm256_set1_ps(((const float *)a->rstd)[r]);
+            for (int q = 0; q < 2; q++) {
+                if (8 * q >= nc) break;
+                __m256 gv = ln_load8(g + 8 * q, nc - 8 * q);
+                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(ln_load8(x + 8 * q, nc - 8 * q), mv), rv);
+                ln_acc8(_mm256_mul_ps(gv, xh), &dw[2 * q], &dw[2 * q + 1]);
+                ln_acc8(gv, &db[2 * q], &db[2 * q + 1]);
+            }
+        }
+        double sw[16], sb[16];
+        for (int q = 0; q < 4; q++) { _mm256_storeu_pd(sw + 4 * q, dw[q]); _mm256_storeu_pd(sb + 4 * q, db[q]); }
+        for (int64_t j = 0; j < nc; j++) {
+            if (a->dw) ((float *)a->dw)[c0 + j] = (float)sw[j];
+            if (a->db) ((float *)a->db)[c0 + j] = (float)sb[j];
+        }
+    }
+}
+#endif
+
 static void ln_bw_rows(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(TG_AVX2)
     if (a->dt == DT_F32) { ln_bw_rows_f32(a, lo, hi); return; }
 #endif
     if (a->dt == DT_F32) LN_BW_ROWS(float);
@@ -559,7 +733,7 @@ static void ln_bw_cols(void *ctx, int64_t lo, int64_t hi) {
     const ln_t *a = ctx;
     int64_t cols = a->cols;
     double *acc = a->acc;
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(TG_AVX2)
     if (a->dt == DT_F32) { ln_bw_cols_f32(a, lo, hi); return; }
 #endif
     if (a->dt == DT_F32) LN_BW_COLS(float);

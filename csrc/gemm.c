@@ -442,7 +442,7 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
         tl_apcap = 0;
     }
 }
-#else
+#elif !(defined(__AVX2__) && defined(__FMA__))  /* AVX2+FMA: gemm_avx2.c */
 int tg_sgemm_dot_ok(int ta, int tb, int64_t m, int64_t n, int64_t k) { (void)ta; (void)tb; (void)m; (void)n; (void)k; return 0; }
 void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B, int64_t ldb,
                   float *C, int64_t ldc, int nt) {

@@ -4,8 +4,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#endif
+/* TG_AVX2: the 8-lane AVX2+FMA paths, used where AVX-512 is not (same bits as the scalar code) */
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define TG_AVX2 1
 #endif
 
 static inline float tg_bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
@@ -21,7 +25,9 @@ static inline float tg_bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); r
      factors, so the product rounds once (as scalef does).
    - tg_exp16 (AVX-512): 16 lanes with intrinsics, 2^n by vscalefps (which also gives inf/0 for
      the out-of-range n and NaN for NaN, so no selects): 13 vector ops per 16 elements instead
-     of ~40 the compiler made of the old scalar code (1e5 elements: 12.8 us vs 30 us). */
+     of ~40 the compiler made of the old scalar code (1e5 elements: 12.8 us vs 30 us).
+   - tg_exp8 (AVX2+FMA): the scalar code's steps on 8 lanes (the two power-of-2 factors, NaN
+     selected back at the end). */
 #define TG_EXP_LO -104.0f
 #define TG_EXP_HI 89.0f
 #define TG_EXP_LOG2E 1.44269504088896341f
@@ -71,6 +77,33 @@ static inline __m512 tg_exp16(__m512 x) {
 static inline __mmask16 tg_mask16(int64_t k) { return (__mmask16)((1u << k) - 1u); }
 #endif
 
+#ifdef TG_AVX2
+static inline __m256 tg_exp8(__m256 x) {
+    __m256 xc = _mm256_min_ps(_mm256_set1_ps(TG_EXP_HI), _mm256_max_ps(_mm256_set1_ps(TG_EXP_LO), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(TG_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(TG_EXP_LN2HI), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(TG_EXP_LN2LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(TG_EXP_C6), r, _mm256_set1_ps(TG_EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(TG_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(TG_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(TG_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_cvttps_epi32(n);               /* a NaN lane's garbage is replaced below */
+    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* the first k lanes (0 <= k <= 8) as a vmaskmov mask (masked-off lanes load as 0, store nothing) */
+static inline __m256i tg_mask8(int64_t k) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
 /* The sum over j < n of exp(x[j] - m), each exp also stored to o[j] unless o is NULL (softmax and
    cross-entropy rows). The exps are the same bits as tg_expf_inline's; the sum is in float lanes. */
 static inline float tg_expsum_f32(const float *x, float m, float *o, int64_t n) {
@@ -92,6 +125,27 @@ static inline float tg_expsum_f32(const float *x, float m, float *o, int64_t n) 
         s0 = _mm512_mask_add_ps(s0, k, s0, e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+#elif defined(TG_AVX2)
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 e0 = tg_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        __m256 e1 = tg_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), mv));
+        if (o) { _mm256_storeu_ps(o + i, e0); _mm256_storeu_ps(o + i + 8, e1); }
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    for (; i < n; i += 8) {
+        __m256i k = tg_mask8(n - i);
+        __m256 e = _mm256_and_ps(tg_exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), _mm256_castsi256_ps(k));
+        if (o) _mm256_maskstore_ps(o + i, k, e);
+        s0 = _mm256_add_ps(s0, e);
+    }
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 #else
     float sum = 0.0f;
     if (o) {
@@ -127,6 +181,15 @@ static inline void tg_exp_run_f32(const float *x, float *o, int64_t n, int sigmo
             _mm512_mask_storeu_ps(o + i, m, tg_exp16(_mm512_maskz_loadu_ps(m, x + i)));
         }
     }
+#elif defined(TG_AVX2)
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i k = tg_mask8(n - i);
+        __m256 xi = i + 8 <= n ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, k);
+        __m256 y = sigmoid ? _mm256_div_ps(one, _mm256_add_ps(one, tg_exp8(_mm256_xor_ps(xi, sign)))) : tg_exp8(xi);
+        if (i + 8 <= n) _mm256_storeu_ps(o + i, y);
+        else _mm256_maskstore_ps(o + i, k, y);
+    }
 #else
     if (sigmoid) {
         _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + tg_expf_inline(-x[i]));
@@ -147,7 +210,9 @@ static inline void tg_exp_run_f32(const float *x, float *o, int64_t n, int sigmo
    erf((double)x): at most 1.095 ulp off (at x = 0.50054) (tests/c/erf_exhaustive.c), odd (erf(-x) = -erf(x), so
    erf(-0) = -0), NaN stays NaN, erf(+-inf) = +-1. The coefficients sit in 16-lane tables (one per
    power, one lane per interval) so that the AVX-512 version picks them with one vpermps per
-   coefficient; tg_erff_inline (scalar C, table loads) and tg_erf16 give the same bits. */
+   coefficient; tg_erff_inline (scalar C, table loads), tg_erf16 and tg_erf8 (AVX2+FMA: vpermps
+   picks from the first 8 lanes, and |x| >= 4, interval 8, is selected as 1 at the end, which is
+   what its polynomial gives) give the same bits. */
 #define TG_ERF_DEG 7
 static const float TG_ERF_MIDS[16] __attribute__((aligned(64))) = {
     0.0f, 0.75f, 1.25f, 1.75f, 2.25f, 2.75f, 3.25f, 3.75f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
@@ -197,6 +262,25 @@ static inline __m512 tg_erf16(__m512 x) {
     /* copysign: the sign bit from x, the rest from p */
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(sign), _mm512_castps_si512(p),
                                                          _mm512_castps_si512(x), 0xAC));
+}
+#endif
+
+#ifdef TG_AVX2
+static inline __m256 tg_erf8(__m256 x) {
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+    __m256 t = _mm256_andnot_ps(sign, x);
+    t = _mm256_min_ps(_mm256_set1_ps(4.0f), t);  /* minps returns its second operand for a NaN */
+    __m256i i = _mm256_cvttps_epi32(_mm256_add_ps(t, t));  /* NaN -> 0x80000000: low bits 0; 8 -> lane 0 */
+    __m256 k0 = _mm256_cmp_ps(t, _mm256_set1_ps(0.5f), _CMP_NGE_UQ);  /* t < 0.5 or NaN */
+    __m256 v = _mm256_sub_ps(t, _mm256_permutevar8x32_ps(_mm256_load_ps(TG_ERF_MIDS), i));
+    __m256 tq = _mm256_max_ps(_mm256_set1_ps(0x1p-60f), t);  /* maxps: a NaN passes */
+    v = _mm256_blendv_ps(v, _mm256_mul_ps(tq, tq), k0);
+    __m256 p = _mm256_permutevar8x32_ps(_mm256_load_ps(TG_ERF_COEF[TG_ERF_DEG]), i);
+    for (int k = TG_ERF_DEG - 1; k >= 0; k--)
+        p = _mm256_fmadd_ps(p, v, _mm256_permutevar8x32_ps(_mm256_load_ps(TG_ERF_COEF[k]), i));
+    p = _mm256_blendv_ps(p, _mm256_fmadd_ps(t, p, t), k0);  /* interval 0: t + t Q */
+    p = _mm256_blendv_ps(p, _mm256_set1_ps(1.0f), _mm256_cmp_ps(t, _mm256_set1_ps(4.0f), _CMP_EQ_OQ));
+    return _mm256_or_ps(_mm256_andnot_ps(sign, p), _mm256_and_ps(sign, x));  /* copysign */
 }
 #endif
 

@@ -112,6 +112,27 @@ def test_float32_kernels_on_any_bits(bits, off):
     assert np.array_equal(np.isfinite(dx), np.isfinite(xs))
 
 
+@pytest.mark.parametrize("n", [1, 7, 9, 37, 130])
+def test_float32_kernels_same_bits_in_any_lane(n):
+    """A run of n (no multiple of 8 or 16) at an offset gives, element by element, the bits of the same
+    element computed alone: full vectors, masked tails and the scalar code agree."""
+    be = _kernels_or_skip()
+    rng = np.random.default_rng(n)
+    x = np.concatenate([[0.0], rng.standard_normal(n) * 3]).astype(np.float32)
+    specials = np.array([np.nan, -0.0, 4.0, -4.5, 1e-30, np.inf, -np.inf, 0.49999997], np.float32)
+    x[1::5] = np.resize(specials, len(x[1::5]))
+    g = np.concatenate([[0.0], rng.standard_normal(n)]).astype(np.float32)
+    xb, gb = _buf(be, x, float32), _buf(be, g, float32)
+    y = _read(be, be.gelu(xb, View((n,), (1,), 1), float32), float32, np.float32)
+    dx = _read(be, be.gelu_backward(gb, View((n,), (1,), 1), xb, View((n,), (1,), 1), float32), float32, np.float32)
+    for i in range(n):
+        yi = _read(be, be.gelu(xb, View((1,), (1,), 1 + i), float32), float32, np.float32)
+        di = _read(be, be.gelu_backward(gb, View((1,), (1,), 1 + i), xb, View((1,), (1,), 1 + i), float32),
+                   float32, np.float32)
+        assert yi.view(np.uint32)[0] == y.view(np.uint32)[i] or (np.isnan(yi[0]) and np.isnan(y[i])), (i, x[1 + i])
+        assert di.view(np.uint32)[0] == dx.view(np.uint32)[i] or (np.isnan(di[0]) and np.isnan(dx[i])), (i, x[1 + i])
+
+
 def test_float32_erf_polynomial_over_a_sweep():
     """1e6 float32 inputs over [-5, 5]: the kernel's erf (seen through gelu) is within 1.1 ulp of libm's
     double erf (about 1 input in 7 rounds differently from libm's)."""
@@ -126,18 +147,37 @@ def test_float32_erf_polynomial_over_a_sweep():
     _within_an_erf_ulp(got, ref, x)
 
 
-@pytest.mark.parametrize("march", ["native", "x86-64-v3"])  # tg_erf16 (AVX-512) and the scalar code
-def test_float32_erf_against_libm(tmp_path, march):
-    """vmath.h's float32 erf over every 4099th float32 bit pattern (tests/c/erf_exhaustive.c; run it with
-    step 1 for all 2^32): within 1.1 ulp of libm's double erf, odd, NaN kept, scalar and AVX-512 agree."""
+# native: AVX-512 (tg_erf16) or AVX2+FMA (tg_erf8) on the machine that runs it; x86-64-v3: AVX2+FMA;
+# x86-64-v2: the scalar code alone
+MARCHES = ["native", "x86-64-v3", "x86-64-v2"]
+
+
+def _build_c_test(tmp_path: Path, name: str, march: str) -> Path:
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler")
     root = Path(__file__).resolve().parent.parent
-    exe = tmp_path / "erf_exhaustive"
+    exe = tmp_path / name
     subprocess.run([cc, "-O2", f"-march={march}", "-ffp-contract=off", "-fno-math-errno", "-I", str(root / "csrc"),
-                    str(root / "tests" / "c" / "erf_exhaustive.c"), "-lm", "-o", str(exe)], check=True)
-    run = subprocess.run([str(exe), "4099", "1.1"], capture_output=True, text=True)
+                    str(root / "tests" / "c" / f"{name}.c"), "-lm", "-o", str(exe)], check=True)
+    return exe
+
+
+@pytest.mark.parametrize("march", MARCHES)
+def test_float32_erf_against_libm(tmp_path, march):
+    """vmath.h's float32 erf over every 4099th float32 bit pattern (tests/c/erf_exhaustive.c; run it with
+    step 1 for all 2^32): within 1.1 ulp of libm's double erf, odd, NaN kept, scalar and vector agree."""
+    run = subprocess.run([str(_build_c_test(tmp_path, "erf_exhaustive", march)), "4099", "1.1"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("march", MARCHES)
+def test_vmath_vector_paths_give_the_scalar_bits(tmp_path, march):
+    """tests/c/vmath_paths.c: the vector exp and erf (16 or 8 lanes) equal the scalar code bit for bit
+    over every 4099th float32 bit pattern, and so do the exp / sigmoid runs and the softmax exp-sums on
+    every length to 70 (their masked tails); run it with step 1 for all 2^32."""
+    run = subprocess.run([str(_build_c_test(tmp_path, "vmath_paths", march)), "4099"], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
 
 

@@ -398,8 +398,8 @@ def _f32_ulps(a, b) -> int:
 
 
 def test_exp_float32_ulps_specials_and_paths_agree(cbe):
-    """exp/sigmoid f32: the AVX-512 contiguous path and the scalar strided path give the same bits,
-    exp within 1 ulp of the correctly rounded value, IEEE specials (inf, nan, -0.0, overflow,
+    """exp/sigmoid f32: the vector (AVX-512 or AVX2) contiguous path and the scalar strided path give
+    the same bits, exp within 1 ulp of the correctly rounded value, IEEE specials (inf, nan, -0.0, overflow,
     subnormal results) right. (All 2^32 inputs were checked once offline: max 1 ulp.)"""
     import math
     import random
@@ -435,11 +435,11 @@ def test_exp_float32_ulps_specials_and_paths_agree(cbe):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_sgemm_layouts_and_edges(cbe, threads):
-    """float32 products in the own AVX-512 GEMM's range (csrc/gemm.c; x @ W.T with few columns: its
-    dot-product kernel; few rows: B read in place), on both sides of each path's bounds: every transpose pair,
-    row/column/k counts off the 12x32 tile and 16-wide transposes, several k blocks (k > 512)
-    and column blocks (n > 512), offset and padded views (lda > k), 1 and 2 threads; against
-    float64 numpy."""
+    """float32 products in the own GEMMs' ranges (csrc/gemm.c for AVX-512: x @ W.T with few columns in
+    its dot-product kernel, few rows with B read in place; gemm_avx2.c for AVX2), on both sides of each
+    path's bounds: every transpose pair, row/column/k counts off the 12x32 and 6x16 tiles and the
+    16- and 8-wide transposes, several k blocks (k > 512, k > 384) and column blocks (n > 512), offset
+    and padded views (lda > k), 1 and 2 threads; against float64 numpy."""
     np = pytest.importorskip("numpy")
     rng = np.random.default_rng(3)
     prev = cbe.get_num_threads()
@@ -451,7 +451,11 @@ def test_own_sgemm_layouts_and_edges(cbe, threads):
               (16, 33, 2100), (250, 33, 260), (100, 64, 170),  # <= 64 columns: A in place (k blocks too)
               (100, 65, 170),  # 65 columns: A packed
               (448, 27, 64), (300, 16, 127), (64, 31, 512),  # 16-31 columns, little k: 12x32 tile if tb
-              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145), (448, 20, 128)]  # dot kernel
+              (128, 10, 256), (1001, 5, 100), (77, 31, 333), (130, 7, 145), (448, 20, 128),  # dot kernel
+              # the AVX2 GEMM (gemm_avx2.c): off its 6x16 tile and 8-wide transposes, 2 k blocks (k > 384),
+              # both sides of its bounds (2^16, 2^21 with < 32 columns, 2^25 multiply-adds)
+              (47, 45, 61), (6 * 9 + 1, 17, 401), (16, 16, 256), (16, 16, 255), (31, 31, 2200), (31, 32, 2200),
+              (127, 1023, 259), (128, 1024, 256)]
     try:
         cbe.set_num_threads(threads)
         for m, n, k in shapes:

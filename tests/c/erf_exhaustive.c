@@ -1,8 +1,8 @@
 /* Checks vmath.h's float32 erf against libm's erf in double over float32 bit patterns 0, s, 2s, ...
    (s = argv[1], default 1: all 2^32 inputs, about a minute): reports the largest error in ulps of
    the correctly rounded result, and fails (exit 1) if it exceeds argv[2] (default 1.1) ulp, if the
-   scalar tg_erff_inline and the AVX-512 tg_erf16 differ in any bit, if a NaN does not stay NaN, or
-   if erf is not odd. Build: cc -O2 -march=native -ffp-contract=off -I csrc tests/c/erf_exhaustive.c -lm */
+   scalar tg_erff_inline and the vector tg_erf16 (AVX-512) or tg_erf8 (AVX2+FMA) differ in any bit,
+   if a NaN does not stay NaN, or if erf is not odd. Build: cc -O2 -march=native -ffp-contract=off -I csrc tests/c/erf_exhaustive.c -lm */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -43,6 +43,12 @@ int main(int argc, char **argv) {
             _mm512_mask_storeu_ps(ys + i, m, tg_erf16(_mm512_maskz_loadu_ps(m, xs + i)));
         }
         _mm256_zeroupper();  /* libm's SSE code runs slowly after 512-bit code dirtied the upper halves */
+#elif defined(TG_AVX2)
+        for (int i = 0; i < n; i += 8) {
+            __m256i m = tg_mask8(n - i);
+            _mm256_maskstore_ps(ys + i, m, tg_erf8(_mm256_maskload_ps(xs + i, m)));
+        }
+        _mm256_zeroupper();
 #else
         for (int i = 0; i < n; i++) ys[i] = tg_erff_inline(xs[i]);
 #endif
