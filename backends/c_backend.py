@@ -1,5 +1,6 @@
 """The C backend: kernels in csrc/ called through cffi (API mode), matmul through OpenBLAS (float32
-products of mid size through csrc/gemm.c, an AVX-512 GEMM of our own that is faster there).
+products of small and mid size through csrc/gemm.c (AVX-512) or csrc/gemm_avx2.c (AVX2), GEMMs of our
+own that are faster there).
 
 Buffers are `CBuffer`s: a malloc'd block (not zero-filled, freed by cffi when the buffer is
 collected), its element count and dtype. Every view is checked against its buffer
