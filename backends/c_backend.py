@@ -241,14 +241,28 @@ class CBackend(CFusedKernels):
                 raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
             rc = rt.lib.tg_binary1(code, dt, n, a.ptr, oa, sa, b.ptr, ob, sb, out.ptr)
         else:
-            code, _, odt = self._binary_checks(op, a, a_view, b, b_view, dtype)
+            hot = _BINARY_HOT.get((op, dtype)) if len(shape) == 2 else None
+            if hot is not None:
+                # 2-d (every broadcast of a matrix and a row or column, transposed operands): the
+                # same inline checks as above, for non-empty views with strides >= 0
+                (r, c), (sa0, sa1), (sb0, sb1) = shape, a_view.strides, b_view.strides
+                oa, ob = a_view.offset, b_view.offset
+                if not (type(a) is CBuffer and type(b) is CBuffer and a.dtype is dtype and b.dtype is dtype
+                        and b_view.shape == shape and r > 0 and c > 0 and sa0 >= 0 and sa1 >= 0 and sb0 >= 0
+                        and sb1 >= 0 and oa >= 0 and ob >= 0 and oa + (r - 1) * sa0 + (c - 1) * sa1 < a.size
+                        and ob + (r - 1) * sb0 + (c - 1) * sb1 < b.size):
+                    hot = None
+                geo = [r, c, sa0, sa1, sb0, sb1]
+            if hot is None:
+                hot = self._binary_checks(op, a, a_view, b, b_view, dtype)
+                geo = _geo(shape, a_view.strides, b_view.strides)
+            code, dt, odt = hot
             n = a_view.numel()
             if out is None:
                 out = _new(n, odt)
             elif type(out) is not CBuffer or out.dtype is not odt or out.size < n:
                 raise BackendError(f"c backend: {op}: out= must be a {odt.name} CBuffer of >= {n} elements")
-            rc = rt.lib.tg_binary(code, _DT[dtype.name], len(shape), _geo(shape, a_view.strides, b_view.strides),
-                               a.ptr, a_view.offset, b.ptr, b_view.offset, out.ptr)
+            rc = rt.lib.tg_binary(code, dt, len(shape), geo, a.ptr, a_view.offset, b.ptr, b_view.offset, out.ptr)
         if rc:
             _fail(f"binary {op} on {dtype.name}", rc)
         return out

@@ -552,6 +552,8 @@ void tg_nditer(int op, int nargs, int nd, const int64_t *shape, const int64_t *b
         }
     }
     int nt = tg_threads_for(n, costly);
-    if (it.tiled) tg_parallel_for(shape[0], nt, TILE_R, iter_tiles, &it);
+    /* a few chunks per thread either way: with one block of rows per thread, a worker the OS
+       woke late (a busy 2-core machine) left the caller waiting for its whole half */
+    if (it.tiled) tg_parallel_chunks(shape[0], nt, tg_chunk_for(shape[0], nt, TILE_R), iter_tiles, &it);
     else tg_parallel_chunks(n, nt, tg_chunk_for(n, nt, 64), iter_range, &it);
 }

@@ -3,6 +3,7 @@
    scalar-broadcast rows get their own `omp simd` loops, other strides a plain strided loop. */
 #include "tg.h"
 #include "vmath.h"
+#include "vmath_f64.h"
 
 static int unary_costly(int op) {
     return op == U_EXP || op == U_LOG || op == U_SIN || op == U_COS || op == U_TANH ||
@@ -46,25 +47,18 @@ static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
     }
 }
 
-static inline double sigmoid_d(double x) {
-    /* never overflows: exp of a non-positive number only */
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-
 static void unary_f64(int op, char **p, const int64_t *st, int64_t n) {
     switch (op) {
     case U_NEG: UN(double, -x); break;
     case U_ABS: UN(double, fabs(x)); break;
     case U_SIGN: UN(double, (double)((x > 0) - (x < 0))); break;
-    case U_EXP: UN(double, exp(x)); break;
+    case U_EXP: UN(double, tg_exp_f64_inline(x)); break;  /* vmath_f64.h: vectorized, < 1 ulp */
     case U_LOG: UN(double, log(x)); break;
     case U_SQRT: UN(double, sqrt(x)); break;
     case U_SIN: UN(double, sin(x)); break;
     case U_COS: UN(double, cos(x)); break;
     case U_TANH: UN(double, tanh(x)); break;
-    case U_SIGMOID: UN(double, sigmoid_d(x)); break;
+    case U_SIGMOID: UN(double, tg_sigmoid_f64_inline(x)); break;
     case U_RELU: UN(double, x > 0 ? x : (x != x ? x : 0.0)); break;
     case U_ERF: UN(double, erf(x)); break;
     case U_RECIPROCAL: UN(double, 1.0 / x); break;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "tg_ops.h"
 #include "vmath.h"
+#include "vmath_f64.h"
 
 #define TG_FMAX(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) >= (y) ? (x) : (y))))
 #define TG_FMIN(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) <= (y) ? (x) : (y))))
@@ -34,24 +35,18 @@ static inline float tgf_unary_f32(int op, float x) {
     }
 }
 
-static inline double tgf_sigmoid_f64(double x) {
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-
 static inline double tgf_unary_f64(int op, double x) {
     switch (op) {
     case U_NEG: return -x;
     case U_ABS: return fabs(x);
     case U_SIGN: return (double)((x > 0) - (x < 0));
-    case U_EXP: return exp(x);
+    case U_EXP: return tg_exp_f64_inline(x);
     case U_LOG: return log(x);
     case U_SQRT: return sqrt(x);
     case U_SIN: return sin(x);
     case U_COS: return cos(x);
     case U_TANH: return tanh(x);
-    case U_SIGMOID: return tgf_sigmoid_f64(x);
+    case U_SIGMOID: return tg_sigmoid_f64_inline(x);
     case U_RELU: return x > 0 ? x : (x != x ? x : 0.0);
     case U_ERF: return erf(x);
     case U_RECIPROCAL: return 1.0 / x;

@@ -192,6 +192,25 @@ def test_views_outside_the_buffer_are_rejected(cbe):
     assert cbe.to_list(cbe.binary("add", a, ok, a, ok, float32), ok, float32) == [2.0] * 10
 
 
+
+def test_2d_binary_operands_are_checked_one_by_one(cbe):
+    """The inline checks of 2-d operands (binary's fast path) reject either operand outside its
+    buffer, negative strides and offsets, with the full checks' errors; a fitting 2-d pair runs."""
+    a, small = cbe.full(12, 1.0, float32), cbe.full(4, 2.0, float32)
+    ok, row = View((3, 4), (4, 1), 0), View((3, 4), (0, 1), 0)
+    cbe.binary("add", a, ok, small, row, float32)  # warm: the op's codes are cached
+    assert cbe.to_list(cbe.binary("add", a, ok, small, row, float32), ok, float32) == [3.0] * 12
+    for x, vx, y, vy in ((a, ok, small, ok), (small, row, a, View((3, 4), (4, 1), 1)),
+                         (a, View((3, 4), (4, -1), 2), a, ok), (a, ok, a, View((3, 4), (-4, 1), 7)),
+                         (a, View((3, 4), (4, 1), -1), a, ok)):
+        with pytest.raises(TensorIndexError, match="outside its buffer"):
+            cbe.binary("add", x, vx, y, vy, float32)
+    with pytest.raises(DTypeError):
+        cbe.binary("add", a, ok, cbe.full(12, 1.0, float64), ok, float32)
+    seq = cbe.from_list(list(range(12)), float32)  # negative strides inside the buffer: the full checks pass
+    flipped = cbe.binary("add", seq, View((3, 4), (-4, -1), 11), seq, ok, float32)
+    assert cbe.to_list(flipped, ok, float32) == [11.0] * 12
+
 def test_out_buffer_too_small_or_wrong_dtype(cbe):
     a = cbe.full(8, 1.0, float32)
     v = View((8,), (1,), 0)
