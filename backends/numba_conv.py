@@ -312,22 +312,26 @@ def make_max_pool2d(par: bool):
     @njit(cache=True, parallel=par)
     def k(g, x, xoff, out, idx, init, is_float):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
+        # geo in locals: out and idx stores could alias g (idx is int64 too), so reading g inside
+        # the loops reloads it after every store
         cc, hh, ww = g[1], g[2], g[3]
+        sn, sc, sh, sw = g[4], g[5], g[6], g[7]
+        kh, kw, st_h, st_w, dh, dw, ph, pw = g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
         oh_, ow_ = g[16], g[17]
         l = oh_ * ow_
-        unit = g[12] == 1 and g[13] == 1
+        unit = dh == 1 and dw == 1
         for p in prange(g[0] * cc):
-            plane = xoff + (p // cc) * g[4] + (p % cc) * g[5]
+            plane = xoff + (p // cc) * sn + (p % cc) * sc
             for oh in range(oh_):
-                h0 = oh * g[10] - g[14]
-                h1 = min(h0 + (g[8] - 1) * g[12] + 1, hh)
+                h0 = oh * st_h - ph
+                h1 = min(h0 + (kh - 1) * dh + 1, hh)
                 while h0 < 0:
-                    h0 += g[12]
+                    h0 += dh
                 for ow in range(ow_):
-                    w0 = ow * g[11] - g[15]
-                    w1 = min(w0 + (g[9] - 1) * g[13] + 1, ww)
+                    w0 = ow * st_w - pw
+                    w1 = min(w0 + (kw - 1) * dw + 1, ww)
                     while w0 < 0:
-                        w0 += g[13]
+                        w0 += dw
                     m = init
                     mi = h0 * ww + w0
                     ni = -1
@@ -335,24 +339,26 @@ def make_max_pool2d(par: bool):
                     # that random data mispredicts. Unit dilation gets loops with a constant step.
                     if unit:
                         for ih in range(h0, h1):
+                            row = plane + ih * sh
                             for iw in range(w0, w1):
-                                v = x[plane + ih * g[6] + iw * g[7]]
+                                v = x[row + iw * sw]
                                 q = ih * ww + iw
                                 mi = q if v > m else mi
                                 m = v if v > m else m
                                 if is_float:
                                     ni = q if v != v else ni
                     else:
-                        for ih in range(h0, h1, g[12]):
-                            for iw in range(w0, w1, g[13]):
-                                v = x[plane + ih * g[6] + iw * g[7]]
+                        for ih in range(h0, h1, dh):
+                            row = plane + ih * sh
+                            for iw in range(w0, w1, dw):
+                                v = x[row + iw * sw]
                                 q = ih * ww + iw
                                 mi = q if v > m else mi
                                 m = v if v > m else m
                                 if is_float:
                                     ni = q if v != v else ni
                     if ni >= 0:
-                        m = x[plane + (ni // ww) * g[6] + (ni % ww) * g[7]]
+                        m = x[plane + (ni // ww) * sh + (ni % ww) * sw]
                         mi = ni
                     out[p * l + oh * ow_ + ow] = m
                     idx[p * l + oh * ow_ + ow] = mi
