@@ -28,6 +28,7 @@ from tinygrad_like.view import View, prod
 
 from . import numba_attention as attn
 from . import numba_conv as conv
+from . import numba_conv_direct as conv_direct
 from . import numba_elementwise as ew
 from . import numba_fused as fu
 from . import numba_fusion
@@ -120,6 +121,8 @@ _SCAN = _Kernels(ss.make_scan)
 _SORT = _Kernels(ss.make_sort)
 _CONV = _Kernels(conv.make_conv2d)
 _CONV_BW = _Kernels(conv.make_conv2d_backward)
+_CONV_DIRECT = _Kernels(conv_direct.make_conv2d_direct)
+_CONV_DIRECT_BW = _Kernels(conv_direct.make_conv2d_backward_direct)
 _MAXPOOL = _Kernels(conv.make_max_pool2d)
 _MAXPOOL_BW = _Kernels(conv.make_max_pool2d_backward)
 _ADAM = _Kernels(fu.make_adam_step)
@@ -387,7 +390,8 @@ class NumbaBackend:
             if bias_view.shape != (oc,) or bias_view.strides != (1,):
                 raise ShapeError(f"numba backend: conv2d: bias view {bias_view} is not a contiguous ({oc},)")
         out = np.empty(int(geo[0]) * oc * out_size[0] * out_size[1], NP_TYPES[dtype])
-        _CONV[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, w if bias is None else bias,
+        kernels = _CONV_DIRECT if conv_direct.direct_ok(geo) else _CONV
+        kernels[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, w if bias is None else bias,
                            0 if bias is None else bias_view.offset, bias is not None, out, _conv_block(geo, dtype),
                            nchunks)
         return out
@@ -408,7 +412,8 @@ class NumbaBackend:
         gx = np.empty(prod(x_view.shape) if need[0] else 1, t)
         gw = np.empty(nchunks * wsize if need[1] else 1, t)
         gb = np.empty(nchunks * oc if need[2] else 1, t)
-        _CONV_BW[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
+        kernels = _CONV_DIRECT_BW if conv_direct.direct_ok(geo) else _CONV_BW
+        kernels[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
                               bool(need[0]), bool(need[1]), bool(need[2]), _conv_block(geo, dtype), nchunks)
         if nchunks > 1:  # the chunks' partial sums, in chunk order
             gw = gw.reshape(nchunks, wsize).sum(0, dtype=t) if need[1] else gw

@@ -320,8 +320,35 @@ def make_max_pool2d(par: bool):
         oh_, ow_ = g[16], g[17]
         l = oh_ * ow_
         unit = dh == 1 and dw == 1
+        # 2x2 windows inside the input (no padding, unit dilation): the window's four loads unrolled
+        two = (kh == 2 and kw == 2 and unit and ph == 0 and pw == 0 and (oh_ - 1) * st_h + 2 <= hh
+               and (ow_ - 1) * st_w + 2 <= ww)
         for p in prange(g[0] * cc):
             plane = xoff + (p // cc) * sn + (p % cc) * sc
+            if two:
+                for oh in range(oh_):
+                    ih = oh * st_h
+                    r0 = plane + ih * sh
+                    o = p * l + oh * ow_
+                    for ow in range(ow_):
+                        iw = ow * st_w
+                        a, b = x[r0 + iw * sw], x[r0 + (iw + 1) * sw]
+                        c, d = x[r0 + sh + iw * sw], x[r0 + sh + (iw + 1) * sw]
+                        q = ih * ww + iw
+                        m, mi = a, q
+                        mi = q + 1 if b > m else mi
+                        m = b if b > m else m
+                        mi = q + ww if c > m else mi
+                        m = c if c > m else m
+                        mi = q + ww + 1 if d > m else mi
+                        m = d if d > m else m
+                        if is_float and (a != a or b != b or c != c or d != d):
+                            # the last NaN in window order wins
+                            mi = q + ww + 1 if d != d else (q + ww if c != c else (q + 1 if b != b else q))
+                            m = x[plane + (mi // ww) * sh + (mi % ww) * sw]
+                        out[o + ow] = m
+                        idx[o + ow] = mi
+                continue
             for oh in range(oh_):
                 h0 = oh * st_h - ph
                 h1 = min(h0 + (kh - 1) * dh + 1, hh)
