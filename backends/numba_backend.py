@@ -412,7 +412,7 @@ class NumbaBackend:
         gx = np.empty(prod(x_view.shape) if need[0] else 1, t)
         gw = np.empty(nchunks * wsize if need[1] else 1, t)
         gb = np.empty(nchunks * oc if need[2] else 1, t)
-        kernels = _CONV_DIRECT_BW if conv_direct.direct_ok(geo) else _CONV_BW
+        kernels = _CONV_DIRECT_BW if conv_direct.direct_ok(geo, backward=True) else _CONV_BW
         kernels[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
                               bool(need[0]), bool(need[1]), bool(need[2]), _conv_block(geo, dtype), nchunks)
         if nchunks > 1:  # the chunks' partial sums, in chunk order

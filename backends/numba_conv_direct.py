@@ -29,12 +29,19 @@ DR, NV = (8, 2) if AVX512 else (6, 2)
 GR, GQ = 4, 4  # the weight gradient's tile: GR channels x GQ columns of W, one vector sum each
 
 
-def direct_ok(geo) -> bool:
+# The backward runs here up to this many weights (OC * C*kh*kw): above, the weight gradient's 4x4
+# tiles lose to the GEMM (Zen 5, one thread: 16x150 weights 1.8x faster here, 64x576 even,
+# 128x1152 1.7x slower). The forward is faster here at every size measured (up to 128x1152: 1.3x).
+BACKWARD_MAX_WEIGHTS = 1 << 15
+
+
+def direct_ok(geo, backward: bool = False) -> bool:
     """Whether a convolution (numba_conv's geometry array) runs here: unit stride and dilation, the
     padded input inside the grid, and at most half of the grid's columns dropped (kw - 1 <= ow)."""
-    h, w, kh, kw, ph, pw, oh, ow = (int(geo[i]) for i in (2, 3, 8, 9, 14, 15, 16, 17))
+    c, h, w, kh, kw, ph, pw, oh, ow, oc = (int(geo[i]) for i in (1, 2, 3, 8, 9, 14, 15, 16, 17, 18))
     return (all(int(geo[i]) == 1 for i in (10, 11, 12, 13)) and ph >= 0 and pw >= 0 and oh > 0 and ow > 0
-            and h + ph <= oh + kh - 1 and w + pw <= ow + kw - 1 and kw - 1 <= ow)
+            and h + ph <= oh + kh - 1 and w + pw <= ow + kw - 1 and kw - 1 <= ow
+            and (not backward or oc * c * kh * kw <= BACKWARD_MAX_WEIGHTS))
 
 
 def _generate_direct(dr: int, nv: int) -> str:

@@ -123,6 +123,13 @@ def test_direct_ok_accepts_the_grid_cases_only(geo_args, ok):
     assert not direct.direct_ok(strided)
 
 
+def test_direct_backward_only_up_to_its_weight_count():
+    small = _geo((2, 6, 14, 14), (1, 1, 1, 1), (5, 5), (0, 0), (10, 10), 16)
+    big = _geo((2, 128, 16, 16), (1, 1, 1, 1), (3, 3), (1, 1), (16, 16), 128)
+    assert direct.direct_ok(small, backward=True) and direct.direct_ok(big)
+    assert not direct.direct_ok(big, backward=True)
+
+
 # ---------------------------------------------------------------- the 2x2 max-pooling path
 
 def _pool_reference(x, s):
