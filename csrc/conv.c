@@ -253,6 +253,9 @@ int tg_conv2d(int dt, const int64_t *geo, const void *x, int64_t xoff, const voi
     if (n == 0) return ERR_OK;
     int nt = tg_threads_for(geo[18] * geo[1] * geo[8] * geo[9] * geo[16] * geo[17] * n, 1);
     if (nt > n) nt = (int)n;
+    if (dt == DT_F32 && tg_conv_direct_ok(geo))
+        return tg_conv2d_direct_f32(geo, x, xoff, (const float *)w + woff, bias ? (const float *)bias + boff : NULL,
+                                    out, nt);
     if (nt > 1) tg_parallel_for(n, nt, 1, conv_fwd_samples, &a);
     else conv_fwd_samples(&a, 0, n);
     return a.err;

@@ -45,4 +45,10 @@ void tg_sgemm_dot(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, 
                   float *C, int64_t ldc, int nt);
 void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float *C, int64_t ldc, int nt);
+
+/* the direct float32 convolution (conv_direct.c): whether it takes this geometry (tg_im2col's with
+   OC at [18]), and the forward on nt threads (bias may be NULL) */
+int tg_conv_direct_ok(const int64_t *g);
+int tg_conv2d_direct_f32(const int64_t *g, const float *x, int64_t xoff, const float *w, const float *bias,
+                         float *out, int nt);
 #endif

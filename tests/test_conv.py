@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tinygrad_like as tg
 from tinygrad_like import nn
@@ -185,6 +186,35 @@ def test_conv2d_non_contiguous_input_and_weight():
     base = rand(2, 3, 4, 5)  # a flipped and sliced kernel
     out = F.conv2d(from_np(x).permute(0, 3, 1, 2), from_np(base)[:, :, ::-1, :3], padding=1)
     assert_close(out, np_conv2d(x.transpose(0, 3, 1, 2), base[:, :, ::-1, :3], pads=((1, 1), (1, 1))), "float64")
+
+
+@given(n=st.integers(1, 4), c=st.integers(1, 5), oc=st.integers(1, 19), h=st.integers(1, 10), wd=st.integers(1, 10),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       dtype=st.sampled_from(["float32", "float64"]), bias=st.booleans(), seed=st.integers(0, 99))
+@settings(max_examples=20, deadline=None)
+def test_conv2d_unit_stride_values_and_gradients_on_permuted_views(n, c, oc, h, wd, kh, kw, ph, pw, dtype, bias, seed):
+    """Stride and dilation 1 (the direct kernels of c and numba), the input an NHWC buffer seen as
+    NCHW: forward, and input, weight and bias gradients, against numpy in float64."""
+    oh, ow = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
+    if oh < 1 or ow < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x, w, b, g = (rng.standard_normal(s) for s in ((n, h, wd, c), (oc, c, kh, kw), (oc,), (n, oc, oh, ow)))
+    X = from_np(x, dtype).permute(0, 3, 1, 2).requires_grad_()
+    W, B = from_np(w, dtype, requires_grad=True), from_np(b, dtype, requires_grad=True)
+    out = F.conv2d(X, W, B if bias else None, padding=(ph, pw))
+    (out * from_np(g, dtype)).sum().backward()
+    xn = x.transpose(0, 3, 1, 2)
+    pads = ((ph, ph), (pw, pw))
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else {}
+    assert_close(out, np_conv2d(xn, w, b if bias else None, pads=pads).astype(dtype), dtype, **tol)
+    # gradients: d/dx is the full correlation of g with the flipped kernel; d/dw correlates x with g
+    gx = np_conv2d(g, np.flip(w, (2, 3)).swapaxes(0, 1), pads=((kh - 1,) * 2, (kw - 1,) * 2))[:, :, ph:ph + h, pw:pw + wd]
+    gw = np_conv2d(np_pad2(xn, pads).swapaxes(0, 1), g.swapaxes(0, 1)).swapaxes(0, 1)
+    assert_close(X.grad, gx.astype(dtype), dtype, **tol)
+    assert_close(W.grad, gw.astype(dtype), dtype, **tol)
+    if bias:
+        assert_close(B.grad, g.sum((0, 2, 3)).astype(dtype), dtype, **tol)
 
 
 def test_conv2d_unbatched_and_conv1d():
