@@ -1,12 +1,14 @@
 """numba's thread pool for the numba backend: which threading layer, and how it starts.
 
-The pool runs on TBB when the `tbb` package is installed and nobody chose a layer; otherwise on
-numba's default (GNU OpenMP here) started with a bounded spin. See docs/backends.md.
+The pool runs on TBB when the `tbb` package is installed, nobody chose a layer and the process may
+use two CPUs or more; otherwise on numba's default (GNU OpenMP here) started with a bounded spin.
+See docs/backends.md.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import importlib.util
 import os
 from typing import Optional
 
@@ -48,6 +50,22 @@ def _tbb_library() -> Optional[str]:
     return None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
+
+
 def _choose_tbb() -> bool:
     """Make numba's pool the TBB one when the `tbb` package is installed and nobody chose a layer.
 
@@ -59,6 +77,8 @@ def _choose_tbb() -> bool:
     lookup by name then finds the loaded copy."""
     if numba.config.THREADING_LAYER != "default" or os.environ.get("NUMBA_THREADING_LAYER"):
         return False  # the user's choice
+    if usable_cpus() < 2:
+        return False  # see _one_cpu_layer
     path = _tbb_library()
     if path is None:
         return False
@@ -75,6 +95,22 @@ def _choose_tbb() -> bool:
     return True
 
 
+def _one_cpu_layer() -> None:
+    """On one CPU, numba's pool on OpenMP instead of TBB (numba's own first choice once libtbb can
+    load). TBB there starts no worker thread, and a pool first started off the main thread leaves
+    a task in that thread's slot which numba's exit handler waits for forever: the process hangs
+    at exit (numba issue 10556). The user's choice of a layer stands."""
+    if usable_cpus() >= 2 or numba.config.THREADING_LAYER != "default" or os.environ.get("NUMBA_THREADING_LAYER"):
+        return
+    try:
+        numba.threading_layer()
+        return  # a parallel numba function already started the pool
+    except ValueError:
+        pass
+    if importlib.util.find_spec("numba.np.ufunc.omppool") is not None:
+        numba.config.THREADING_LAYER = "omp"
+
+
 def start_pool(n: int) -> None:
     """Start numba's thread pool with n threads: TBB's when the `tbb` package is there (see
     `_choose_tbb`). When it is an OpenMP pool that numba loads now,
@@ -84,6 +120,7 @@ def start_pool(n: int) -> None:
     if _choose_tbb():
         numba.set_num_threads(n)
         return
+    _one_cpu_layer()
     bound = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ and not _gomp_loaded()
     if bound:
         os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN

@@ -207,6 +207,7 @@ typedef struct {
     const char *x, *w, *bias, *gy;
     int64_t xoff, woff, boff, goff, nchunks;
     char *out, *gx, *gw, *gb;
+    const tg_direct_gx *dgx;  /* the input gradient through conv_direct.c, or NULL */
 } convk_t;
 
 static int conv_dims_ok(const int64_t *g) {
@@ -289,7 +290,10 @@ static void conv_bwd_chunk(convk_t *a, int64_t t, char *gw, char *gb) {
                        for (int64_t i = 0; i < l; i++) s += p[i];
                        ((double *)gb)[r] += s; }
             }
-        if (a->gx) {
+        if (a->gx && a->dgx) {
+            int e = tg_conv_direct_gx_sample(g, a->dgx, (const float *)gy, (float *)(a->gx + n * chw * isz));
+            if (e != ERR_OK) a->err = e;
+        } else if (a->gx) {
             char *gx = a->gx + n * chw * isz;
             gemm_serial(dt, 1, 0, ckk, l, oc, a->w + a->woff * isz, ckk, gy, l, 0, cols, l);
             memset(gx, 0, (size_t)(chw * isz));
@@ -334,7 +338,13 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
         part = malloc((size_t)((nt - 1) * per * isz));
         if (!part) return ERR_MEM;
     }
-    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, nt, NULL, gx, gw, gb};
+    convk_t a = {dt, ERR_OK, geo, x, w, NULL, gy, xoff, woff, 0, goff, nt, NULL, gx, gw, gb, NULL};
+    tg_direct_gx dgx = {NULL, NULL, 0, 0, 0, 0, 0, 0};
+    if (gx && dt == DT_F32 && tg_conv_direct_ok(geo)) {
+        int e = tg_conv_direct_gx_prepare(geo, (const float *)w + woff, &dgx);
+        if (e == ERR_MEM) { free(part); return e; }
+        if (e == ERR_OK) a.dgx = &dgx;
+    }
     convk_slots_t sl = {&a, part, per};
     if (nt > 1) tg_parallel_for(nt, nt, 1, conv_bwd_chunks, &sl);
     else conv_bwd_chunks(&sl, 0, 1);
@@ -346,6 +356,7 @@ int tg_conv2d_backward(int dt, const int64_t *geo, const void *x, int64_t xoff, 
         }
         free(part);
     }
+    tg_conv_direct_gx_free(&dgx);
     return a.err;
 }
 

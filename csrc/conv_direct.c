@@ -143,7 +143,72 @@ int tg_conv2d_direct_f32(const int64_t *g, const float *x, int64_t xoff, const f
     return a.err;
 }
 
+/* The input gradient of one sample on the same tiles: gxp[c, u] = sum over q = (r, i, j) of
+   W[r, c, i, j] * G[r, u - i * wp - j], G the sample's gradient on the output grid, each row
+   shifted right by shift = (KH - 1) * wp + KW - 1 zeros so every offset is nonnegative
+   (off[q] = r * rs + shift - i * wp - j). Zeros of the grid meet the weights: the caller takes
+   this path only for a finite W. */
+int tg_conv_direct_gx_prepare(const int64_t *g, const float *w, tg_direct_gx *d) {
+    int64_t cc = g[1], kh = g[8], kw = g[9], oc = g[18], kk = kh * kw, ckk = cc * kk;
+    float z = 0.0f;
+    for (int64_t i = 0; i < oc * ckk; i++) z += w[i] * 0.0f;  /* NaN exactly when W has an inf or NaN */
+    if (z != 0.0f) return ERR_OP;
+    d->wp = g[17] + kw - 1;
+    int64_t hp = g[16] + kh - 1;
+    d->nq = oc * kk;
+    d->ncb = (cc + DR - 1) / DR;
+    d->ugp = (hp * d->wp + TW - 1) / TW * TW;
+    d->shift = (kh - 1) * d->wp + kw - 1;
+    d->rs = d->shift + d->ugp + TW;
+    d->off = malloc((size_t)d->nq * sizeof(int64_t));
+    d->wpk = malloc((size_t)(d->ncb * d->nq * DR) * sizeof(float));
+    if (!d->off || !d->wpk) { tg_conv_direct_gx_free(d); return ERR_MEM; }
+    for (int64_t q = 0; q < d->nq; q++)
+        d->off[q] = (q / kk) * d->rs + d->shift - ((q % kk) / kw) * d->wp - q % kw;
+    for (int64_t b = 0; b < d->ncb; b++)  /* row c of the (C, OC*KH*KW) matrix, DR rows a block */
+        for (int64_t q = 0; q < d->nq; q++)
+            for (int64_t r = 0; r < DR; r++) {
+                int64_t c = b * DR + r;
+                d->wpk[(b * d->nq + q) * DR + r] = c < cc ? w[(q / kk) * ckk + c * kk + q % kk] : 0.0f;
+            }
+    return ERR_OK;
+}
+
+void tg_conv_direct_gx_free(tg_direct_gx *d) {
+    free(d->off);
+    free(d->wpk);
+    d->off = NULL;
+    d->wpk = NULL;
+}
+
+int tg_conv_direct_gx_sample(const int64_t *g, const tg_direct_gx *d, const float *gy, float *gx) {
+    int64_t cc = g[1], hh = g[2], ww = g[3], oc = g[18], oh_ = g[16], ow_ = g[17], wp = d->wp;
+    float *grid = scratch_floats((size_t)(oc * d->rs + d->ncb * DR * d->ugp));
+    if (!grid) return ERR_MEM;
+    float *gxg = grid + oc * d->rs;
+    memset(grid, 0, (size_t)(oc * d->rs) * sizeof(float));
+    for (int64_t r = 0; r < oc; r++)
+        for (int64_t oh = 0; oh < oh_; oh++)
+            memcpy(grid + r * d->rs + d->shift + oh * wp, gy + (r * oh_ + oh) * ow_, (size_t)ow_ * sizeof(float));
+    for (int64_t b = 0; b < d->ncb; b++)
+        for (int64_t tb = 0; tb < d->ugp; tb += TW)
+            direct_tile(d->wpk + b * d->nq * DR, grid, d->off, d->nq, gxg + b * DR * d->ugp, d->ugp, tb);
+    for (int64_t c = 0; c < cc; c++)
+        for (int64_t ih = 0; ih < hh; ih++)
+            memcpy(gx + (c * hh + ih) * ww, gxg + c * d->ugp + (ih + g[14]) * wp + g[15], (size_t)ww * sizeof(float));
+    return ERR_OK;
+}
+
 #else  /* no FMA vectors: tg_conv2d keeps its im2col path */
+int tg_conv_direct_gx_prepare(const int64_t *g, const float *w, tg_direct_gx *d) {
+    (void)g; (void)w; (void)d;
+    return ERR_OP;
+}
+void tg_conv_direct_gx_free(tg_direct_gx *d) { (void)d; }
+int tg_conv_direct_gx_sample(const int64_t *g, const tg_direct_gx *d, const float *gy, float *gx) {
+    (void)g; (void)d; (void)gy; (void)gx;
+    return ERR_OP;
+}
 int tg_conv_direct_ok(const int64_t *g) { (void)g; return 0; }
 int tg_conv2d_direct_f32(const int64_t *g, const float *x, int64_t xoff, const float *w, const float *bias,
                          float *out, int nt) {

@@ -51,4 +51,10 @@ void tg_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 int tg_conv_direct_ok(const int64_t *g);
 int tg_conv2d_direct_f32(const int64_t *g, const float *x, int64_t xoff, const float *w, const float *bias,
                          float *out, int nt);
+/* and the input gradient of one sample (contiguous (OC, OH, OW) g, (C, H, W) gx) with the weight
+   packed once per call by _prepare (ERR_OP: a non-finite weight, or no FMA vectors: not here) */
+typedef struct { float *wpk; int64_t *off; int64_t nq, ncb, rs, shift, ugp, wp; } tg_direct_gx;
+int tg_conv_direct_gx_prepare(const int64_t *g, const float *w, tg_direct_gx *d);
+void tg_conv_direct_gx_free(tg_direct_gx *d);
+int tg_conv_direct_gx_sample(const int64_t *g, const tg_direct_gx *d, const float *gy, float *gx);
 #endif

@@ -217,6 +217,31 @@ def test_conv2d_unit_stride_values_and_gradients_on_permuted_views(n, c, oc, h, 
         assert_close(B.grad, g.sum((0, 2, 3)).astype(dtype), dtype, **tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv2d_gradients_with_an_inf_keep_it_inf(dtype):
+    """An inf in the input (weight gradient) or the weight (input gradient) gives inf where it
+    meets the gradient, and never a NaN from a padding zero: only the valid pairs are summed."""
+    n, c, h, wd, oc, k, p = 2, 3, 6, 5, 4, 3, 1
+    x, w, g = rand(n, c, h, wd), rand(oc, c, k, k), rand(n, oc, h, wd)
+    x[1, 2, 5, 4] = np.inf
+    w[3, 1, 0, 2] = -np.inf
+    X, W = from_np(x, dtype, requires_grad=True), from_np(w, dtype, requires_grad=True)
+    (F.conv2d(X, W, padding=p) * from_np(g, dtype)).sum().backward()
+    gx, gw = np.zeros_like(x), np.zeros_like(w)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for a, r, q, i, j, oh, ow in np.ndindex(n, oc, c, k, k, h, wd):
+            ih, iw = oh - p + i, ow - p + j
+            if 0 <= ih < h and 0 <= iw < wd:  # a valid pair: input (ih, iw) under weight (i, j) at (oh, ow)
+                gx[a, q, ih, iw] += w[r, q, i, j] * g[a, r, oh, ow]
+                gw[r, q, i, j] += x[a, q, ih, iw] * g[a, r, oh, ow]
+    assert np.isinf(gx).any() and np.isinf(gw).any()
+    for got, ref in ((X.grad, gx), (W.grad, gw)):
+        got = to_np(got)
+        assert (np.isnan(got) == np.isnan(ref)).all() and (np.isinf(got) == np.isinf(ref)).all()
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-4)
+
+
 def test_conv2d_unbatched_and_conv1d():
     x, w, b = rand(3, 6, 5), rand(2, 3, 3, 3), rand(2)
     assert_close(F.conv2d(from_np(x), from_np(w), from_np(b), padding=1),
