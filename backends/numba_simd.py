@@ -190,6 +190,21 @@ def vmul(typingctx, a, b):
 
 
 @intrinsic
+def vwiden(typingctx, v):
+    """v's lanes as float64 (exact; a float64 vector as it is): as many lanes, twice the bits."""
+    if not isinstance(v, Vec):
+        return None
+    wt = Vec(types.float64, v.lanes)
+
+    def codegen(context, builder, sig, args):
+        if v.dtype.bitwidth == 64:
+            return args[0]
+        return builder.fpext(args[0], context.get_value_type(wt))
+
+    return wt(v), codegen
+
+
+@intrinsic
 def vstore(typingctx, arr, idx, v):
     """arr[idx:idx+LANES] = v."""
     if not (isinstance(arr, types.Array) and isinstance(v, Vec) and arr.dtype == v.dtype):
@@ -335,4 +350,4 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vmul", "vstore", "vaccum"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vmul", "vwiden", "vstore", "vaccum"]
