@@ -23,7 +23,7 @@ from tinygrad_like.view import View
 from .attention_checks import bhr, result_size, sdpa_backward_shapes, sdpa_shapes
 from .common import ViewChecks
 from .numba_elementwise import vexp
-from .numba_simd import lanes, vadd, vfma, vload, vmul, vsplat, vstore, vzeros
+from .numba_simd import lanes, tblock, transpose_block, vadd, vfma, vload, vmul, vsplat, vstore, vzeros
 
 FM = {"contract", "nsz"}
 
@@ -162,7 +162,17 @@ def _copy_scaled(src, so, n, scale, dst, do):
 
 @njit(inline="always")
 def _load_kt(kb, k0, ksl, S, E, Sp, KT):
-    for j in range(S):
+    """KT[e * Sp + j] = kb[k0 + j * ksl + e] for j < S, e < E: square blocks through transpose_block's
+    shuffles, the edges one by one."""
+    B = tblock(KT)
+    S0, E0 = S - S % B, E - E % B
+    for j in range(0, S0, B):
+        for e in range(0, E0, B):
+            transpose_block(kb, k0 + j * ksl + e, ksl, KT, e * Sp + j, Sp)
+        for jj in range(j, j + B):
+            for e in range(E0, E):
+                KT[e * Sp + jj] = kb[k0 + jj * ksl + e]
+    for j in range(S0, S):
         for e in range(E):
             KT[e * Sp + j] = kb[k0 + j * ksl + e]
 
@@ -263,12 +273,11 @@ def make_sdpa_backward(par: bool):
                 l0 = geo[26] + bh * L
                 _load_kt(kb, k0, ksl, S, E, Sp, KT)
                 direct = E % W == 0  # K's rows are whole vectors: read them in place, no padded copy
-                for j in range(S):
-                    if not direct:
+                _load_kt(v, v0, vsl, S, Ev, Sp, VT)
+                if not direct:
+                    for j in range(S):
                         for e in range(E):
                             Kp[j * Ep + e] = kb[k0 + j * ksl + e]
-                    for c in range(Ev):
-                        VT[c * Sp + j] = v[v0 + j * vsl + c]
                 dK[:] = 0
                 dV[:] = 0
                 for i0 in range(0, L, 4):
