@@ -2,12 +2,14 @@
 see backends/protocol.py).
 
 Heads (b, h) split across prange chunks, in per-chunk scratch whose rows are padded with zeros to
-whole SIMD vectors (numba_simd): K^T and V^T copied once per head, so that a row's scores are E (Ev)
-vector FMAs per vector of keys, and K and V rows for the products over keys. Under a causal mask a
-row stops at its last key. The forward goes one query row at a time and keeps each row's
-logsumexp; the backward recomputes the weights from it (P = exp(s - lse)) for groups of 4 rows and
-adds the group's share to the head's dK and dV in one pass over them. Serial and parallel builds like every other kernel; no `reassoc` (the vectorized exp
-relies on its argument reduction), so the row sums run in order.
+whole SIMD vectors (numba_simd): K^T and V^T built once per head (8x8 blocks by transpose_block),
+so that scores are E (Ev) vector FMAs per vector of keys, for 4 query rows at once (eight
+independent chains sharing each vector of K^T). K and V rows are read in place for the products over
+keys when the features fill whole vectors, else from padded copies. Under a causal mask a row stops
+at its last key. Both directions take the query rows in groups of 4: the forward keeps each row's
+logsumexp; the backward recomputes the weights from it (P = exp(s - lse)) and adds the group's share
+to the head's dK and dV in one pass over them. Serial and parallel builds like every other kernel;
+no `reassoc` (the vectorized exp relies on its argument reduction), so the row sums run in order.
 """
 from __future__ import annotations
 
