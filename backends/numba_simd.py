@@ -178,6 +178,33 @@ def vadd(typingctx, a, b):
 
 
 @intrinsic
+def vmul(typingctx, a, b):
+    """a * b lane by lane."""
+    if not (isinstance(a, Vec) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vwiden(typingctx, v):
+    """v's lanes as float64 (exact; a float64 vector as it is): as many lanes, twice the bits."""
+    if not isinstance(v, Vec):
+        return None
+    wt = Vec(types.float64, v.lanes)
+
+    def codegen(context, builder, sig, args):
+        if v.dtype.bitwidth == 64:
+            return args[0]
+        return builder.fpext(args[0], context.get_value_type(wt))
+
+    return wt(v), codegen
+
+
+@intrinsic
 def vstore(typingctx, arr, idx, v):
     """arr[idx:idx+LANES] = v."""
     if not (isinstance(arr, types.Array) and isinstance(v, Vec) and arr.dtype == v.dtype):
@@ -323,4 +350,4 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vmul", "vwiden", "vstore", "vaccum"]

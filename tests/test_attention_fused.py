@@ -77,6 +77,8 @@ SHAPES = [  # (batch, L, S, E, Ev)
     ((3,), 6, 6, 8, 8),         # 3-d: one batch dim
     ((), 9, 4, 5, 3),           # 2-d
     ((2, 1, 2), 6, 9, 4, 5),    # 5-d: batch dims merged
+    ((2,), 9, 11, 20, 32),      # feature rows of whole SIMD vectors (read in place) and of vectors + a tail
+    ((1, 2), 6, 6, 32, 20),
     ((1, 2), 70, 300, 16, 8),   # several row blocks, more than one vector of keys
     ((2, 1), 150, 150, 16, 24),
 ]

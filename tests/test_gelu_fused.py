@@ -147,6 +147,36 @@ def test_float32_erf_polynomial_over_a_sweep():
     _within_an_erf_ulp(got, ref, x)
 
 
+def test_numba_float32_erf_over_every_1021st_float32(backend):
+    """backends/numba_erf.erf_f32 over every 1021st float32 bit pattern (4.2 million, NaN, inf, subnormals
+    and both signs among them) and the specials: within 1.1 ulp of libm's double erf, odd, NaN kept."""
+    if backend != "numba":
+        pytest.skip("the numba backend's erf")
+    from numba import njit
+    from tinygrad_like.backends.numba_erf import erf_f32
+
+    @njit(error_model="numpy")
+    def both(x, got, ref):
+        for i in range(x.size):
+            got[i] = erf_f32(x[i])
+            ref[i] = math.erf(np.float64(x[i]))  # libm, in double
+
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1.1754942e-38, 0.49999997, 0.5,
+                         3.9999998, 4.0, -4.0, 1e30, -1e30], np.float32)
+    x = np.concatenate([np.arange(0, 2 ** 32, 1021, dtype=np.uint64).astype(np.uint32).view(np.float32), specials])
+    got, ref = np.empty(x.size, np.float32), np.empty(x.size)
+    both(x, got, ref)
+    nan = np.isnan(x)
+    assert np.isnan(got[nan]).all() and not np.isnan(got[~nan]).any()
+    g, r = got[~nan].astype(np.float64), ref[~nan]
+    assert np.array_equal(np.signbit(g), np.signbit(x[~nan]))  # odd: erf(-0) = -0 too
+    # one ulp of the exact value: 2^(e - 23) for |r| in [2^e, 2^(e+1)), 2^-149 among the subnormals
+    ulp = np.ldexp(1.0, np.maximum(np.frexp(np.abs(r))[1] - 24, -149))
+    err = np.abs(g - r) / ulp
+    assert err.max() <= 1.1, (err.max(), x[~nan][np.argmax(err)])
+    assert (got[np.isinf(x)] == np.sign(x[np.isinf(x)])).all()
+
+
 # native: AVX-512 (tg_erf16) or AVX2+FMA (tg_erf8) on the machine that runs it; x86-64-v3: AVX2+FMA;
 # x86-64-v2: the scalar code alone
 MARCHES = ["native", "x86-64-v3", "x86-64-v2"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 
 import pytest
 
@@ -63,6 +64,21 @@ def test_replay_equals_eager_bit_for_bit(native, dropout):
         if jitted:
             assert step.captured_kernels(), "the jitted step never replayed"
     assert results[0] == results[1]
+
+
+def test_a_dead_weak_proxy_in_the_process_does_not_break_the_capture(native):
+    """The capture scans the process's objects for tensors; a weakref.proxy whose object is gone (numba
+    leaves some behind) raises ReferenceError on isinstance, so the scan must not ask it."""
+    class Owner:
+        pass
+    owner = Owner()
+    proxies = [weakref.proxy(owner)]  # kept alive, its referent is not
+    del owner
+    f = tg.jit(lambda x: (x * 2).sum(), native=native)
+    x = tg.arange(4.0)
+    for _ in range(4):
+        assert f(x).item() == 12.0
+    assert f.captured_kernels() and len(proxies) == 1
 
 
 def test_closure_tensors_are_read_at_replay_time(native):

@@ -128,7 +128,8 @@ class _Capture:
         self.grads: list = []  # (weakref to a tensor, its .grad after the capture)
         self.storage: list = []  # (weakref to a tensor, its buffer): a replay needs both unchanged
         for o in gc.get_objects():
-            if not isinstance(o, Tensor) or id(o) in skip:
+            # type(), not isinstance(): isinstance asks a dead weakref.proxy for __class__, which raises
+            if not issubclass(type(o), Tensor) or id(o) in skip:
                 continue
             buf = o._buf
             if prog.owns(buf):
