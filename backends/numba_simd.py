@@ -4,7 +4,8 @@ LLVM's auto-vectorizer cannot keep a matmul micro-tile in registers: it either v
 the k loop (a dot-product form that ends in horizontal sums) or gives up. These intrinsics let
 a kernel say what it means: `vload` reads LANES consecutive elements of a 1-D array, `vsplat`
 broadcasts a scalar, `vfma` is acc + a*b (llvm.fmuladd: one vfmadd where the CPU has FMA),
-`vaccum` does arr[i:i+LANES] += v. Each vector is an LLVM <8 x float> or <4 x double>
+`vaccum` does arr[i:i+LANES] += v, `vmax`/`vmin` (and `vhmax`/`vhmin` over the lanes) are
+NaN-propagating. Each vector is an LLVM <8 x float> or <4 x double>
 (one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double> (one zmm
 register), so a tile of vectors held in local variables stays in registers across the k loop.
 
@@ -177,6 +178,60 @@ def vadd(typingctx, a, b):
     return a(a, b), codegen
 
 
+def _emit_pick(builder, want_max: bool, acc, x):
+    """Lane by lane: x where x beats acc (greater for max, less for min) or x is NaN, else acc.
+    A NaN already in acc stays (both tests fail), a NaN in x enters: max/min propagate NaN as
+    PyTorch does. Two compares and one select, no branch: LLVM keeps it in vector registers."""
+    beats = builder.fcmp_ordered(">" if want_max else "<", x, acc)
+    return builder.select(builder.or_(beats, builder.fcmp_unordered("uno", x, x)), x, acc)
+
+
+def _pick_intrinsic(want_max: bool):
+    def typer(typingctx, acc, x):
+        if not (isinstance(acc, Vec) and acc == x):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return _emit_pick(builder, want_max, args[0], args[1])
+
+        return acc(acc, x), codegen
+    return typer
+
+
+vmax = intrinsic(_pick_intrinsic(True))
+vmax.__doc__ = "max(acc, x) lane by lane, NaN-propagating (a NaN in either gives NaN)."
+vmin = intrinsic(_pick_intrinsic(False))
+vmin.__doc__ = "min(acc, x) lane by lane, NaN-propagating (a NaN in either gives NaN)."
+
+
+def _hpick_intrinsic(want_max: bool):
+    def typer(typingctx, v):
+        if not isinstance(v, Vec):
+            return None
+
+        def codegen(context, builder, sig, args):
+            # halve the vector log2(lanes) times: the upper half picked against the lower half
+            x = args[0]
+            n = v.lanes
+            i32 = ir.IntType(32)
+            while n > 1:
+                h = n // 2
+                lo = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h), list(range(h))))
+                hi = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h), list(range(h, n))))
+                x = _emit_pick(builder, want_max, lo, hi)
+                n = h
+            return builder.extract_element(x, ir.Constant(i32, 0))
+
+        return v.dtype(v), codegen
+    return typer
+
+
+vhmax = intrinsic(_hpick_intrinsic(True))
+vhmax.__doc__ = "The largest lane of v; NaN if any lane is NaN."
+vhmin = intrinsic(_hpick_intrinsic(False))
+vhmin.__doc__ = "The smallest lane of v; NaN if any lane is NaN."
+
+
 @intrinsic
 def vstore(typingctx, arr, idx, v):
     """arr[idx:idx+LANES] = v."""
@@ -323,4 +378,4 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum", "vmax", "vmin", "vhmax", "vhmin"]
