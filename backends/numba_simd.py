@@ -4,7 +4,7 @@ LLVM's auto-vectorizer cannot keep a matmul micro-tile in registers: it either v
 the k loop (a dot-product form that ends in horizontal sums) or gives up. These intrinsics let
 a kernel say what it means: `vload` reads LANES consecutive elements of a 1-D array, `vsplat`
 broadcasts a scalar, `vfma` is acc + a*b (llvm.fmuladd: one vfmadd where the CPU has FMA),
-`vaccum` does arr[i:i+LANES] += v, `vmax`/`vmin` (and `vhmax`/`vhmin` over the lanes) are
+`vaccum` does arr[i:i+LANES] += v, `vload_even` reads every other element, `vmax`/`vmin` (and `vhmax`/`vhmin` over the lanes) are
 NaN-propagating. Each vector is an LLVM <8 x float> or <4 x double>
 (one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double> (one zmm
 register), so a tile of vectors held in local variables stays in registers across the k loop.
@@ -117,6 +117,21 @@ def _emit_bcast(context, builder, vt, ptr):
 def vload(typingctx, arr, idx):
     """arr[idx:idx+LANES] as a vector (1-D array, unaligned load)."""
     return _read_at(arr, idx, _emit_load)
+
+
+def _emit_load_even(context, builder, vt, ptr):
+    wide = ir.VectorType(context.get_value_type(vt.dtype), 2 * vt.lanes)
+    w = builder.load(builder.bitcast(ptr, wide.as_pointer()), align=context.get_abi_sizeof(wide.element))
+    even = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), list(range(0, 2 * vt.lanes, 2)))
+    return builder.shuffle_vector(w, w, even)
+
+
+@intrinsic
+def vload_even(typingctx, arr, idx):
+    """arr[idx], arr[idx+2], .., arr[idx+2*LANES-2] as a vector: one load of 2*LANES consecutive
+    elements (it reads arr[idx+2*LANES-1] too: the caller keeps that inside the buffer) and one
+    shuffle, where LLVM's vectorizer would gather a stride-2 read element by element."""
+    return _read_at(arr, idx, _emit_load_even)
 
 
 @intrinsic
@@ -378,4 +393,4 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum", "vmax", "vmin", "vhmax", "vhmin"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vstore", "vaccum", "vload_even", "vmax", "vmin", "vhmax", "vhmin"]

@@ -348,6 +348,33 @@ def test_transposed_operands_stage_correctly(dtype, shape):
                                    rtol=2e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_step_sliced_operands_gather_their_even_elements(dtype):
+    """Operands with inner stride 2 (`x[:, ::2]`) against stride 2, 1 and 0 on either side: rows
+    whose length is on both sides of the vector width and of STEP2_CHUNK, rows ending at the
+    buffer's last element, NaN/inf among the values, in the serial and the parallel build."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_elementwise as ew
+    from tinygrad_like.backends.numba_simd import LANES
+    from numba import types
+    L = LANES.get(types.float32 if dtype == np.float32 else types.float64, 4)
+    rng = np.random.default_rng(8)
+    widths = sorted({1, L - 1, L, L + 1, 3 * L + 2, ew.STEP2_CHUNK - 1, ew.STEP2_CHUNK + 1, 2 * ew.STEP2_CHUNK + L})
+    for rows, cols in [(3, c) for c in widths] + [(130, 1000)]:
+        x = (rng.standard_normal((rows, 2 * cols - 1)) * 100).astype(dtype)  # x[:, ::2] ends at the buffer's end
+        y = (rng.standard_normal((rows, 2 * cols)) * 100).astype(dtype)
+        if dtype != np.int64:
+            x[0, 0], x[-1, -1], y[1, -1] = np.nan, np.inf, -np.inf
+        X, Y = T(x), T(y)
+        pairs = [(X[:, ::2], Y[:, 1::2], x[:, ::2], y[:, 1::2]), (X[:, ::2], Y[:, :cols], x[:, ::2], y[:, :cols]),
+                 (Y[:, :cols], X[:, ::2], y[:, :cols], x[:, ::2]), (X[:, ::2], Y[:, :1], x[:, ::2], y[:, :1]),
+                 (Y[:, 1:2], X[:, ::2], y[:, 1:2], x[:, ::2]), (X[:, ::2], Y[0, ::2], x[:, ::2], y[0, ::2])]
+        for a, b, na, nb_ in pairs:
+            assert np.array_equal((a - b).numpy(), na - nb_, equal_nan=True), (rows, cols)
+            assert np.array_equal((a < b).numpy(), na < nb_)
+    assert 130 * 1000 >= nb.PAR_ELEMWISE
+
+
 def test_every_kernel_build_has_its_own_disk_cache_entry():
     """numba keys its disk cache on a kernel's bytecode and closure values, not on njit flags:
     a factory argument the kernel does not close over (`par`, which only sets parallel=) makes
