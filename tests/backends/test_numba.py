@@ -375,6 +375,29 @@ def test_step_sliced_operands_gather_their_even_elements(dtype):
     assert 130 * 1000 >= nb.PAR_ELEMWISE
 
 
+@pytest.mark.parametrize("op", ["exp", "sigmoid", "neg", "tanh", "copy", "toint"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unary_parallel_build_calls_the_same_row_loop(op, dtype):
+    """make_unary1's parallel build runs each task through `un_chunk` (a function of its own, one
+    build per op code): bit for bit the serial build's results, specials included, on both sides
+    of a task boundary (PAR_CHUNK) and over a strided view."""
+    from tinygrad_like.backends import numba_elementwise as ew
+    from tinygrad_like.backends.numba_index import PAR_CHUNK
+    code = ew.UNARY_CODES[op]
+    ser, par = ew.make_unary1(code, False), ew.make_unary1(code, True)
+    rng = np.random.default_rng(9)
+    for n in (1, PAR_CHUNK - 1, 2 * PAR_CHUNK + 17):
+        x = (rng.standard_normal(2 * n + 4) * 50).astype(dtype)  # the offset 3 and stride 2 stay inside
+        x[: min(n, 5)] = np.array([np.nan, np.inf, -np.inf, -0.0, 1e30], dtype)[: min(n, 5)]
+        for sx in (1, 2, 0):
+            want, got = np.empty(n, np.int64 if op == "toint" else dtype), np.empty(n, np.int64 if op == "toint" else dtype)
+            if op == "toint":
+                x = np.nan_to_num(x, posinf=0, neginf=0)
+            ser(x, 3 if n > 1 else 0, sx, want, n)
+            par(x, 3 if n > 1 else 0, sx, got, n)
+            assert np.array_equal(got, want, equal_nan=True), (n, sx)
+
+
 def test_every_kernel_build_has_its_own_disk_cache_entry():
     """numba keys its disk cache on a kernel's bytecode and closure values, not on njit flags:
     a factory argument the kernel does not close over (`par`, which only sets parallel=) makes
