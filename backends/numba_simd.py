@@ -4,10 +4,10 @@ LLVM's auto-vectorizer cannot keep a matmul micro-tile in registers: it either v
 the k loop (a dot-product form that ends in horizontal sums) or gives up. These intrinsics let
 a kernel say what it means: `vload` reads LANES consecutive elements of a 1-D array, `vsplat`
 broadcasts a scalar, `vfma` is acc + a*b (llvm.fmuladd: one vfmadd where the CPU has FMA),
-`vaccum` does arr[i:i+LANES] += v, `vload_even` reads every other element, `vmax`/`vmin` (and `vhmax`/`vhmin` over the lanes) are
-NaN-propagating. Each vector is an LLVM <8 x float> or <4 x double>
-(one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double> (one zmm
-register), so a tile of vectors held in local variables stays in registers across the k loop.
+`vaccum` does arr[i:i+LANES] += v, `vload_even` reads every other element; `vmax`/`vmin`
+(and `vhmax`/`vhmin` across the lanes) propagate NaN. Each vector is an LLVM <8 x float> or
+<4 x double> (one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double>
+(one zmm register), so a tile of vectors held in local variables stays in registers across the k loop.
 
 No NaN/inf shortcuts: plain IEEE vector arithmetic. The intrinsics compile into the caller, so
 the kernels that use them keep `cache=True`.

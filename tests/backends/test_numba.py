@@ -390,7 +390,8 @@ def test_unary_parallel_build_calls_the_same_row_loop(op, dtype):
         x = (rng.standard_normal(2 * n + 4) * 50).astype(dtype)  # the offset 3 and stride 2 stay inside
         x[: min(n, 5)] = np.array([np.nan, np.inf, -np.inf, -0.0, 1e30], dtype)[: min(n, 5)]
         for sx in (1, 2, 0):
-            want, got = np.empty(n, np.int64 if op == "toint" else dtype), np.empty(n, np.int64 if op == "toint" else dtype)
+            out_type = np.int64 if op == "toint" else dtype
+            want, got = np.empty(n, out_type), np.empty(n, out_type)
             if op == "toint":
                 x = np.nan_to_num(x, posinf=0, neginf=0)
             ser(x, 3 if n > 1 else 0, sx, want, n)
