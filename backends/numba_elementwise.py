@@ -25,12 +25,12 @@ import struct
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import literally, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from .numba_index import chunk_bounds, n_chunks, numel, offset_of
-from .numba_simd import AVX512, prefer_wide, tblock, transpose_block
+from .numba_simd import AVX512, LANES, lanes, prefer_wide, tblock, transpose_block, vload_even, vstore
 from .protocol import BINARY_CODES, UNARY_OPS
 
 # protocol.py's codes, and three unary ops of this backend's own after them: `copy` (a strided copy
@@ -394,6 +394,63 @@ def _bin_row(opc, a, pa, sa, b, pb, sb, o):
 
 
 @njit(inline="always")
+def _step2(sa, sb):
+    """Whether `_bin_row_step2` takes a row with inner strides sa, sb: one of them 2 (a
+    step-sliced view, `x[:, ::2]`), the other 0, 1 or 2."""
+    return (sa == 2 or sb == 2) and 0 <= sa <= 2 and 0 <= sb <= 2
+
+
+STEP2_CHUNK = 1024  # elements of a stride-2 row gathered into a dense buffer at a time (L1)
+
+
+def _gather_even(x, p, m, buf):  # pragma: no cover - replaced by the overload inside numba
+    """buf[j] = x[p + 2*j] for j < m."""
+
+
+def _gather_even_simd(x, p, m, buf):
+    # whole vectors while the load's last element, x[p + 2*(j+L) - 1], is before the row's last
+    # element x[p + 2*(m-1)] (so it is in the buffer), then element by element
+    L = lanes(x)
+    j = 0
+    while j + L < m:
+        vstore(buf, j, vload_even(x, p + 2 * j))
+        j += L
+    for k in range(j, m):
+        buf[k] = x[p + 2 * k]
+
+
+def _gather_even_scalar(x, p, m, buf):
+    for j in range(m):
+        buf[j] = x[p + 2 * j]
+
+
+@overload(_gather_even, inline="always")
+def _ov_gather_even(x, p, m, buf):
+    return _gather_even_simd if x.dtype in LANES else _gather_even_scalar
+
+
+@njit(inline="always")
+def _bin_row_step2(opc, a, pa, sa, b, pb, sb, o, ta, tb):
+    """o[j] = a[pa + j*sa] op b[pb + j*sb] with `_step2(sa, sb)`: STEP2_CHUNK elements at a
+    time, each stride-2 operand gathered into its buffer (ta, tb) with whole-vector loads and a
+    shuffle (`vload_even`), then `_bin_row`'s unit-stride loop; the row is read in memory order."""
+    m = o.size
+    for j0 in range(0, m, STEP2_CHUNK):
+        j1 = min(m, j0 + STEP2_CHUNK)
+        if sa == 2:
+            _gather_even(a, pa + 2 * j0, j1 - j0, ta)
+            xa, qa, ua = ta, 0, 1
+        else:
+            xa, qa, ua = a, pa + j0 * sa, sa
+        if sb == 2:
+            _gather_even(b, pb + 2 * j0, j1 - j0, tb)
+            xb, qb, ub = tb, 0, 1
+        else:
+            xb, qb, ub = b, pb + j0 * sb, sb
+        _bin_row(opc, xa, qa, ua, xb, qb, ub, o[j0:j1])
+
+
+@njit(inline="always")
 def _where_row(c, pc, sc, a, pa, sa, b, pb, sb, o):
     m = o.size
     if sc == 1 and sa == 1 and sb == 1:
@@ -535,7 +592,8 @@ def _bin_band_tiled(opc, a, pa, sa0, sa1, b, pb, sb0, sb1, out, po, r0, r1, n1):
     """Rows r0..r1 of a plane with an inner stride other than 0 or 1, TILE columns at a time.
     An operand whose inner stride is not 1 is staged per tile (`stage_tile`: SIMD transposes for
     a transposed read, a gather otherwise), then one unit-stride loop per row runs the op;
-    another strided inner dim (`x[:, ::2]`) is read in place."""
+    inner strides of 2 (`x[:, ::2]`) go row by row through `_bin_row_step2`; another strided
+    inner dim is read in place."""
     if _dense(sa0, sa1) and _dense(sb0, sb1):
         ta = np.empty(TILE * TILE if sa1 != 1 else 0, a.dtype)
         tb = np.empty(TILE * TILE if sb1 != 1 else 0, b.dtype)
@@ -558,6 +616,12 @@ def _bin_band_tiled(opc, a, pa, sa0, sa1, b, pb, sb0, sb1, out, po, r0, r1, n1):
                 o = out[po + i * n1 + j0:po + i * n1 + j1]
                 for j in range(m):
                     o[j] = binop(opc, av[j], bv[j])
+    elif _step2(sa1, sb1):
+        ta = np.empty(STEP2_CHUNK if sa1 == 2 else 0, a.dtype)
+        tb = np.empty(STEP2_CHUNK if sb1 == 2 else 0, b.dtype)
+        for i in range(r0, r1):
+            _bin_row_step2(opc, a, pa + i * sa0, sa1, b, pb + i * sb0, sb1, out[po + i * n1:po + (i + 1) * n1],
+                           ta, tb)
     else:
         for j0 in range(0, n1, TILE):
             j1 = min(n1, j0 + TILE)
@@ -571,6 +635,17 @@ def _bin_band_tiled(opc, a, pa, sa0, sa1, b, pb, sb0, sb1, out, po, r0, r1, n1):
 
 # ---------------------------------------------------------------- kernel factories
 
+@njit(cache=True, error_model="numpy", fastmath=FM_CONTRACT)
+def un_chunk(opc, x, px, sx, o):
+    """`_un_row` as a function of its own (one build per op code: `literally`), which the
+    parallel build of make_unary1 calls per task. Inlined into numba's outlined prange body,
+    the row loop ran 10-30% slower than the serial build on one thread: there LLVM re-loads the
+    exp polynomial's constants from memory in every iteration instead of keeping them in
+    registers; compiled alone it is the serial build's loop."""
+    literally(opc)
+    _un_row(opc, x, px, sx, o)
+
+
 def make_unary1(opc: int, par: bool):
     """out[i] = op(x[ox + i*sx]) for i < n."""
     @njit(cache=True, parallel=par, error_model="numpy", fastmath=FM_CONTRACT)
@@ -578,7 +653,10 @@ def make_unary1(opc: int, par: bool):
         nch = n_chunks(n, par)
         for c in prange(nch):
             lo, hi = chunk_bounds(n, nch, c)
-            _un_row(opc, x, ox + lo * sx, sx, out[lo:hi])
+            if par:
+                un_chunk(opc, x, ox + lo * sx, sx, out[lo:hi])
+            else:
+                _un_row(opc, x, ox + lo * sx, sx, out[lo:hi])
     return k
 
 

@@ -19,7 +19,8 @@ from numba.extending import overload
 
 from .numba_elementwise import vexp
 from .numba_index import numel, offset_of
-from .numba_simd import LANES, lanes, prefer_wide, vaccum_f64, vadd, vhsum, vload, vzeros
+from .numba_simd import (LANES, lanes, prefer_wide, vaccum_f64, vadd, vhmax, vhmin, vhsum, vload, vmax, vmin,
+                         vstore, vzeros)
 from .protocol import REDUCE_CODES
 
 FM = {"reassoc", "contract", "nsz"}
@@ -131,14 +132,54 @@ def _ov_colsum(x, p0, w, n, sn, a):
     return _colsum_scalar
 
 
-MM_LANES = 16  # independent running max/min lanes: a loop over them has no carried dependency
+def _colpick(opc, x, p0, w, n, sn, a):  # pragma: no cover - replaced by the overload inside numba
+    """a[c] = max (min) over j < n of x[p0 + j*sn + c] for c < w (x's columns contiguous, n >= 1)."""
 
 
-@njit(inline="always")
-def _minmax_contig(opc, v):
-    """max (min) of a non-empty contiguous array; the first NaN if there is one. A running
-    extreme per lane and a separate NaN count: no NaN-aware select chain (`_combine`) is carried
-    from element to element, so the lanes vectorize (about 3x faster on rows of 1024 float32)."""
+def _colpick_simd(opc, x, p0, w, n, sn, a):
+    # as _colsum_simd: ROWS_PER_PASS rows are picked in registers (NaN-propagating vmax/vmin),
+    # then against the accumulator row a; memory is read row by row, in order, once
+    L = lanes(x)
+    wv = w - w % L
+    for c in range(w):
+        a[c] = x[p0 + c]
+    for j0 in range(1, n, ROWS_PER_PASS):
+        j1 = min(n, j0 + ROWS_PER_PASS)
+        q0 = p0 + j0 * sn
+        for c0 in range(0, wv, L):
+            v = vload(x, q0 + c0)
+            for j in range(1, j1 - j0):
+                v = _vpick(opc, v, vload(x, q0 + j * sn + c0))
+            vstore(a, c0, _vpick(opc, vload(a, c0), v))
+        for c in range(wv, w):
+            t = a[c]
+            for j in range(j1 - j0):
+                t = _combine(opc, t, x[q0 + j * sn + c])
+            a[c] = t
+
+
+def _colpick_scalar(opc, x, p0, w, n, sn, a):
+    first = x[p0:p0 + w]
+    for i in range(w):
+        a[i] = first[i]
+    for j in range(1, n):
+        row = x[p0 + j * sn:p0 + j * sn + w]
+        for i in range(w):
+            a[i] = _combine(opc, a[i], row[i])
+
+
+@overload(_colpick, inline="always")
+def _ov_colpick(opc, x, p0, w, n, sn, a):
+    return _colpick_simd if (x.dtype in LANES and a.dtype == x.dtype) else _colpick_scalar
+
+
+MM_LANES = 16  # independent running max/min lanes of the scalar (integer) path
+
+
+def _minmax_contig_scalar(opc, v):
+    """max (min) of a non-empty contiguous array of a dtype without a SIMD vector type (ints);
+    the first NaN if there is one. A running extreme per lane and a separate NaN count: no
+    NaN-aware select chain (`_combine`) is carried from element to element, so the lanes vectorize."""
     n = v.size
     acc = np.empty(MM_LANES, v.dtype)
     for j in range(MM_LANES):
@@ -166,6 +207,54 @@ def _minmax_contig(opc, v):
                 r = v[k]
                 break
     return r
+
+
+@njit(inline="always")
+def _vpick(opc, acc, x):
+    """vmax or vmin (NaN-propagating) by the reduction's op code (a compile-time constant)."""
+    return vmax(acc, x) if opc == MAX else vmin(acc, x)
+
+
+def _minmax_contig_simd(opc, v):
+    # four independent vector accumulators, each a branch-free NaN-propagating select per lane
+    # (`vmax`/`vmin`), so the loop runs at load speed; the ragged end is one more vector that
+    # overlaps the last full one (max/min do not mind seeing an element twice)
+    L = lanes(v)
+    W = 4 * L
+    n = v.size
+    if n < L:
+        r = v[0]
+        for k in range(1, n):
+            r = _combine(opc, r, v[k])
+    else:
+        a0 = vload(v, 0)
+        a1 = a0
+        a2 = a0
+        a3 = a0
+        i = 0
+        while i + W <= n:
+            a0 = _vpick(opc, a0, vload(v, i))
+            a1 = _vpick(opc, a1, vload(v, i + L))
+            a2 = _vpick(opc, a2, vload(v, i + 2 * L))
+            a3 = _vpick(opc, a3, vload(v, i + 3 * L))
+            i += W
+        while i + L <= n:
+            a0 = _vpick(opc, a0, vload(v, i))
+            i += L
+        if i < n:
+            a1 = _vpick(opc, a1, vload(v, n - L))
+        a0 = _vpick(opc, _vpick(opc, a0, a1), _vpick(opc, a2, a3))
+        r = vhmax(a0) if opc == MAX else vhmin(a0)
+    return r
+
+
+def _minmax_contig(opc, v):  # pragma: no cover - replaced by the overload inside numba
+    """max (min) of a non-empty contiguous 1-D array; NaN if it holds a NaN."""
+
+
+@overload(_minmax_contig, inline="always")
+def _ov_minmax_contig(opc, v):
+    return _minmax_contig_simd if v.dtype in LANES else _minmax_contig_scalar
 
 
 @njit(inline="always")
@@ -244,13 +333,7 @@ def make_reduce_cols(opc: int, par: bool):
             if sm == 1 and opc == SUM:
                 _colsum(x, p0, w, n, sn, a)
             elif sm == 1:
-                first = x[p0:p0 + w]
-                for i in range(w):
-                    a[i] = first[i]
-                for j in range(1, n):
-                    row = x[p0 + j * sn:p0 + j * sn + w]
-                    for i in range(w):
-                        a[i] = _combine(opc, a[i], row[i])
+                _colpick(opc, x, p0, w, n, sn, a)
             else:
                 for i in range(w):
                     a[i] = x[p0 + i * sm]

@@ -4,9 +4,10 @@ LLVM's auto-vectorizer cannot keep a matmul micro-tile in registers: it either v
 the k loop (a dot-product form that ends in horizontal sums) or gives up. These intrinsics let
 a kernel say what it means: `vload` reads LANES consecutive elements of a 1-D array, `vsplat`
 broadcasts a scalar, `vfma` is acc + a*b (llvm.fmuladd: one vfmadd where the CPU has FMA),
-`vaccum` does arr[i:i+LANES] += v. Each vector is an LLVM <8 x float> or <4 x double>
-(one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double> (one zmm
-register), so a tile of vectors held in local variables stays in registers across the k loop.
+`vaccum` does arr[i:i+LANES] += v, `vload_even` reads every other element; `vmax`/`vmin`
+(and `vhmax`/`vhmin` across the lanes) propagate NaN. Each vector is an LLVM <8 x float> or
+<4 x double> (one AVX2 register) or, where the CPU has AVX-512, <16 x float> or <8 x double>
+(one zmm register), so a tile of vectors held in local variables stays in registers across the k loop.
 
 No NaN/inf shortcuts: plain IEEE vector arithmetic. The intrinsics compile into the caller, so
 the kernels that use them keep `cache=True`.
@@ -118,6 +119,21 @@ def vload(typingctx, arr, idx):
     return _read_at(arr, idx, _emit_load)
 
 
+def _emit_load_even(context, builder, vt, ptr):
+    wide = ir.VectorType(context.get_value_type(vt.dtype), 2 * vt.lanes)
+    w = builder.load(builder.bitcast(ptr, wide.as_pointer()), align=context.get_abi_sizeof(wide.element))
+    even = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), list(range(0, 2 * vt.lanes, 2)))
+    return builder.shuffle_vector(w, w, even)
+
+
+@intrinsic
+def vload_even(typingctx, arr, idx):
+    """arr[idx], arr[idx+2], .., arr[idx+2*LANES-2] as a vector: one load of 2*LANES consecutive
+    elements (it reads arr[idx+2*LANES-1] too: the caller keeps that inside the buffer) and one
+    shuffle, where LLVM's vectorizer would gather a stride-2 read element by element."""
+    return _read_at(arr, idx, _emit_load_even)
+
+
 @intrinsic
 def vsplat(typingctx, x):
     """A vector with every lane equal to the scalar x."""
@@ -175,6 +191,60 @@ def vadd(typingctx, a, b):
         return builder.fadd(args[0], args[1])
 
     return a(a, b), codegen
+
+
+def _emit_pick(builder, want_max: bool, acc, x):
+    """Lane by lane: x where x beats acc (greater for max, less for min) or x is NaN, else acc.
+    A NaN already in acc stays (both tests fail), a NaN in x enters: max/min propagate NaN as
+    PyTorch does. Two compares and one select, no branch: LLVM keeps it in vector registers."""
+    beats = builder.fcmp_ordered(">" if want_max else "<", x, acc)
+    return builder.select(builder.or_(beats, builder.fcmp_unordered("uno", x, x)), x, acc)
+
+
+def _pick_intrinsic(want_max: bool):
+    def typer(typingctx, acc, x):
+        if not (isinstance(acc, Vec) and acc == x):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return _emit_pick(builder, want_max, args[0], args[1])
+
+        return acc(acc, x), codegen
+    return typer
+
+
+vmax = intrinsic(_pick_intrinsic(True))
+vmax.__doc__ = "max(acc, x) lane by lane, NaN-propagating (a NaN in either gives NaN)."
+vmin = intrinsic(_pick_intrinsic(False))
+vmin.__doc__ = "min(acc, x) lane by lane, NaN-propagating (a NaN in either gives NaN)."
+
+
+def _hpick_intrinsic(want_max: bool):
+    def typer(typingctx, v):
+        if not isinstance(v, Vec):
+            return None
+
+        def codegen(context, builder, sig, args):
+            # halve the vector log2(lanes) times: the upper half picked against the lower half
+            x = args[0]
+            n = v.lanes
+            i32 = ir.IntType(32)
+            while n > 1:
+                h = n // 2
+                lo = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h), list(range(h))))
+                hi = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h), list(range(h, n))))
+                x = _emit_pick(builder, want_max, lo, hi)
+                n = h
+            return builder.extract_element(x, ir.Constant(i32, 0))
+
+        return v.dtype(v), codegen
+    return typer
+
+
+vhmax = intrinsic(_hpick_intrinsic(True))
+vhmax.__doc__ = "The largest lane of v; NaN if any lane is NaN."
+vhmin = intrinsic(_hpick_intrinsic(False))
+vhmin.__doc__ = "The smallest lane of v; NaN if any lane is NaN."
 
 
 @intrinsic
@@ -350,4 +420,6 @@ def transpose_block(typingctx, src, soff, sstride, dst, doff, dstride):
     return types.none(src, soff, sstride, dst, doff, dstride), codegen
 
 
-__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload", "vsplat", "vbcast", "vfma", "vadd", "vmul", "vwiden", "vstore", "vaccum"]
+__all__ = ["prefer_wide", "tblock", "transpose_block", "vhsum", "vaccum_f64", "AVX512", "LANES", "Vec", "lanes", "vzeros", "vload",
+           "vsplat", "vbcast", "vfma", "vadd", "vmul", "vwiden", "vstore", "vaccum", "vload_even", "vmax", "vmin", "vhmax",
+           "vhmin"]

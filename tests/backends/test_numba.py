@@ -227,6 +227,71 @@ def test_softmax_masked_and_far_below_the_max(dtype, cols):
             assert np.all(got[np.isneginf(a)] == 0)
 
 
+def _minmax_sizes(dtype) -> list:
+    """Row lengths on both sides of the SIMD max/min kernel's edges: one vector, the four-vector
+    unrolled step, and the overlapping ragged end."""
+    from tinygrad_like.backends.numba_simd import LANES
+    from numba import types
+    L = LANES[types.float32 if dtype == np.float32 else types.float64]
+    return sorted({1, 2, L - 1, L, L + 1, 2 * L + 3, 4 * L - 1, 4 * L, 4 * L + 1, 5 * L + 3, 8 * L + L - 1})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["amax", "amin"])
+def test_max_min_propagate_nan_from_every_lane(dtype, op):
+    """The SIMD max/min (four vector accumulators, a ragged end that overlaps the last vector)
+    against numpy: a NaN at every position of rows of every edge length gives NaN, as does a NaN
+    next to an inf of either sign; +-inf win or lose where they should."""
+    rng = np.random.default_rng(5)
+    for n in _minmax_sizes(dtype):
+        x = rng.standard_normal(n).astype(dtype)
+        assert getattr(T(x), op)().item() == getattr(np, op)(x)
+        for p in range(n):
+            for special in (np.nan, np.inf, -np.inf):
+                y = x.copy()
+                y[p] = special
+                assert np.array_equal(getattr(T(y), op)().numpy(), getattr(np, op)(y), equal_nan=True), (n, p, special)
+            y = x.copy()
+            y[p] = np.nan
+            y[(p + 1) % n] = np.inf if op == "amax" else -np.inf
+            assert math.isnan(getattr(T(y), op)().item()) or n == 1, (n, p)
+        y = np.full(n, -np.inf if op == "amax" else np.inf, dtype)
+        assert getattr(T(y), op)().item() == y[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["amax", "amin"])
+def test_max_min_rows_and_columns_with_nan(dtype, op):
+    """dim 1 (a SIMD row walk each) and dim 0 (ROWS_PER_PASS rows at a time down vector-wide
+    column blocks, the columns past the last full vector one by one) with a NaN in one place of
+    each of several rows and columns; also through a transposed and a step-sliced view, and on
+    both sides of PAR_REDUCE."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_reduce as red
+    rng = np.random.default_rng(6)
+    rp = red.ROWS_PER_PASS
+    widths = _minmax_sizes(dtype)
+    for rows in (1, 2, rp, rp + 1, 2 * rp + 3):
+        for cols in widths:
+            x = rng.standard_normal((rows, cols)).astype(dtype)
+            x[rows // 2, cols // 3] = np.nan
+            x[rows - 1, cols - 1] = np.nan
+            x[0, 0] = np.inf if op == "amin" else -np.inf
+            for d in (0, 1):
+                want = getattr(np, op)(x, axis=d)
+                assert np.array_equal(getattr(T(x), op)(d).numpy(), want, equal_nan=True), (rows, cols, d)
+                assert np.array_equal(getattr(T(x.T.copy()).T, op)(d).numpy(), want, equal_nan=True)
+    big = rng.standard_normal((300, 257)).astype(dtype)  # 77,100 elements: the parallel builds
+    assert big.size >= nb.PAR_REDUCE
+    big[7, 100] = big[250, 256] = np.nan
+    tb = T(big)
+    for v, tv in ((big, tb), (big[::2, 1::2], tb[::2, 1::2]), (big[:, 5:200], tb[:, 5:200])):
+        for d in (0, 1, None):
+            want = getattr(np, op)(v, axis=d)
+            got = getattr(tv, op)() if d is None else getattr(tv, op)(d)
+            assert np.array_equal(got.numpy(), want, equal_nan=True), (v.shape, d)
+
+
 def test_matmul_empty_k_gives_zeros():
     a = T(np.zeros((3, 0), np.float32))
     b = T(np.zeros((0, 4), np.float32))
@@ -281,6 +346,57 @@ def test_transposed_operands_stage_correctly(dtype, shape):
     if dtype in (np.float32, np.float64):
         np.testing.assert_allclose(T(x).T.exp().numpy(), np.exp(x.T.astype(np.float64)).astype(dtype),
                                    rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_step_sliced_operands_gather_their_even_elements(dtype):
+    """Operands with inner stride 2 (`x[:, ::2]`) against stride 2, 1 and 0 on either side: rows
+    whose length is on both sides of the vector width and of STEP2_CHUNK, rows ending at the
+    buffer's last element, NaN/inf among the values, in the serial and the parallel build."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.backends import numba_elementwise as ew
+    from tinygrad_like.backends.numba_simd import LANES
+    from numba import types
+    L = LANES.get(types.float32 if dtype == np.float32 else types.float64, 4)
+    rng = np.random.default_rng(8)
+    widths = sorted({1, L - 1, L, L + 1, 3 * L + 2, ew.STEP2_CHUNK - 1, ew.STEP2_CHUNK + 1, 2 * ew.STEP2_CHUNK + L})
+    for rows, cols in [(3, c) for c in widths] + [(130, 1000)]:
+        x = (rng.standard_normal((rows, 2 * cols - 1)) * 100).astype(dtype)  # x[:, ::2] ends at the buffer's end
+        y = (rng.standard_normal((rows, 2 * cols)) * 100).astype(dtype)
+        if dtype != np.int64:
+            x[0, 0], x[-1, -1], y[1, -1] = np.nan, np.inf, -np.inf
+        X, Y = T(x), T(y)
+        pairs = [(X[:, ::2], Y[:, 1::2], x[:, ::2], y[:, 1::2]), (X[:, ::2], Y[:, :cols], x[:, ::2], y[:, :cols]),
+                 (Y[:, :cols], X[:, ::2], y[:, :cols], x[:, ::2]), (X[:, ::2], Y[:, :1], x[:, ::2], y[:, :1]),
+                 (Y[:, 1:2], X[:, ::2], y[:, 1:2], x[:, ::2]), (X[:, ::2], Y[0, ::2], x[:, ::2], y[0, ::2])]
+        for a, b, na, nb_ in pairs:
+            assert np.array_equal((a - b).numpy(), na - nb_, equal_nan=True), (rows, cols)
+            assert np.array_equal((a < b).numpy(), na < nb_)
+    assert 130 * 1000 >= nb.PAR_ELEMWISE
+
+
+@pytest.mark.parametrize("op", ["exp", "sigmoid", "neg", "tanh", "copy", "toint"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unary_parallel_build_calls_the_same_row_loop(op, dtype):
+    """make_unary1's parallel build runs each task through `un_chunk` (a function of its own, one
+    build per op code): bit for bit the serial build's results, specials included, on both sides
+    of a task boundary (PAR_CHUNK) and over a strided view."""
+    from tinygrad_like.backends import numba_elementwise as ew
+    from tinygrad_like.backends.numba_index import PAR_CHUNK
+    code = ew.UNARY_CODES[op]
+    ser, par = ew.make_unary1(code, False), ew.make_unary1(code, True)
+    rng = np.random.default_rng(9)
+    for n in (1, PAR_CHUNK - 1, 2 * PAR_CHUNK + 17):
+        x = (rng.standard_normal(2 * n + 4) * 50).astype(dtype)  # the offset 3 and stride 2 stay inside
+        x[: min(n, 5)] = np.array([np.nan, np.inf, -np.inf, -0.0, 1e30], dtype)[: min(n, 5)]
+        for sx in (1, 2, 0):
+            out_type = np.int64 if op == "toint" else dtype
+            want, got = np.empty(n, out_type), np.empty(n, out_type)
+            if op == "toint":
+                x = np.nan_to_num(x, posinf=0, neginf=0)
+            ser(x, 3 if n > 1 else 0, sx, want, n)
+            par(x, 3 if n > 1 else 0, sx, got, n)
+            assert np.array_equal(got, want, equal_nan=True), (n, sx)
 
 
 def test_every_kernel_build_has_its_own_disk_cache_entry():
