@@ -11,8 +11,10 @@ kw - 1 columns) are computed and dropped.
 The input gradient is the same product on the gradient's grid: gxp[c, u] = sum over (r, i, j) of
 W[r, c, i, j] * gy[r, u - i * wp - j], the grid of g shifted right by (kh - 1) * wp + kw - 1
 zeros so every offset is nonnegative. The weight gradient gw[r, q] = sum over samples and t of
-gy[r, t] * xp[off[q] + t] (g zero off the output) keeps a tile of DR x QB vector sums across a
-block of samples and adds their lanes once per block.
+gy[r, t] * xp[off[q] + t] (g zero off the output) keeps a tile of GR x GQ vector sums across a
+block of samples and adds their lanes once per block. The grids' zeros meet neighbouring values,
+so a sample with a non-finite input (weight gradient) or a non-finite weight (input gradient)
+takes exact loops over the output positions instead: 0 * inf must not turn an inf into NaN.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ def direct_ok(geo, backward: bool = False) -> bool:
 
 
 def _generate_direct(dr: int, nv: int) -> str:
+    """Source of the dr x nv forward tile (unrolled, accumulators in locals, as numba_matmul's)."""
     out = ["@njit(inline=\"always\")",
            f"def _direct_{dr}x{nv}(wpk, wo, xp, off, tb, nq, grid, go, ldg):",
            f"    \"\"\"grid[go + r*ldg + tb + v] = sum_q wpk[wo + q*{dr} + r] * xp[off[q] + tb + v] (r < {dr}, v < {nv} vectors).\"\"\"",
@@ -66,6 +69,7 @@ def _generate_direct(dr: int, nv: int) -> str:
 
 
 def _generate_wgrad(gr: int, gq: int) -> str:
+    """Source of the gr x gq weight-gradient tile."""
     out = ["@njit(inline=\"always\")",
            f"def _wgrad_{gr}x{gq}(gyg, gs, go, gst, xp, xs, off, q0, nsamp, rl, acc, ao, ld):",
            f"    \"\"\"acc[ao + r*ld + k] += sum over s < nsamp, t < rl of gyg[s*gs + go + r*gst + t] *",
