@@ -339,7 +339,9 @@ def test_init_functions():
 # ---------------------------------------------------------------------- graphs are freed
 
 def _live(kind) -> int:
-    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
+    # issubclass(type(o)), not isinstance: isinstance on a dead weakref.proxy (numba leaves some)
+    # raises ReferenceError
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), kind))
 
 
 def test_training_loop_does_not_grow_memory():
