@@ -46,6 +46,11 @@ def direct_ok(geo, backward: bool = False) -> bool:
             and (not backward or oc * c * kh * kw <= BACKWARD_MAX_WEIGHTS))
 
 
+def _accumulators(rows: int, cols: int) -> list:
+    """Source lines setting the rows x cols accumulators c{r}_{j} to the zero vector z."""
+    return ["    " + " = ".join(f"c{r}_{j}" for j in range(cols)) + " = z" for r in range(rows)]
+
+
 def _generate_direct(dr: int, nv: int) -> str:
     """Source of the dr x nv forward tile (unrolled, accumulators in locals, as numba_matmul's)."""
     out = ["@njit(inline=\"always\")",
@@ -53,8 +58,7 @@ def _generate_direct(dr: int, nv: int) -> str:
            f"    \"\"\"grid[go + r*ldg + tb + v] = sum_q wpk[wo + q*{dr} + r] * xp[off[q] + tb + v] (r < {dr}, v < {nv} vectors).\"\"\"",
            "    L = lanes(xp)",
            "    z = vzeros(xp)"]
-    for r in range(dr):
-        out.append("    " + " = ".join(f"c{r}_{j}" for j in range(nv)) + " = z")
+    out += _accumulators(dr, nv)
     out += ["    for q in range(nq):", "        s = off[q] + tb", f"        qa = wo + q * {dr}"]
     for j in range(nv):
         out.append(f"        b{j} = vload(xp, s + {j} * L)")
@@ -76,8 +80,7 @@ def _generate_wgrad(gr: int, gq: int) -> str:
            f"    xp[s*xs + off[q0 + k] + t] (r < {gr}, k < {gq}), the lanes added once at the end.\"\"\"",
            "    L = lanes(xp)",
            "    z = vzeros(xp)"]
-    for r in range(gr):
-        out.append("    " + " = ".join(f"c{r}_{k}" for k in range(gq)) + " = z")
+    out += _accumulators(gr, gq)
     for k in range(gq):
         out.append(f"    o{k} = off[q0 + {k}]")
     out += ["    for s in range(nsamp):", "        gb = s * gs + go", "        xb = s * xs",

@@ -122,19 +122,18 @@ int tg_conv2d_direct_f32(const int64_t *g, const float *x, int64_t xoff, const f
                          float *out, int nt) {
     int64_t cc = g[1], kh = g[8], kw = g[9], oc = g[18], ckk = cc * kh * kw, nob = (oc + DR - 1) / DR;
     int64_t wp = g[17] + kw - 1, hp = g[16] + kh - 1;
-    direct_t a = {g, NULL, x, NULL, bias, 0, wp, hp, (g[16] * wp + TW - 1) / TW * TW,
-                  cc * hp * wp + kw + TW, out, ERR_OK};  /* the grid's tail: reads for dropped positions */
-    a.xoff = xoff;
     int64_t *off = malloc((size_t)ckk * sizeof(int64_t));
     float *wpk = malloc((size_t)(nob * ckk * DR) * sizeof(float));
     if (!off || !wpk) { free(off); free(wpk); return ERR_MEM; }
+    direct_t a = {.g = g, .off = off, .x = x, .wpk = wpk, .bias = bias, .xoff = xoff, .wp = wp, .hp = hp,
+                  .lgp = (g[16] * wp + TW - 1) / TW * TW,
+                  .xs = cc * hp * wp + kw + TW,  /* the grid's tail: reads for dropped positions */
+                  .out = out, .err = ERR_OK};
     for (int64_t q = 0; q < ckk; q++) off[q] = ((q / (kh * kw)) * hp + (q % (kh * kw)) / kw) * wp + q % kw;
     for (int64_t b = 0; b < nob; b++)  /* blocks of DR rows of W, q-major, zero rows past OC */
         for (int64_t q = 0; q < ckk; q++)
             for (int64_t r = 0; r < DR; r++)
                 wpk[(b * ckk + q) * DR + r] = b * DR + r < oc ? w[(b * DR + r) * ckk + q] : 0.0f;
-    a.off = off;
-    a.wpk = wpk;
     if (nt > g[0]) nt = (int)g[0];
     if (nt > 1) tg_parallel_for(g[0], nt, 1, direct_samples, &a);
     else direct_samples(&a, 0, g[0]);
