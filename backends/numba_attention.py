@@ -24,6 +24,7 @@ from tinygrad_like.view import View
 
 from .attention_checks import bhr, result_size, sdpa_backward_shapes, sdpa_shapes
 from .common import ViewChecks
+from .numba_alloc import empty
 from .numba_elementwise import vexp
 from .numba_simd import lanes, tblock, transpose_block, vadd, vfma, vload, vmul, vsplat, vstore, vzeros
 
@@ -364,8 +365,8 @@ def sdpa(checks: ViewChecks, par_min: int, q: np.ndarray, q_view: View, k: np.nd
          v: np.ndarray, v_view: View, out_view: View, causal: bool, scale: float, dtype: DType) -> tuple:
     """The backend's `sdpa` (protocol.py): (out written through out_view, contiguous (B, H, L) lse)."""
     B, H, L, S, E, Ev = sdpa_shapes(checks, q, q_view, k, k_view, v, v_view, dtype, "sdpa")
-    out = np.empty(result_size("numba", out_view, (B, H, L, Ev), "sdpa out"), q.dtype)
-    lse = np.empty(B * H * L, q.dtype)
+    out = empty(result_size("numba", out_view, (B, H, L, Ev), "sdpa out"), q.dtype)
+    lse = empty(B * H * L, q.dtype)
     geo = np.array([B, H, L, S, E, Ev] + bhr(q_view) + bhr(k_view) + bhr(v_view), np.int64)
     t = q.dtype.type
     os_ = out_view.strides
@@ -381,9 +382,9 @@ def sdpa_backward(checks: ViewChecks, par_min: int, g: np.ndarray, g_view: View,
     """The backend's `sdpa_backward` (protocol.py): (dq, dk, dv) written through the given result views."""
     B, H, L, S, E, Ev = sdpa_backward_shapes(checks, g, g_view, q, q_view, k, k_view, v, v_view, o, o_view,
                                              lse, lse_view, dtype)
-    dq = np.empty(result_size("numba", dq_view, (B, H, L, E), "sdpa_backward dq"), q.dtype)
-    dk = np.empty(result_size("numba", dk_view, (B, H, S, E), "sdpa_backward dk"), q.dtype)
-    dv = np.empty(result_size("numba", dv_view, (B, H, S, Ev), "sdpa_backward dv"), q.dtype)
+    dq = empty(result_size("numba", dq_view, (B, H, L, E), "sdpa_backward dq"), q.dtype)
+    dk = empty(result_size("numba", dk_view, (B, H, S, E), "sdpa_backward dk"), q.dtype)
+    dv = empty(result_size("numba", dv_view, (B, H, S, Ev), "sdpa_backward dv"), q.dtype)
     geo = np.array([B, H, L, S, E, Ev] + bhr(g_view) + bhr(q_view) + bhr(k_view) + bhr(v_view) + bhr(o_view)
                    + [lse_view.offset] + list(dq_view.strides[:3]) + list(dk_view.strides[:3])
                    + list(dv_view.strides[:3]), np.int64)

@@ -1,6 +1,6 @@
 """The numba backend: 1-D numpy arrays as buffers, every primitive an @njit kernel of ours.
 
-numpy only allocates and wraps memory here (np.empty, np.full, np.frombuffer); the kernels in
+numpy only allocates and wraps memory here (np.empty through numba_alloc's pool, np.full, np.frombuffer); the kernels in
 numba_elementwise, numba_reduce, numba_misc and numba_matmul compute every result. Kernels
 compile lazily on first use and are cached on disk (cache=True), so importing this module
 compiles nothing. Each kernel comes in a serial and a parallel build; a call takes the
@@ -38,6 +38,7 @@ from . import numba_reduce as red
 from . import numba_sortscan as ss
 from .common import COMPARE, ViewChecks, first_dim_disjoint
 from .protocol import BINARY_CODES, MASK64, REDUCE_CODES, SCATTER_CODES, mix64
+from .numba_alloc import empty
 from .numba_pool import start_pool
 from .threads import num_threads
 
@@ -168,7 +169,7 @@ class NumbaBackend:
 
     # ---- memory -------------------------------------------------------------------
     def empty(self, n: int, dtype: DType) -> np.ndarray:
-        return np.empty(n, NP_TYPES[dtype])
+        return empty(n, NP_TYPES[dtype])
 
     def full(self, n: int, value: Any, dtype: DType) -> np.ndarray:
         return np.full(n, value, NP_TYPES[dtype])
@@ -237,13 +238,13 @@ class NumbaBackend:
         shape = view.shape
         if len(shape) <= 1:
             n = shape[0] if shape else 1
-            out = np.empty(n, out_type)
+            out = empty(n, out_type)
             _UN1[n >= PAR_ELEMWISE][op](x, view.offset, view.strides[0] if shape else 0, out, n)
             return out
         n = 1
         for d in shape:
             n *= d
-        out = np.empty(n, out_type)
+        out = empty(n, out_type)
         kernels = _UNN if _unit(view.strides[-1]) else _UNN_TILED
         shape, sx = _nd(shape, view.strides)
         kernels[n >= PAR_ELEMWISE][op](x, view.offset, sx, out, shape)
@@ -255,7 +256,7 @@ class NumbaBackend:
         if len(shape) <= 1:
             n = shape[0] if shape else 1
             if out is None:
-                out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
+                out = empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
             elif out is a and a_view.offset == 0 and shape and a_view.strides[0] == 1 and op not in COMPARE:
                 _BIN1_INPLACE[n >= PAR_ELEMWISE][op](a, 0, b, b_view.offset, b_view.strides[0], n)
                 return out
@@ -269,7 +270,7 @@ class NumbaBackend:
         for d in shape:
             n *= d
         if out is None:
-            out = np.empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
+            out = empty(n, np.uint8 if op in COMPARE else NP_TYPES[dtype])
         kernels = _BINN if _unit(a_view.strides[-1]) and _unit(b_view.strides[-1]) else _BINN_TILED
         shape, sa, sb = _nd(shape, a_view.strides, b_view.strides)
         kernels[n >= PAR_ELEMWISE][op](a, a_view.offset, sa, b, b_view.offset, sb, out, shape)
@@ -280,7 +281,7 @@ class NumbaBackend:
         shape = a_view.shape
         if len(shape) <= 1:
             n = shape[0] if shape else 1
-            out = np.empty(n, NP_TYPES[dtype])
+            out = empty(n, NP_TYPES[dtype])
             s = (lambda v: v.strides[0]) if shape else (lambda v: 0)
             _WHERE1[n >= PAR_ELEMWISE][None](cond, cond_view.offset, s(cond_view), a, a_view.offset, s(a_view),
                                              b, b_view.offset, s(b_view), out, n)
@@ -288,7 +289,7 @@ class NumbaBackend:
         n = 1
         for d in shape:
             n *= d
-        out = np.empty(n, NP_TYPES[dtype])
+        out = empty(n, NP_TYPES[dtype])
         shape, sc, sa, sb = _nd(shape, cond_view.strides, a_view.strides, b_view.strides)
         _WHEREN[n >= PAR_ELEMWISE][None](cond, cond_view.offset, sc, a, a_view.offset, sa, b, b_view.offset, sb,
                                          out, shape)
@@ -307,15 +308,15 @@ class NumbaBackend:
         if k == 1 and nk <= 1:
             n, sn = shape[-1], strides[-1]
             m, sm = (shape[0], strides[0]) if nk else (1, 0)
-            out = np.empty(m, out_type)
+            out = empty(m, out_type)
             if nk == 0 or abs(sn) <= abs(sm):
                 _ROWS[par][op](x, view.offset, m, sm, n, sn, out, acc0)
             else:  # the kept dim is the inner one (a column sum): walk memory in order
-                acc = np.empty(m, np.float64) if (op == "sum" and dtype.is_float) else out
+                acc = empty(m, np.float64) if (op == "sum" and dtype.is_float) else out
                 _COLS[par][op](x, view.offset, m, sm, n, sn, out, acc)
             return out
         kshape, kstrides = (shape[:nk], strides[:nk]) if nk else ((1,), (0,))
-        out = np.empty(total // prod(shape[nk:]), out_type)
+        out = empty(total // prod(shape[nk:]), out_type)
         kshape, kstrides = _nd(kshape, kstrides)
         rshape, rstrides = _nd(shape[nk:], strides[nk:])
         _REDN[par][op](x, view.offset, kshape, kstrides, rshape, rstrides, out, acc0)
@@ -326,13 +327,13 @@ class NumbaBackend:
         kshape, kstrides = (shape[:-1], strides[:-1]) if len(shape) > 1 else ((1,), (0,))
         m = prod(kshape)
         kshape, kstrides = _nd(kshape, kstrides)
-        out = np.empty(m, np.int64)
+        out = empty(m, np.int64)
         _ARG[op, m * shape[-1] >= PAR_REDUCE](x, view.offset, kshape, kstrides, shape[-1], strides[-1], out)
         return out
 
     def softmax(self, x: np.ndarray, view: View, dtype: DType, log: bool) -> np.ndarray:
         rows, cols = view.shape
-        out = np.empty(rows * cols, NP_TYPES[dtype])
+        out = empty(rows * cols, NP_TYPES[dtype])
         _SOFTMAX[bool(log), rows * cols >= PAR_REDUCE](x, view.offset, rows, cols, out)
         return out
 
@@ -340,7 +341,7 @@ class NumbaBackend:
     def relu_backward(self, g: np.ndarray, g_view: View, y: np.ndarray, y_view: View, dtype: DType) -> np.ndarray:
         """g where y > 0, else 0 (y = relu(x)); both views flat (n,) with stride 1."""
         n = _flat_pair("relu_backward", g, g_view, y, y_view, dtype)
-        out = np.empty(n, g.dtype)
+        out = empty(n, g.dtype)
         _RELU_BW[n >= PAR_ELEMWISE](g, g_view.offset, y, y_view.offset, out, n, g.dtype.type(0))
         return out
 
@@ -350,7 +351,7 @@ class NumbaBackend:
         rows, cols = _rows(g, g_view, dtype, "softmax_backward")
         if _rows(y, y_view, dtype, "softmax_backward") != (rows, cols):
             raise ShapeError(f"numba backend: softmax_backward: views {g_view} and {y_view} differ in shape")
-        out = np.empty(rows * cols, g.dtype)
+        out = empty(rows * cols, g.dtype)
         _SOFTMAX_BW[bool(log), rows * cols >= PAR_REDUCE](g, g_view.offset, y, y_view.offset, rows, cols, out)
         return out
 
@@ -372,8 +373,8 @@ class NumbaBackend:
         if _flat(target, target_view, int64, "cross_entropy target") != rows:
             raise ShapeError(f"numba backend: cross_entropy: {target_view.shape} targets for {rows} rows")
         _check_indices(target, target_view, cols, 1, "cross_entropy target")  # the kernel indexes rows with them
-        loss = np.empty(rows, x.dtype)
-        gbuf = np.empty(rows * cols if grad else 1, x.dtype)
+        loss = empty(rows, x.dtype)
+        gbuf = empty(rows * cols if grad else 1, x.dtype)
         _XENT[bool(grad), rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, target, target_view.offset,
                                                      loss, gbuf)
         return loss, (gbuf if grad else None)
@@ -389,7 +390,7 @@ class NumbaBackend:
             _check(bias, bias_view, dtype, "conv2d bias")
             if bias_view.shape != (oc,) or bias_view.strides != (1,):
                 raise ShapeError(f"numba backend: conv2d: bias view {bias_view} is not a contiguous ({oc},)")
-        out = np.empty(int(geo[0]) * oc * out_size[0] * out_size[1], NP_TYPES[dtype])
+        out = empty(int(geo[0]) * oc * out_size[0] * out_size[1], NP_TYPES[dtype])
         kernels = _CONV_DIRECT if conv_direct.direct_ok(geo) else _CONV
         kernels[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, w if bias is None else bias,
                            0 if bias is None else bias_view.offset, bias is not None, out, _conv_block(geo, dtype),
@@ -409,9 +410,9 @@ class NumbaBackend:
                              f"{(n, oc) + tuple(out_size)}")
         t = NP_TYPES[dtype]
         wsize = prod(w_view.shape)
-        gx = np.empty(prod(x_view.shape) if need[0] else 1, t)
-        gw = np.empty(nchunks * wsize if need[1] else 1, t)
-        gb = np.empty(nchunks * oc if need[2] else 1, t)
+        gx = empty(prod(x_view.shape) if need[0] else 1, t)
+        gw = empty(nchunks * wsize if need[1] else 1, t)
+        gb = empty(nchunks * oc if need[2] else 1, t)
         kernels = _CONV_DIRECT_BW if conv_direct.direct_ok(geo, backward=True) else _CONV_BW
         kernels[nchunks > 1](geo, x, x_view.offset, w, w_view.offset, g, g_view.offset, gx, gw, gb,
                               bool(need[0]), bool(need[1]), bool(need[2]), _conv_block(geo, dtype), nchunks)
@@ -429,7 +430,7 @@ class NumbaBackend:
         geo = np.array(x_view.shape + x_view.strides + tuple(kernel) + tuple(stride) + tuple(dilation) + tuple(pads)
                        + tuple(out_size), np.int64)
         n = x_view.shape[0] * x_view.shape[1] * out_size[0] * out_size[1]
-        vals, idx = np.empty(n, NP_TYPES[dtype]), np.empty(n, np.int64)
+        vals, idx = empty(n, NP_TYPES[dtype]), empty(n, np.int64)
         init = x.dtype.type(-np.inf) if dtype.is_float else np.int64(np.iinfo(np.int64).min)
         _MAXPOOL[n * kernel[0] * kernel[1] >= PAR_ELEMWISE](geo, x, x_view.offset, vals, idx, init, dtype.is_float)
         return vals, idx
@@ -440,7 +441,7 @@ class NumbaBackend:
         rows, cols = _rows(g, g_view, dtype, "max_pool2d_backward")
         if _rows(idx, idx_view, int64, "max_pool2d_backward indices") != (rows, cols):
             raise ShapeError(f"numba backend: max_pool2d_backward: views {g_view} and {idx_view} differ in shape")
-        out = np.empty(rows * plane, g.dtype)
+        out = empty(rows * plane, g.dtype)
         if _MAXPOOL_BW[rows * (plane + cols) >= PAR_ELEMWISE](g, g_view.offset, idx, idx_view.offset, out, rows,
                                                                plane, cols):
             raise TensorIndexError(f"numba backend: max_pool2d_backward: an index is outside [0, {plane})")
@@ -455,7 +456,7 @@ class NumbaBackend:
                dtype: DType) -> np.ndarray:
         shape = index_view.shape
         _check_indices(index, index_view, x_view.shape[dim], dim, "gather")
-        out = np.empty(prod(shape), NP_TYPES[dtype])
+        out = empty(prod(shape), NP_TYPES[dtype])
         misc.gather(x, x_view.offset, x_view.strides, index, index_view.offset, index_view.strides,
                     shape, dim, out)
         return out
@@ -475,14 +476,14 @@ class NumbaBackend:
     # ---- scans and sorting along the last dim ------------------------------------------
     def scan(self, op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         n = prod(view.shape)
-        out = np.empty(n, NP_TYPES[dtype])
+        out = empty(n, NP_TYPES[dtype])
         shape, strides = _nd(view.shape, view.strides)
         _SCAN[op == "prod", n >= PAR_ELEMWISE and view.shape[-1] < n, dtype.is_float](x, view.offset, shape, strides, out)
         return out
 
     def sort(self, x: np.ndarray, view: View, dtype: DType, descending: bool, k: int) -> tuple:
         m = prod(view.shape) // view.shape[-1] * k
-        vals, idx = np.empty(m, NP_TYPES[dtype]), np.empty(m, np.int64)
+        vals, idx = empty(m, NP_TYPES[dtype]), empty(m, np.int64)
         shape, strides = _nd(view.shape, view.strides)
         _SORT[prod(view.shape) >= PAR_ELEMWISE and view.shape[-1] < prod(view.shape)](
             x, view.offset, shape, strides, bool(descending), k, vals, idx)
@@ -490,7 +491,7 @@ class NumbaBackend:
 
     # ---- random ---------------------------------------------------------------------
     def random(self, dist: str, n: int, seed: int, counter: int, dtype: DType) -> np.ndarray:
-        out = np.empty(n, NP_TYPES[dtype])
+        out = empty(n, NP_TYPES[dtype])
         kernel = _RANDOM[dist == "normal", dtype is float32, n >= PAR_ELEMWISE]
         kernel(out, np.uint64(mix64(seed & MASK64)), np.uint64(counter & MASK64))
         return out
@@ -509,14 +510,14 @@ class NumbaBackend:
     def gelu(self, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """The exact (erf) GELU of a flat (n,) stride-1 view."""
         n = _flat(x, view, dtype, "gelu")
-        out = np.empty(n, x.dtype)
+        out = empty(n, x.dtype)
         _GELU[False, n >= PAR_ELEMWISE](x, 0, x, view.offset, out, n, *_gelu_constants(x.dtype.type))
         return out
 
     def gelu_backward(self, g: np.ndarray, g_view: View, x: np.ndarray, x_view: View, dtype: DType) -> np.ndarray:
         """The input gradient of the exact GELU at x for output gradient g; flat (n,) stride-1 views."""
         n = _flat_pair("gelu_backward", g, g_view, x, x_view, dtype)
-        out = np.empty(n, x.dtype)
+        out = empty(n, x.dtype)
         _GELU[True, n >= PAR_ELEMWISE](g, g_view.offset, x, x_view.offset, out, n, *_gelu_constants(x.dtype.type))
         return out
 
@@ -528,7 +529,7 @@ class NumbaBackend:
             if buf is not None and _flat(buf, view, dtype, f"layer_norm {what}") != cols:
                 raise ShapeError(f"numba backend: layer_norm: {what} view {view} for {cols} columns")
         t = x.dtype.type
-        out, mean, rstd = np.empty(rows * cols, x.dtype), np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+        out, mean, rstd = empty(rows * cols, x.dtype), empty(rows, x.dtype), empty(rows, x.dtype)
         _LN[rows * cols >= PAR_REDUCE](x, x_view.offset, rows, cols, x if w is None else w,
                                        0 if w is None else w_view.offset, w is not None, x if b is None else b,
                                        0 if b is None else b_view.offset, b is not None, t(eps), t(1), out, mean, rstd)
@@ -545,9 +546,9 @@ class NumbaBackend:
             _check(buf, View((rows,), (1,), 0), dtype, f"layer_norm_backward {what}")
         if w is not None and _flat(w, w_view, dtype, "layer_norm_backward weight") != cols:
             raise ShapeError(f"numba backend: layer_norm_backward: weight view {w_view} for {cols} columns")
-        dx = np.empty(rows * cols, x.dtype)
-        dw = np.empty(cols if want_dw else 1, x.dtype)
-        db = np.empty(cols if want_db else 1, x.dtype)
+        dx = empty(rows * cols, x.dtype)
+        dw = empty(cols if want_dw else 1, x.dtype)
+        db = empty(cols if want_db else 1, x.dtype)
         _LN_BW[rows * cols >= PAR_REDUCE](g, g_view.offset, x, x_view.offset, rows, cols, mean, rstd,
                                           x if w is None else w, 0 if w is None else w_view.offset, w is not None,
                                           dx, dw, bool(want_dw), db, bool(want_db))
@@ -607,13 +608,13 @@ def _matmul_kernel(a_view: View, b_view: View, dtype: DType) -> Callable[..., np
     if a_offs.size > 1 and m * n * kk <= mm.SMALL_MACS and kk <= mm.SMALL_K:
         def small(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
             # a batch of small products (attention's per-head blocks): one task per product
-            out = np.empty(size, t)
+            out = empty(size, t)
             _GEMM_SMALL[work >= PAR_MATMUL](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk)
             return out
         return small
 
     def gemm(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
-        out = np.empty(size, t)
+        out = empty(size, t)
         if work >= PAR_MATMUL:
             _GEMM[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, 2 * numba.get_num_threads())
         else:
