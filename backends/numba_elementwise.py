@@ -29,6 +29,7 @@ from numba import literally, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .numba_erf import copysign
 from .numba_index import chunk_bounds, n_chunks, numel, offset_of
 from .numba_simd import AVX512, LANES, lanes, prefer_wide, tblock, transpose_block, vload_even, vstore
 from .protocol import BINARY_CODES, UNARY_OPS
@@ -183,6 +184,40 @@ def _exp_f64(x):
     return _scale(p, n, x)
 
 
+# float32 tanh, the formula of csrc/vmath.h's tg_tanhf_inline: |x| < 0.625: x + x s P(s), s = x^2
+# (Cephes' minimax P); otherwise 1 - 2 / (exp(2|x|) + 1) with the sign of x, |x| clamped at 20
+# (tanh is 1 there in float32). Both branches computed, one selected: LLVM vectorizes it.
+_TH = tuple(_F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                              -3.33332819422e-1))
+_TANH_SMALL, _TANH_TINY, _TANH_CLAMP = _F32(0.625), _F32(2.0 ** -16), _F32(20.0)
+_ZERO_F, _TWO_F = _F32(0.0), _F32(2.0)
+
+
+@njit(inline="always")
+def _tanh_f32(x):
+    t = abs(x)
+    s = _ZERO_F if t < _TANH_TINY else x * x  # below 2^-16 tanh(x) rounds to x; no subnormal s
+    p = _TH[0] * s + _TH[1]
+    p = p * s + _TH[2]
+    p = p * s + _TH[3]
+    p = p * s + _TH[4]
+    small = x if t < _TANH_TINY else (p * s) * x + x  # x itself keeps the sign of -0
+    tc = _TANH_CLAMP if t > _TANH_CLAMP else t  # NaN passes
+    big = copysign(_ONE_F - _TWO_F / (_exp_f32(tc + tc) + _ONE_F), x)
+    return small if t < _TANH_SMALL else big
+
+
+def vtanh(x):  # pragma: no cover - replaced by the overload inside numba
+    """tanh(x) for a float32 scalar in vectorizable float32 arithmetic (libm for float64)."""
+
+
+@overload(vtanh, inline="always")
+def _ov_vtanh(x):
+    if x == types.float32:
+        return lambda x: _tanh_f32(x)
+    return lambda x: math.tanh(x)
+
+
 def vexp(x):  # pragma: no cover - replaced by the overload inside numba
     """exp(x) for a float32/float64 scalar, in plain arithmetic that LLVM vectorizes."""
 
@@ -213,7 +248,7 @@ def _log(op, x): return math.log(x)
 def _sqrt(op, x): return math.sqrt(x)
 def _sin(op, x): return math.sin(x)
 def _cos(op, x): return math.cos(x)
-def _tanh(op, x): return math.tanh(x)
+def _tanh(op, x): return vtanh(x)
 def _erf(op, x): return math.erf(x)
 def _recip(op, x): return 1.0 / x
 def _floor(op, x): return np.floor(x)  # scalar libm floor: math.floor would return an int

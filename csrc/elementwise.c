@@ -36,7 +36,7 @@ static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
     case U_SQRT: UN(float, sqrtf(x)); break;
     case U_SIN: UN(float, F32D(sin)); break;
     case U_COS: UN(float, F32D(cos)); break;
-    case U_TANH: UN(float, F32D(tanh)); break;
+    case U_TANH: UN(float, tg_tanhf_inline(x)); break;
     case U_SIGMOID: UN(float, 1.0f / (1.0f + tg_expf_inline(-x))); break;
     case U_RELU: UN(float, x > 0 ? x : (x != x ? x : 0.0f)); break;
     case U_ERF: UN(float, F32D(erf)); break;

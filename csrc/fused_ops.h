@@ -24,7 +24,7 @@ static inline float tgf_unary_f32(int op, float x) {
     case U_SQRT: return sqrtf(x);
     case U_SIN: return (float)sin((double)x);
     case U_COS: return (float)cos((double)x);
-    case U_TANH: return (float)tanh((double)x);
+    case U_TANH: return tg_tanhf_inline(x);
     case U_SIGMOID: return 1.0f / (1.0f + tg_expf_inline(-x));
     case U_RELU: return x > 0 ? x : (x != x ? x : 0.0f);
     case U_ERF: return (float)erf((double)x);

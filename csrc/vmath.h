@@ -57,6 +57,26 @@ static inline float tg_expf_inline(float x) {
     return x != x ? x : y;
 }
 
+/* float32 tanh in float32 arithmetic, branch-free so that `omp simd` loops vectorize it.
+   |x| < 0.625: x + x s P(s), s = x^2, P of degree 4 (Cephes' minimax coefficients);
+   otherwise 1 - 2 / (exp(2|x|) + 1) with the sign of x (|x| clamped at 20, where tanh is 1 in
+   float32, so no quotient is subnormal). At most 1.36 ulp from tanh over every 7th float32 in
+   [0, 20] (0.70 below 0.625); tests/test_tanh_f32.py checks 1.5. NaN stays NaN, tanh(-0) = -0. */
+#define TG_TANH_SMALL 0.625f
+static inline float tg_tanhf_inline(float x) {
+    float t = fabsf(x);
+    float s = t < 0x1p-16f ? 0.0f : x * x;     /* below 2^-16 tanh(x) rounds to x; no subnormal s */
+    float p = fmaf(-5.70498872745e-3f, s, 2.06390887954e-2f);
+    p = fmaf(p, s, -5.37397155531e-2f);
+    p = fmaf(p, s, 1.33314422036e-1f);
+    p = fmaf(p, s, -3.33332819422e-1f);
+    float small = t < 0x1p-16f ? x : fmaf(p * s, x, x);  /* x itself keeps the sign of -0 */
+    float tc = t > 20.0f ? 20.0f : t;          /* NaN passes */
+    float e = tg_expf_inline(tc + tc);
+    float big = copysignf(1.0f - 2.0f / (e + 1.0f), x);
+    return t < TG_TANH_SMALL ? small : big;
+}
+
 #ifdef __AVX512F__
 static inline __m512 tg_exp16(__m512 x) {
     __m512 xc = _mm512_min_ps(_mm512_set1_ps(TG_EXP_HI), _mm512_max_ps(_mm512_set1_ps(TG_EXP_LO), x));
