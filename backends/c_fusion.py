@@ -20,9 +20,10 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
-from .c_build import CSRC, GENERATED, compile_args, write_ops_header
+from .c_build import CSRC, GENERATED, compile_args, source_hash, write_ops_header
 from .protocol import ARITH_OPS, BINARY_CODES, DTYPE_CODES, UNARY_CODES
 
 _CTYPE = {DTYPE_CODES["float32"]: "float", DTYPE_CODES["float64"]: "double"}
@@ -280,13 +281,20 @@ def cache_dir() -> str:
     return os.path.join(base, "fused")
 
 
+@lru_cache(maxsize=1)
+def _headers_hash() -> str:
+    """The hash of csrc/ (fused_ops.h and the headers it includes): part of each cache key, so a
+    kernel built against older headers is never loaded."""
+    return source_hash()
+
+
 def build(sources: list) -> Any:
     """The compiled module (`.lib`) of fused kernel sources, from the disk cache when built before."""
     from cffi import FFI  # the build machinery, loaded only when a capture fuses something
 
     text = '#include "fused_ops.h"\n' + "\n".join(sources)
     cflags, ldflags = compile_args()
-    key = hashlib.sha256((text + repr(cflags) + sys.version).encode()).hexdigest()[:20]
+    key = hashlib.sha256((text + repr(cflags) + sys.version + _headers_hash()).encode()).hexdigest()[:20]
     name = f"_tg_fused_{key}"
     folder = cache_dir()
     os.makedirs(folder, exist_ok=True)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
-from .numba_elementwise import vexp
-from .numba_erf import erf_f32
+from .numba_elementwise import verf, vexp
 from .numba_index import chunk_bounds, n_chunks, numel, offset_of
-from .numba_simd import lanes, vadd, vhsum, vload, vmul, vsplat, vstore, vwiden, vzeros
+from .numba_simd import lanes, prefer_wide, vadd, vhsum, vload, vmul, vsplat, vstore, vwiden, vzeros
 
 FM = {"contract", "nsz"}
 
@@ -163,20 +161,6 @@ def make_adam_step(par: bool):
     return k
 
 
-def verf(x):  # pragma: no cover - replaced by the overload inside numba
-    """erf(x) for a float32 (numba_erf.erf_f32: float32 arithmetic, the bits of the c backend's float32
-    erf) or float64 (libm) scalar. Measured over every 257th float32 pattern: the c and numba float32
-    GELUs give the same bits; their gradients differ by at most 4 ulps of cdf + |x| pdf (their exps
-    differ), where the values are normal."""
-
-
-@overload(verf, inline="always")
-def _ov_verf(x):
-    if x == types.float32:
-        return lambda x: erf_f32(x)
-    return lambda x: math.erf(x)
-
-
 def make_gelu(backward: bool, par: bool):
     """Exact GELU over a flat run: x * (half * (one + erf(x * alpha))); with `backward` the input
     gradient g * (cdf + x * (exp(-half * x * x) * beta)), cdf as in the forward. The constants
@@ -185,6 +169,7 @@ def make_gelu(backward: bool, par: bool):
     def k(g, go, x, xo, out, n, half, one, alpha, beta):
         nch = n_chunks(n, par)
         for c in prange(nch):
+            prefer_wide()  # 512-bit vectors where the CPU has them (the erf is compute-bound)
             lo, hi = chunk_bounds(n, nch, c)
             xv = x[xo + lo:xo + hi]
             o = out[lo:hi]

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+from functools import lru_cache
 from typing import Any, Callable
 
 from .numba_elementwise import UNARY_CODES
@@ -78,10 +79,23 @@ def cache_dir() -> str:
     return os.path.join(base, "fused")
 
 
+@lru_cache(maxsize=1)
+def _kernels_hash() -> str:
+    """A hash of the numba backend's kernel sources, part of each generated module's name: numba's
+    disk cache checks the generated file alone, not the `unop`/`binop` code it inlines from them."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for f in sorted(os.listdir(here)):
+        if f.startswith("numba_") and f.endswith(".py"):
+            with open(os.path.join(here, f), "rb") as src:
+                h.update(f.encode() + src.read())
+    return h.hexdigest()
+
+
 def build(chain: Any, par: bool) -> Callable[[list], tuple]:
     """A function of the operand buffers (in order) returning the new buffers of the chain."""
     text = source(chain, par)
-    name = "_tg_numba_fused_" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    name = "_tg_numba_fused_" + hashlib.sha256((text + _kernels_hash()).encode()).hexdigest()[:20]
     folder = cache_dir()
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name + ".py")

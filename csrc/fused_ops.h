@@ -27,7 +27,7 @@ static inline float tgf_unary_f32(int op, float x) {
     case U_TANH: return tg_tanhf_inline(x);
     case U_SIGMOID: return 1.0f / (1.0f + tg_expf_inline(-x));
     case U_RELU: return x > 0 ? x : (x != x ? x : 0.0f);
-    case U_ERF: return (float)erf((double)x);
+    case U_ERF: return tg_erff_inline(x);
     case U_RECIPROCAL: return 1.0f / x;
     case U_FLOOR: return floorf(x);
     case U_CEIL: return ceilf(x);

@@ -304,4 +304,26 @@ static inline __m256 tg_erf8(__m256 x) {
 }
 #endif
 
+/* o[i] = erf(x[i]) over a contiguous run: tg_erf16 / tg_erf8 on the vector body and a masked
+   tail, tg_erff_inline without either (all give the same bits). */
+static inline void tg_erf_run_f32(const float *x, float *o, int64_t n) {
+#ifdef __AVX512F__
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, tg_erf16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = tg_mask16(n - i);
+        _mm512_mask_storeu_ps(o + i, m, tg_erf16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+#elif defined(TG_AVX2)
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i k = tg_mask8(n - i);
+        __m256 y = tg_erf8(i + 8 <= n ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, k));
+        if (i + 8 <= n) _mm256_storeu_ps(o + i, y);
+        else _mm256_maskstore_ps(o + i, k, y);
+    }
+#else
+    for (int64_t i = 0; i < n; i++) o[i] = tg_erff_inline(x[i]);
+#endif
+}
+
 #endif
