@@ -577,11 +577,63 @@ class NumbaBackend:
             return _matmul_kernel(args[1], args[3], args[4])
         if name == "adam_step":
             return _adam_kernel(args[1].shape[0], *args[1:10:2], *args[11:])
+        if name == "binary" and len(args) == 6:  # a result of its own (not written into `out`)
+            return _binary_kernel(self, *args)
+        if name == "unary":
+            return _unary_kernel(*args)
         return None
 
     def fuse_elementwise(self, chain: Any) -> Callable[[list], tuple]:
         """One numba kernel for a run of elementwise calls a tg.jit program fuses (numba_fusion.py)."""
         return numba_fusion.build(chain, chain.n >= PAR_ELEMWISE)
+
+
+def _binary_kernel(be: NumbaBackend, op: str, a: Any, a_view: View, b: Any, b_view: View,
+                   dtype: DType) -> Callable[..., np.ndarray]:
+    """binary(op) of these views into a new buffer, as a function of binary's arguments: the
+    kernel, offsets and padded shape and strides picked once, as the method picks them."""
+    shape = a_view.shape
+    t = np.uint8 if op in COMPARE else NP_TYPES[dtype]
+    oa, ob = a_view.offset, b_view.offset
+    if len(shape) <= 1:
+        n = shape[0] if shape else 1
+        k = _BIN1[bool(shape) and n >= PAR_ELEMWISE][op]
+        sa, sb = (a_view.strides[0], b_view.strides[0]) if shape else (0, 0)
+        size = geo = n
+    else:
+        size = prod(shape)
+        kernels = _BINN if _unit(a_view.strides[-1]) and _unit(b_view.strides[-1]) else _BINN_TILED
+        geo, sa, sb = _nd(shape, a_view.strides, b_view.strides)
+        k = kernels[size >= PAR_ELEMWISE][op]
+
+    def run(op: str, a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+        if out is not None:
+            return be.binary(op, a, a_view, b, b_view, dtype, out)
+        result = empty(size, t)
+        k(a, oa, sa, b, ob, sb, result, geo)
+        return result
+    return run
+
+
+def _unary_kernel(op: str, x: Any, view: View, dtype: DType) -> Callable[..., np.ndarray]:
+    """unary(op) of this view, as a function of unary's arguments (as _binary_kernel)."""
+    shape, t, ox = view.shape, NP_TYPES[dtype], view.offset
+    if len(shape) <= 1:
+        size = geo = shape[0] if shape else 1
+        sx = view.strides[0] if shape else 0
+        k = _UN1[size >= PAR_ELEMWISE][op]
+    else:
+        size = prod(shape)
+        kernels = _UNN if _unit(view.strides[-1]) else _UNN_TILED
+        geo, sx = _nd(shape, view.strides)
+        k = kernels[size >= PAR_ELEMWISE][op]
+
+    def run(op: str, x: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        result = empty(size, t)
+        k(x, ox, sx, result, geo)
+        return result
+    return run
 
 
 def _matmul_kernel(a_view: View, b_view: View, dtype: DType) -> Callable[..., np.ndarray]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_like as tg
+from tinygrad_like.view import View
 
 BACKEND = "numba"  # tests/conftest.py: these run once, on the numba backend, when it is selected
 
@@ -558,7 +559,40 @@ def test_replay_kernel_matmul_equals_the_method_bit_for_bit(case):
         a = rng.standard_normal(math.prod(sa)).astype(np.float32)
         b = rng.standard_normal(math.prod(sb)).astype(np.float32)
         assert np.array_equal(run(a, va, b, vb, float32), be.matmul(a, va, b, vb, float32))
-    assert be.replay_kernel("binary", ("add", None, va, None, va, float32)) is None
+    assert be.replay_kernel("reduce", ("sum", None, va, 1, float32)) is None
+
+
+_REPLAY_VIEWS = [View((), (), 3), View((7,), (1,), 2), View((7,), (-2,), 13), View((7,), (0,), 4),
+                 View((3, 5), (5, 1), 0), View((3, 5), (1, 3), 1), View((3, 5), (0, 1), 2),
+                 View((2, 3, 4), (12, 1, 3), 0), View((300, 300), (300, 1), 0), View((1 << 17,), (1,), 0)]
+
+
+@pytest.mark.parametrize("view", _REPLAY_VIEWS, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_replay_kernel_binary_and_unary_equal_the_methods_bit_for_bit(view, dtype):
+    """replay_kernel('binary' / 'unary', args): the kernel and its geometry picked once for the
+    captured views (scalar, strided, reversed, broadcast, N-D, tiled, parallel); same bits as the
+    methods on fresh buffers; an `out` given at replay goes to the method."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like import dtypes
+    be = nb.NumbaBackend()
+    dt = getattr(dtypes, dtype)
+    size = view.span()[1] + 1 if view.shape else view.offset + 1
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        a = (rng.standard_normal(size + 2) * 4).astype(nb.NP_TYPES[dt])
+        b = (rng.standard_normal(size + 2) * 4).astype(nb.NP_TYPES[dt])
+        for op in ("add", "mul", "lt", "maximum"):
+            run = be.replay_kernel("binary", (op, None, view, None, view, dt))
+            assert np.array_equal(run(op, a, view, b, view, dt), be.binary(op, a, view, b, view, dt)), op
+        for op in (("exp", "tanh") if dt.is_float else ("neg", "abs")):
+            run = be.replay_kernel("unary", (op, None, view, dt))
+            assert np.array_equal(run(op, a, view, dt), be.unary(op, a, view, dt), equal_nan=True), op
+    flat = View((4,), (1,), 0)
+    out = np.zeros(4, nb.NP_TYPES[dt])
+    run = be.replay_kernel("binary", ("add", None, flat, None, flat, dt))
+    assert run("add", a, flat, b, flat, dt, out=out) is out
+    assert np.array_equal(out, a[:4] + b[:4])
 
 
 @pytest.mark.parametrize("n", [100, 1 << 17], ids=["serial", "parallel"])
