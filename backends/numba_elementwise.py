@@ -184,13 +184,63 @@ def _exp_f64(x):
     return _scale(p, n, x)
 
 
+# float32 log, the formula of csrc/vmath.h's tg_logf_inline: x = 2^e m, m in [sqrt(1/2), sqrt(2))
+# (a subnormal x scaled by 2^23 first), f = m - 1, log x = f - f^2/2 + f^3 P(f) + e ln 2 (Cephes'
+# degree-8 minimax P, ln 2 in two parts); log(0) = -inf, log(inf) = inf, NaN below 0. Selects only.
+_LG = tuple(_F32(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+                              1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+                              3.3333331174e-1))
+_MIN_NORMAL_F, _TWO23_F, _SQRT2_F = _F32(2.0 ** -126), _F32(2.0 ** 23), _F32(1.41421356)
+_HALF_F, _ZERO_F, _INF_F, _NAN_F = _F32(0.5), _F32(0.0), _F32(np.inf), _F32(np.nan)
+
+
+@njit(inline="always")
+def _log_f32(x):
+    sub = x < _MIN_NORMAL_F
+    u = _to_bits(x * _TWO23_F if sub else x)
+    e = ((u >> 23) & 0xFF) - (150 if sub else 127)
+    m = _from_bits((u & 0x007FFFFF) | 0x3F800000, x)
+    big = m > _SQRT2_F
+    m = m * _HALF_F if big else m
+    fe = _F32(e + (1 if big else 0))
+    f = m - _ONE_F
+    z = f * f
+    p = _LG[0] * f + _LG[1]
+    p = p * f + _LG[2]
+    p = p * f + _LG[3]
+    p = p * f + _LG[4]
+    p = p * f + _LG[5]
+    p = p * f + _LG[6]
+    p = p * f + _LG[7]
+    p = p * f + _LG[8]
+    y = f * (z * p)
+    y = fe * _LN2_LO_F + y
+    y = -_HALF_F * z + y
+    r = fe * _LN2_HI_F + (f + y)
+    r = x if x == _INF_F else r
+    r = -_INF_F if x == _ZERO_F else r
+    r = _NAN_F if x < _ZERO_F else r
+    return x if x != x else r
+
+
+def vlog(x):  # pragma: no cover - replaced by the overload inside numba
+    """log(x) for a float32 scalar in vectorizable float32 arithmetic (libm for float64)."""
+
+
+@overload(vlog, inline="always")
+def _ov_vlog(x):
+    if x == types.float32:
+        return lambda x: _log_f32(x)
+    return lambda x: math.log(x)
+
+
 # float32 tanh, the formula of csrc/vmath.h's tg_tanhf_inline: |x| < 0.625: x + x s P(s), s = x^2
 # (Cephes' minimax P); otherwise 1 - 2 / (exp(2|x|) + 1) with the sign of x, |x| clamped at 20
 # (tanh is 1 there in float32). Both branches computed, one selected: LLVM vectorizes it.
 _TH = tuple(_F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
                               -3.33332819422e-1))
 _TANH_SMALL, _TANH_TINY, _TANH_CLAMP = _F32(0.625), _F32(2.0 ** -16), _F32(20.0)
-_ZERO_F, _TWO_F = _F32(0.0), _F32(2.0)
+_TWO_F = _F32(2.0)
 
 
 @njit(inline="always")
@@ -258,7 +308,7 @@ def binop(op, x, y):  # pragma: no cover
 def _neg(op, x): return -x
 def _abs(op, x): return abs(x)
 def _exp(op, x): return vexp(x)
-def _log(op, x): return math.log(x)
+def _log(op, x): return vlog(x)
 def _sqrt(op, x): return math.sqrt(x)
 def _sin(op, x): return math.sin(x)
 def _cos(op, x): return math.cos(x)

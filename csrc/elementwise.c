@@ -36,7 +36,7 @@ static void unary_f32(int op, char **p, const int64_t *st, int64_t n) {
     case U_ABS: UN(float, fabsf(x)); break;
     case U_SIGN: UN(float, (float)((x > 0) - (x < 0))); break;  /* 0 for NaN, as PyTorch */
     case U_EXP: UN(float, tg_expf_inline(x)); break;
-    case U_LOG: UN(float, F32D(log)); break;
+    case U_LOG: UN(float, tg_logf_inline(x)); break;
     case U_SQRT: UN(float, sqrtf(x)); break;
     case U_SIN: UN(float, F32D(sin)); break;
     case U_COS: UN(float, F32D(cos)); break;

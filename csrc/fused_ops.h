@@ -20,7 +20,7 @@ static inline float tgf_unary_f32(int op, float x) {
     case U_ABS: return fabsf(x);
     case U_SIGN: return (float)((x > 0) - (x < 0));
     case U_EXP: return tg_expf_inline(x);
-    case U_LOG: return (float)log((double)x);
+    case U_LOG: return tg_logf_inline(x);
     case U_SQRT: return sqrtf(x);
     case U_SIN: return (float)sin((double)x);
     case U_COS: return (float)cos((double)x);
