@@ -31,6 +31,7 @@ SUMMARY = [  # (suite, case, params, label): the README's rows, the ones a newco
     ("jit", "MNIST MLP 784-128-10 SGD step, tg.jit", "batch 64", "MNIST MLP 784-128-10 step with `tg.jit`, batch 64"),
     ("jit", "LeNet-5 SGD step, tg.jit", "batch 64", "LeNet-5 step with `tg.jit`, batch 64"),
     ("jit", "makemore transformer AdamW step, tg.jit", "4x64, batch 32x14", "makemore transformer step with `tg.jit`"),
+    ("jit", "char GRU LM Adam step, tg.jit", "24-64, batch 32x16", "character GRU language model step with `tg.jit`"),
 ]
 
 

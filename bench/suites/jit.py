@@ -70,6 +70,33 @@ def _tiny_step(impl: str) -> Callable[[], Any]:
     return step
 
 
+def _gru_step(impl: str) -> Callable[[], Any]:
+    """A character-level GRU language model: Embedding(27, 24), GRU(24, 64), Linear(64, 27) over
+    32 sequences of 16 characters, cross-entropy, Adam."""
+    import numpy as np
+    lib = _lib(impl)
+    lib.manual_seed(0)
+    vocab, emb_dim, hidden, steps, batch = 27, 24, 64, 16, 32
+    emb = lib.nn.Embedding(vocab, emb_dim)
+    rnn = lib.nn.GRU(emb_dim, hidden, batch_first=True)
+    head = lib.nn.Linear(hidden, vocab)
+    params = list(emb.parameters()) + list(rnn.parameters()) + list(head.parameters())
+    opt = lib.optim.Adam(params, lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = I.from_numpy(impl, rng.integers(0, vocab, (batch, steps)))
+    y = I.from_numpy(impl, rng.integers(0, vocab, (batch * steps,)))
+    F = lib.nn.functional
+
+    def step() -> Any:
+        opt.zero_grad()
+        out, _ = rnn(emb(x))
+        loss = F.cross_entropy(head(out).reshape(batch * steps, vocab), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def _jitted(make: Callable[[str], Callable[[], Any]], jit: bool = True) -> Callable[[str], Callable[[], Any]]:
     """impl -> the step; our backends' wrapped in tg.jit (and warmed up into replay) when `jit`."""
     def build(impl: str) -> Callable[[], Any]:
@@ -89,6 +116,7 @@ STEPS = {  # name -> (params, impl -> step, multiply-adds of forward + backward)
     "tiny step 8x16 @ 16x16 relu SGD": ("batch 8", _tiny_step, 3 * 8 * 16 * 16),
     "LeNet-5 SGD step": ("batch 64", lambda impl: convnets.lenet_step(impl, 64), 3 * 64 * convnets.LENET_MACS),
     "makemore transformer AdamW step": ("4x64, batch 32x14", attention._transformer_step, 3 * 204_416 * 32 * 14),
+    "char GRU LM Adam step": ("24-64, batch 32x16", _gru_step, 3 * 32 * 16 * (3 * 64 * (24 + 64) + 64 * 27)),
 }
 EAGER_TOO = ("MNIST MLP 784-128-10 SGD step", "tiny step 8x16 @ 16x16 relu SGD")
 
