@@ -91,6 +91,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("backend", selected, indirect=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which copies the xdist_group marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected = set(selected_backends(config))
     for item in items:
