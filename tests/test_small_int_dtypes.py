@@ -255,7 +255,9 @@ def _check_max(name, a, b, ta, tb):
     assert ta.max().item() == int(a.max())
 
 
-LARGE_CHECKS = (_check_add, _check_mul_and_transposed_copy, _check_where, _check_cast, _check_sum, _check_max)
+# in turns on numba (below): uint8 takes add and max, int16 mul and sum, int32 where and the cast
+# (test_data.py's uint8 MNIST pixels need the parallel uint8 max anyway)
+LARGE_CHECKS = (_check_add, _check_mul_and_transposed_copy, _check_where, _check_max, _check_sum, _check_cast)
 
 
 def test_large_tensors_take_the_parallel_kernels(backend):
