@@ -22,6 +22,11 @@ import pytest
 
 import tinygrad_like as tg
 
+try:
+    from xdist.scheduler import LoadGroupScheduling
+except ImportError:  # pytest-xdist is a test extra; without it the suite runs in one process
+    LoadGroupScheduling = None
+
 if os.environ.get("TG_TEST_NO_TORCH"):
     # .ci/asan.sh: PyTorch's own kernels abort under the preloaded ASan runtime (no ASan report), so
     # its oracle tests skip there (pytest.importorskip sees an ImportError); they run in the normal suite
@@ -91,6 +96,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("backend", selected, indirect=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which copies the xdist_group marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected = set(selected_backends(config))
     for item in items:
@@ -116,6 +122,57 @@ def _group_numba_tests(item: pytest.Item) -> None:
     name = callspec.params.get("backend") if callspec is not None else None
     if (name or getattr(item.module, "BACKEND", None)) == "numba":
         item.add_marker(pytest.mark.xdist_group(f"numba-{os.path.basename(item.module.__file__)}"))
+
+
+# The numba test files that compile the most kernels on an empty numba cache, costliest first
+# (measured: minutes of LLVM time between them); their groups start first, see ColdCacheScheduling.
+HEAVY_NUMBA_FILES = ("test_parallel_builds.py", "test_elementwise.py", "test_numba.py", "test_small_int_dtypes.py",
+                     "test_numba_conv.py", "test_attention_fused.py", "test_conv.py")
+# groups whose subprocesses compile the numba kernels the test groups compile too (test_bench.py's
+# `python -m bench --quick`, test_fork.py's children): they start once the numba groups have run
+AFTER_NUMBA_GROUPS = ("bench", "processes")
+
+
+def _unit_order(scope: str, tests: int, position: int) -> tuple:
+    """Sort key of a work unit (an xdist_group, or one ungrouped test) for ColdCacheScheduling."""
+    if scope.startswith("numba-"):
+        name = scope[len("numba-"):]
+        heavy = HEAVY_NUMBA_FILES.index(name) if name in HEAVY_NUMBA_FILES else len(HEAVY_NUMBA_FILES)
+        return (0, heavy, -tests, position)
+    if scope in AFTER_NUMBA_GROUPS:
+        return (2, AFTER_NUMBA_GROUPS.index(scope), 0, position)
+    return (1 if tests > 1 else 3, 0, -tests, position)
+
+
+if LoadGroupScheduling is not None:
+    class ColdCacheScheduling(LoadGroupScheduling):
+        """`--dist loadgroup` with the work units in the order that suits an empty numba disk cache.
+
+        Most of a cold run is numba compiling kernels, once per kernel when one worker has saved it
+        before another asks. xdist orders units by their number of tests only, which starts
+        test_bench.py's `bench --quick` subprocess (over two minutes of compiling kernels the test
+        groups compile too) and test_fork.py's children at once. Here the numba groups go first
+        (the costliest first, so the short ones finish together), then the subprocess groups on the
+        kernels the numba groups left in the cache, then the other groups, then the ungrouped tests
+        (python and c), which fill both workers up to the end."""
+
+        _ordered = False
+
+        def _assign_work_unit(self, node) -> None:
+            if not self._ordered:  # the first call: schedule() has just built the queue
+                self._ordered = True
+                units = sorted(enumerate(self.workqueue.items()),
+                               key=lambda iu: _unit_order(iu[1][0], len(iu[1][1]), iu[0]))
+                self.workqueue.clear()
+                self.workqueue.update(u for _, u in units)
+            super()._assign_work_unit(node)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown to pytest without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if LoadGroupScheduling is None or config.getvalue("dist") != "loadgroup":
+        return None
+    return ColdCacheScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)

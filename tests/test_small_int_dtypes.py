@@ -229,17 +229,51 @@ def test_inplace_ops_wrap_and_refuse_floats():
     assert i.tolist() == [1, -32768]
 
 
-def test_large_tensors_take_the_parallel_kernels():
+def _check_add(name, a, b, ta, tb):
+    with np.errstate(over="ignore"):
+        assert_close(ta + tb, a + b, name)
+
+
+def _check_mul_and_transposed_copy(name, a, b, ta, tb):
+    with np.errstate(over="ignore"):
+        assert_close((ta * tb).reshape(7, 10001).T.contiguous(), (a * b).reshape(7, 10001).T, name)
+
+
+def _check_where(name, a, b, ta, tb):
+    assert_close(tg.where(ta < tb, ta, tb), np.minimum(a, b), name)
+
+
+def _check_cast(name, a, b, ta, tb):
+    assert_close(ta.float(), a.astype(np.float32), "float32")
+
+
+def _check_sum(name, a, b, ta, tb):
+    assert ta.sum().item() == int(a.astype(np.int64).sum())
+
+
+def _check_max(name, a, b, ta, tb):
+    assert ta.max().item() == int(a.max())
+
+
+# in turns on numba (below): uint8 takes add and max, int16 mul and sum, int32 where and the cast
+# (test_data.py's uint8 MNIST pixels need the parallel uint8 max anyway)
+LARGE_CHECKS = (_check_add, _check_mul_and_transposed_copy, _check_where, _check_max, _check_sum, _check_cast)
+
+
+def test_large_tensors_take_the_parallel_kernels(backend):
+    """Every check on every narrow dtype, except on numba: there each (kernel, dtype) pair is a
+    parallel build of its own, seconds of compiling on a cold cache, and the parallel builds differ
+    from the serial ones only in how they split the range (dtype-independent; the serial builds,
+    checked for every narrow dtype above, run the same row loops). So on numba the dtypes take turns:
+    each check runs on one narrow dtype and each narrow dtype goes through two parallel kernels;
+    test_parallel_builds.py drives every parallel build in float32, float64 and int64."""
     n = 70_007  # above the parallel thresholds of the numba and c backends (65536)
-    for name in NARROW_INT_NAMES:
+    for i, name in enumerate(NARROW_INT_NAMES):
         a, b = _sample(name, (n,)), _sample(name, (n,))
         ta, tb = from_np(a, name), from_np(b, name)
-        with np.errstate(over="ignore"):
-            assert_close(ta + tb, a + b, name)
-            assert_close((ta * tb).reshape(7, 10001).T.contiguous(), (a * b).reshape(7, 10001).T, name)
-        assert_close(tg.where(ta < tb, ta, tb), np.minimum(a, b), name)
-        assert_close(ta.float(), a.astype(np.float32), "float32")
-        assert ta.sum().item() == int(a.astype(np.int64).sum()) and ta.max().item() == int(a.max())
+        for j, check in enumerate(LARGE_CHECKS):
+            if backend != "numba" or j % len(NARROW_INT_NAMES) == i:
+                check(name, a, b, ta, tb)
 
 
 # ---------------------------------------------------------------------- casts
