@@ -57,6 +57,34 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-xdist's own marker (README's `-n 2 --dist loadgroup`): the tests of one group run in one
     # worker, in turn; registered here too so a run without xdist does not warn about it
     config.addinivalue_line("markers", "xdist_group(name): run in one pytest-xdist worker with its group")
+    _check_backends_load(config)
+
+
+def _unloadable() -> dict[str, str]:
+    """Backend name -> why it does not load here, for the backends that do not."""
+    out = {}
+    for name in tg.backends.NAMES:
+        try:
+            tg.backends.load(name)
+        except BackendError as e:
+            out[name] = str(e)
+    return out
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The backends under test, and why any other does not load (a backend that fails to build or
+    load would otherwise only shrink the suite; see _check_backends_load for CI)."""
+    return [f"tinygrad_like backends under test: {', '.join(selected_backends(config))}"] + [
+        f"tinygrad_like backend {n} does not load here, its tests are skipped: {why}" for n, why in _unloadable().items()]
+
+
+def _check_backends_load(config: pytest.Config) -> None:
+    """Under CI (the CI environment variable), with no backends chosen by name, a backend that does
+    not load fails the run: a clean clone must build and load every one."""
+    missing = _unloadable() if os.environ.get("CI") and not config.getoption("--backends") else {}
+    if missing:
+        raise pytest.UsageError("tinygrad_like backends that do not load under CI: " +
+                                "; ".join(f"{n}: {why}" for n, why in missing.items()))
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -170,8 +198,9 @@ if LoadGroupScheduling is not None:
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown to pytest without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    if LoadGroupScheduling is None or config.getvalue("dist") != "loadgroup":
-        return None
+    if LoadGroupScheduling is None or config.getvalue("dist") != "loadgroup" or not all(
+            hasattr(LoadGroupScheduling, a) for a in ("_assign_work_unit", "schedule")):
+        return None  # another xdist than the one this was written against: its own order
     return ColdCacheScheduling(config, log)
 
 
