@@ -1,40 +1,36 @@
 """Recycled memory for the numba backend's large buffers.
 
-The numba backend's buffers are numpy arrays. A fresh `np.empty` of a few hundred KiB or more is
-an mmap (glibc's threshold starts at 128 KiB and moves with the process's history), so every
-call that returns a new large tensor paid its page faults again: 10k faults for a 40 MB result,
+The numba backend's buffers are numpy arrays. A fresh `np.empty` of several MiB is an mmap
+(always above glibc's 32 MiB mmap ceiling; below it, whenever the heap top was trimmed back), so
+a call that returns a new large tensor paid its page faults again: 10k faults for a 40 MB result,
 and with numpy's huge-page advice on large arrays, compaction stalls that made `exp` of 1e7
-float32 take 50 ms instead of 3 (Xeon, 2 threads). The same kernels also ran at different speeds
-in a fresh process and in one whose earlier frees had raised glibc's threshold.
+float32 take 50 ms instead of 3 (Xeon, 2 threads).
 
-`empty(n, dtype)` hands out large buffers from a pool, as the c backend's `tg_big_alloc` does.
-Each buffer is leased: the caller gets an array whose data is a pooled block and whose `base`
-is a small lease object, so every view of it keeps the lease alive (numpy's base chain), and
-when the last one dies the lease's weakref callback puts the block back. Small requests go to
+`empty(n, dtype)` hands out large buffers as views of pooled blocks, as the c backend's
+`tg_big_alloc` does. A block is free when nothing but the pool refers to it: every array handed
+out, and every view of one (numpy's `base` chain ends at the block), holds a reference, so the
+block's reference count tells, with no bookkeeping on the way out. Small requests go to
 `np.empty` unchanged: malloc recycles those itself.
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
-import weakref
 from typing import Any
 
 import numpy as np
 
-MIN_BYTES = 1 << 17  # smaller requests: plain np.empty
-CACHE_LIMIT = 256 << 20  # bytes of free blocks kept for reuse; beyond it a returned block is freed
-CACHE_BLOCKS = 8  # free blocks kept per size class
+MIN_BYTES = 8 << 20  # smaller requests: plain np.empty (glibc's heap serves those once its mmap threshold has risen)
+CACHE_LIMIT = 256 << 20  # bytes of blocks the pool may own
+CACHE_BLOCKS = 8  # blocks per size class
 
 _lock = threading.Lock()
-_free: dict = {}  # size class (bytes) -> free blocks (uint8 arrays) of that size
-_cached = 0  # bytes in _free
-_leases: dict = {}  # id(weakref) -> weakref, keeping each lease's callback alive
-
-
-class _Lease:
-    """The `base` of a leased array: holds the pooled block while any view of it lives."""
-    __slots__ = ("__array_interface__", "block", "__weakref__")
+_blocks: dict = {}  # size class (bytes) -> the pool's blocks (uint8 arrays) of that size
+_owned = 0  # bytes in _blocks
+# sys.getrefcount of a block nothing else refers to, inside empty's loop: the pool's list, the loop
+# variable and getrefcount's own argument
+_FREE_REFS = sys.getrefcount(np.empty(0)) + 2
 
 
 def size_class(nbytes: int) -> int:
@@ -46,54 +42,37 @@ def size_class(nbytes: int) -> int:
 
 
 def empty(n: int, dtype: Any) -> np.ndarray:
-    """An uninitialized 1-D array of n elements; large ones come from the pool."""
+    """An uninitialized 1-D array of n elements; large ones are views of pooled blocks."""
     dt = np.dtype(dtype)
     nbytes = n * dt.itemsize
     if nbytes < MIN_BYTES:
         return np.empty(n, dt)
-    global _cached
+    global _owned
     size = size_class(nbytes)
-    block = None
     with _lock:
-        free = _free.get(size)
-        if free:
-            block = free.pop()
-            _cached -= size
-    if block is None:
+        blocks = _blocks.setdefault(size, [])
+        for block in blocks:
+            if sys.getrefcount(block) <= _FREE_REFS:
+                return block[:nbytes].view(dt)
+        if len(blocks) >= CACHE_BLOCKS or _owned + size > CACHE_LIMIT:
+            return np.empty(n, dt)
         block = np.empty(size, np.uint8)
-    lease = _Lease()
-    lease.block = block
-    lease.__array_interface__ = {"shape": (n,), "typestr": dt.str, "version": 3,
-                                 "data": (block.__array_interface__["data"][0], False)}
-    arr = np.asarray(lease)
-    ref = weakref.ref(lease, _returned(block, size))
-    _leases[id(ref)] = ref
-    return arr
+        blocks.append(block)
+        _owned += size
+        return block[:nbytes].view(dt)
 
 
-def _returned(block: np.ndarray, size: int) -> Any:
-    def give_back(ref: weakref.ref) -> None:
-        global _cached
-        _leases.pop(id(ref), None)
-        with _lock:
-            free = _free.setdefault(size, [])
-            if len(free) < CACHE_BLOCKS and _cached + size <= CACHE_LIMIT:
-                free.append(block)
-                _cached += size
-    return give_back
-
-
-def cached_bytes() -> int:
-    """Bytes of free blocks the pool holds."""
-    return _cached
+def owned_bytes() -> int:
+    """Bytes of blocks the pool owns (in use or free)."""
+    return _owned
 
 
 def release() -> None:
-    """Free every pooled block that is not in use."""
-    global _cached
+    """Drop the pool's blocks (those still in use live on with their arrays)."""
+    global _owned
     with _lock:
-        _free.clear()
-        _cached = 0
+        _blocks.clear()
+        _owned = 0
 
 
 def _after_fork_in_child() -> None:
