@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 import struct
 
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import literally, njit, prange, types
@@ -223,15 +225,22 @@ def _log_f32(x):
     return x if x != x else r
 
 
-def vlog(x):  # pragma: no cover - replaced by the overload inside numba
-    """log(x) for a float32 scalar in vectorizable float32 arithmetic (libm for float64)."""
+def _float32_or_libm(f32: Any, libm: Any, doc: str) -> Any:
+    """A scalar function for numba kernels: `f32` (vectorizable float32 arithmetic) on float32,
+    `libm` on anything else."""
+    def fn(x):  # pragma: no cover - replaced by the overload inside numba
+        pass
+    fn.__doc__ = doc
+
+    @overload(fn, inline="always")
+    def _ov(x):
+        if x == types.float32:
+            return lambda x: f32(x)
+        return lambda x: libm(x)
+    return fn
 
 
-@overload(vlog, inline="always")
-def _ov_vlog(x):
-    if x == types.float32:
-        return lambda x: _log_f32(x)
-    return lambda x: math.log(x)
+vlog = _float32_or_libm(_log_f32, math.log, "log(x): _log_f32 for a float32, libm's log otherwise.")
 
 
 # float32 tanh, the formula of csrc/vmath.h's tg_tanhf_inline: |x| < 0.625: x + x s P(s), s = x^2
@@ -257,29 +266,11 @@ def _tanh_f32(x):
     return small if t < _TANH_SMALL else big
 
 
-def verf(x):  # pragma: no cover - replaced by the overload inside numba
-    """erf(x) for a float32 scalar in vectorizable float32 arithmetic (numba_erf.erf_f32: the bits of the
-    c backend's float32 erf), libm's for float64. Over every 257th float32 pattern the c and numba
-    float32 GELUs give the same bits; their gradients differ by at most 4 ulps of cdf + |x| pdf
-    (their exps differ), where the values are normal."""
-
-
-@overload(verf, inline="always")
-def _ov_verf(x):
-    if x == types.float32:
-        return lambda x: erf_f32(x)
-    return lambda x: math.erf(x)
-
-
-def vtanh(x):  # pragma: no cover - replaced by the overload inside numba
-    """tanh(x) for a float32 scalar in vectorizable float32 arithmetic (libm for float64)."""
-
-
-@overload(vtanh, inline="always")
-def _ov_vtanh(x):
-    if x == types.float32:
-        return lambda x: _tanh_f32(x)
-    return lambda x: math.tanh(x)
+# erf_f32 gives the bits of the c backend's float32 erf: over every 257th float32 pattern the c
+# and numba float32 GELUs give the same bits; their gradients differ by at most 4 ulps of
+# cdf + |x| pdf (their exps differ), where the values are normal.
+verf = _float32_or_libm(erf_f32, math.erf, "erf(x): numba_erf.erf_f32 for a float32, libm's erf otherwise.")
+vtanh = _float32_or_libm(_tanh_f32, math.tanh, "tanh(x): _tanh_f32 for a float32, libm's tanh otherwise.")
 
 
 def vexp(x):  # pragma: no cover - replaced by the overload inside numba
