@@ -28,9 +28,19 @@ CACHE_BLOCKS = 8  # blocks per size class
 _lock = threading.Lock()
 _blocks: dict = {}  # size class (bytes) -> the pool's blocks (uint8 arrays) of that size
 _owned = 0  # bytes in _blocks
-# sys.getrefcount of a block nothing else refers to, inside empty's loop: the pool's list, the loop
-# variable and getrefcount's own argument
-_FREE_REFS = sys.getrefcount(np.empty(0)) + 2
+
+
+def _refs_of_a_free_block() -> int:
+    """sys.getrefcount of a block nothing else refers to, seen as empty's loop sees it (the list,
+    the loop variable, getrefcount's argument: measured in the same shape of code, so an interpreter
+    that counts some of these differently gives a matching number)."""
+    blocks = [np.empty(1, np.uint8)]
+    for block in blocks:
+        return sys.getrefcount(block)
+    return 0
+
+
+_FREE_REFS = _refs_of_a_free_block()
 
 
 def size_class(nbytes: int) -> int:
