@@ -143,6 +143,16 @@ def _ov_scale(p, n, x):
 
 
 @njit(inline="always")
+def _horner(c, x):
+    """c[0] x^(k-1) + ... + c[k-1] by Horner's rule (one fused multiply-add per step where the
+    kernel allows contraction); c a tuple of constants, so the loop unrolls."""
+    p = c[0]
+    for i in range(1, len(c)):
+        p = p * x + c[i]
+    return p
+
+
+@njit(inline="always")
 def _exp_f32(x):
     xc = _EXPF_LO if x < _EXPF_LO else x
     xc = _EXPF_HI if xc > _EXPF_HI else xc
@@ -150,12 +160,7 @@ def _exp_f32(x):
     nf = t - _SHIFT_F
     n = _to_bits(t) - _SHIFT_F_BITS
     r = (xc - nf * _LN2_HI_F) - nf * _LN2_LO_F
-    p = _EF[0]
-    p = p * r + _EF[1]
-    p = p * r + _EF[2]
-    p = p * r + _EF[3]
-    p = p * r + _EF[4]
-    p = p * r + _EF[5]
+    p = _horner(_EF, r)
     p = p * r + _ONE_F
     p = p * r + _ONE_F
     return _scale(p, n, x)
@@ -169,18 +174,7 @@ def _exp_f64(x):
     nf = t - _SHIFT_D
     n = _to_bits(t) - _SHIFT_D_BITS
     r = (xc - nf * _LN2_HI) - nf * _LN2_LO
-    p = _ED[0]
-    p = p * r + _ED[1]
-    p = p * r + _ED[2]
-    p = p * r + _ED[3]
-    p = p * r + _ED[4]
-    p = p * r + _ED[5]
-    p = p * r + _ED[6]
-    p = p * r + _ED[7]
-    p = p * r + _ED[8]
-    p = p * r + _ED[9]
-    p = p * r + _ED[10]
-    p = p * r + _ED[11]
+    p = _horner(_ED, r)
     p = p * r + 1.0
     p = p * r + 1.0
     return _scale(p, n, x)
@@ -207,14 +201,7 @@ def _log_f32(x):
     fe = _F32(e + (1 if big else 0))
     f = m - _ONE_F
     z = f * f
-    p = _LG[0] * f + _LG[1]
-    p = p * f + _LG[2]
-    p = p * f + _LG[3]
-    p = p * f + _LG[4]
-    p = p * f + _LG[5]
-    p = p * f + _LG[6]
-    p = p * f + _LG[7]
-    p = p * f + _LG[8]
+    p = _horner(_LG, f)
     y = f * (z * p)
     y = fe * _LN2_LO_F + y
     y = -_HALF_F * z + y
@@ -256,10 +243,7 @@ _TWO_F = _F32(2.0)
 def _tanh_f32(x):
     t = abs(x)
     s = _ZERO_F if t < _TANH_TINY else x * x  # below 2^-16 tanh(x) rounds to x; no subnormal s
-    p = _TH[0] * s + _TH[1]
-    p = p * s + _TH[2]
-    p = p * s + _TH[3]
-    p = p * s + _TH[4]
+    p = _horner(_TH, s)
     small = x if t < _TANH_TINY else (p * s) * x + x  # x itself keeps the sign of -0
     tc = _TANH_CLAMP if t > _TANH_CLAMP else t  # NaN passes
     big = copysign(_ONE_F - _TWO_F / (_exp_f32(tc + tc) + _ONE_F), x)
