@@ -8,9 +8,34 @@ capture (c_capture.py) swaps them in this one place.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Optional, Sequence
 
-import scipy_openblas32  # noqa: F401  loads libscipy_openblas (RTLD_GLOBAL) before the extension
+
+def _load_openblas_serial() -> None:
+    """Load libscipy_openblas (RTLD_GLOBAL, before the extension) with OPENBLAS_NUM_THREADS=1.
+
+    This copy of OpenBLAS is the C backend's alone (numpy and scipy ship their own) and always runs
+    serial (CBackend.set_num_threads). Loaded with the default, it starts a worker per core at
+    load time, and each one spins for ~0.1 s before it sleeps: a 2-thread kernel right after
+    `import tinygrad_like` ran at about half speed (a replayed MLP step 180 us against 103 us).
+    The variable is read once, by the library's constructor; the caller's value is put back at
+    once, so numpy's OpenBLAS, loaded later, sees what the user set.
+    """
+    if "scipy_openblas32" in sys.modules:  # loaded already: its threads exist either way
+        return
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import scipy_openblas32  # noqa: F401
+    finally:
+        if saved is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
+
+
+_load_openblas_serial()
 
 from tinygrad_like.dtypes import ALL_DTYPES, DType, float32, int64
 from tinygrad_like.errors import BackendError, DTypeError, ShapeError, TensorIndexError

@@ -309,6 +309,23 @@ def test_tg_num_threads_caps_both_pools(cbe):
     assert r.stdout.split() == ["1", "1"], r.stderr
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
+@pytest.mark.parametrize("user_value", [None, "3"])
+def test_our_openblas_starts_no_spinning_workers(cbe, user_value):
+    # Loading the backend and multiplying leaves the main thread alone (OpenBLAS starts no worker
+    # of its own; the backend's pool starts on its first parallel kernel), and the user's
+    # OPENBLAS_NUM_THREADS is what numpy's OpenBLAS, loaded later, reads.
+    r = _run("""
+        import os
+        import tinygrad_like as tg
+        tg.set_backend("c")
+        (tg.ones(64, 64) @ tg.ones(64, 64)).sum().item()
+        print(len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS", "unset"))
+    """, env={"TG_NUM_THREADS": "2", **({"OPENBLAS_NUM_THREADS": user_value} if user_value else {})})
+    assert r.returncode == 0, r.stderr
+    expected = user_value or os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    assert r.stdout.split() == ["1", expected], r.stdout
+
 def test_set_num_threads_gives_same_results(cbe):
     x = tg.rand(300_000)
     prev = cbe.get_num_threads()
