@@ -114,6 +114,7 @@ _SOFTMAX = _Kernels(red.make_softmax)
 _RANDOM = _Kernels(misc.make_random)
 _GEMM = _Kernels(mm.make_gemm)
 _GEMM_SMALL = _Kernels(mm.make_gemm_small)
+_GEMM_COLS = _Kernels(mm.make_gemm_cols)
 _RELU_BW = _Kernels(fu.make_relu_backward)
 _AXPY = _Kernels(fu.make_axpy)
 _SOFTMAX_BW = _Kernels(fu.make_softmax_backward)
@@ -664,6 +665,14 @@ def _matmul_kernel(a_view: View, b_view: View, dtype: DType) -> Callable[..., np
             _GEMM_SMALL[work >= PAR_MATMUL](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk)
             return out
         return small
+
+    if work >= PAR_MATMUL and m <= mm.MR * mm.MC_PANELS:
+        def few_rows(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
+            # an MLP's batch of rows: column blocks, each task packing what it computes
+            out = empty(size, t)
+            _GEMM_COLS[True](a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, numba.get_num_threads())
+            return out
+        return few_rows
 
     def gemm(a: np.ndarray, a_view: View, b: np.ndarray, b_view: View, dtype: DType) -> np.ndarray:
         out = empty(size, t)

@@ -279,6 +279,43 @@ def make_gemm(par: bool):
     return k
 
 
+
+def make_gemm_cols(par: bool):
+    """out = A @ B as make_gemm, for a product of few rows (at most MC_PANELS A panels: an MLP's
+    batch of 64): C is split into `tasks` blocks of columns, and each task packs, for every k
+    block, all of A and its own B panels itself, then computes its tiles.
+
+    One parallel region per call, where make_gemm opens two per k block (pack, then compute) and
+    packs on one core what the other computes: for 64x784 @ 784x128 that is 8 regions of a few
+    microseconds of work each. Here each task repeats A's packing (m x kc values per k block),
+    which costs a few percent of its tiles (m x kc x its columns multiply-adds)."""
+    @njit(cache=True, parallel=par, error_model="numpy")
+    def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, tasks):
+        par  # in the closure: the disk cache tells the serial and parallel builds apart
+        nr = NV * lanes(out)
+        if kk == 0 or m == 0 or n == 0:
+            for i in range(out.size):
+                out[i] = 0
+            return
+        mpan = (m + MR - 1) // MR
+        npan = (n + nr - 1) // nr
+        kcb = (kk + (kk + KC - 1) // KC - 1) // ((kk + KC - 1) // KC)  # k blocks of equal size <= KC
+        tasks = max(1, min(tasks, npan))
+        for task in prange(tasks):
+            jp0 = task * npan // tasks
+            jpn = (task + 1) * npan // tasks - jp0
+            j0 = jp0 * nr
+            ap = np.empty(mpan * MR * kcb, out.dtype)
+            bp = np.empty(jpn * nr * kcb, out.dtype)
+            for t0 in range(a_offs.size):
+                for p0 in range(0, kk, kcb):
+                    kc = min(kcb, kk - p0)
+                    for t in range(mpan + jpn):
+                        _pack_task(a, a_offs[t0], sam, sak, b, b_offs[t0], sbk, sbn, t, mpan, m, p0, kc, j0, n,
+                                   nr, ap, bp)
+                    _tile_task(ap, bp, kc, out, t0 * m * n, m, n, j0, nr, 0, jpn, 0, mpan, p0 == 0)
+    return k
+
 # Small products (attention's per-head T x d blocks): a batch of them is split into tasks of
 # whole products, each product computed in one pass with no k blocking: B packed into rows of
 # whole SIMD vectors (zero-padded), tiles of SR rows x 1 vector (SR accumulators, A broadcast

@@ -457,11 +457,11 @@ def test_cross_entropy(backend, threads, grad):
 MATMUL_CASES = [
     ((), 64, 64, 64, "nn"),         # 2^18: serial everywhere
     ((), 100, 100, 104, "nn"),      # just below 2^20
-    ((), 100, 100, 105, "nn"),      # just above 2^20: threaded (C: OpenBLAS in blocks)
+    ((), 100, 100, 105, "nn"),      # just above 2^20: threaded (C: OpenBLAS in blocks; numba: few rows, column tasks)
     ((), 32, 784, 64, "nn"),        # C: OpenBLAS, split by columns
     ((), 128, 784, 256, "nn"),      # C: own GEMM, split by column panels
     ((), 128, 784, 256, "tn"),
-    ((), 1024, 64, 40, "nn"),       # C: own GEMM, split by rows
+    ((), 1024, 64, 40, "nn"),       # C: own GEMM, split by rows (numba: blocked, from 193 rows)
     ((), 448, 64, 256, "nn"),       # C: own GEMM, A read in place (k <= 256), split by column panels
     ((), 448, 64, 192, "nt"),
     ((), 200, 64, 100, "tn"),       # C: A read in place (transposed), 4 panels: split by rows
@@ -590,6 +590,7 @@ DRIVERS = {
     "make_cross_entropy": "test_cross_entropy",
     "make_gemm": "test_matmul_both_sides_of_thresholds",
     "make_gemm_small": "test_matmul_both_sides_of_thresholds",
+    "make_gemm_cols": "test_matmul_both_sides_of_thresholds",
     "make_random": "test_random_streams_agree_across_builds",
     "make_conv2d": "test_conv2d_kernels_both_sides_of_thresholds",
     "make_conv2d_backward": "test_conv2d_kernels_both_sides_of_thresholds",

@@ -162,6 +162,53 @@ def test_matmul_batch_of_small_products(dtype, ta, tb, batch, m, k, n):
         assert math.prod(batch) * m * n * k >= nb.PAR_MATMUL
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["nn", "nt", "tn"])
+@pytest.mark.parametrize("m,k,n,tasks", [(64, 784, 128, 2), (64, 128, 784, 2), (13, 300, 70, 3), (1, 5, 1, 2),
+                                         (192, 64, 33, 8), (7, 0, 5, 2), (25, 257, 64, 1)])
+def test_few_rows_gemm_equals_the_blocked_gemm_bit_for_bit(dtype, layout, m, k, n, tasks):
+    """make_gemm_cols (column blocks, each task packing A and its own B panels) sums in the same
+    order as make_gemm: the same bits, for any task count (more tasks than B panels too), row
+    and column tails, several k blocks, k = 0, transposed operands, NaN propagation."""
+    from tinygrad_like.backends import numba_matmul as mm
+    rng = np.random.default_rng(m * 7 + n)
+    a = rng.standard_normal((k, m) if layout == "tn" else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if layout == "nt" else (k, n)).astype(dtype)
+    if a.size:
+        a.reshape(-1)[a.size // 3] = np.nan
+    sam, sak = (1, m) if layout == "tn" else (k, 1)
+    sbk, sbn = (1, k) if layout == "nt" else (n, 1)
+    offs = np.zeros(1, np.int64)
+    got = np.full(m * n, 7, dtype)
+    want = np.full(m * n, 7, dtype)
+    mm.make_gemm_cols(True)(a.reshape(-1), offs, sam, sak, b.reshape(-1), offs, sbk, sbn, got, m, n, k, tasks)
+    mm.make_gemm(False)(a.reshape(-1), offs, sam, sak, b.reshape(-1), offs, sbk, sbn, want, m, n, k, 1)
+    np.testing.assert_array_equal(got, want)
+    an = a.T if layout == "tn" else a
+    bn = b.T if layout == "nt" else b
+    with np.errstate(invalid="ignore"):
+        ref = (an.astype(np.float64) @ bn.astype(np.float64)).reshape(-1)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * math.sqrt(max(k, 1)) * 4)
+
+
+def test_matmul_of_few_rows_takes_the_column_kernel():
+    """An MLP layer's product (batch 64) above PAR_MATMUL runs make_gemm_cols and gives the
+    blocked GEMM's bits; one of more rows than MC_PANELS panels does not."""
+    from tinygrad_like.backends import numba_backend as nb, numba_matmul as mm
+    rng = np.random.default_rng(3)
+    for m in (64, mm.MR * mm.MC_PANELS + 1):
+        x = rng.standard_normal((m, 784)).astype(np.float32)
+        w = rng.standard_normal((128, 784)).astype(np.float32)
+        kernel = nb._matmul_kernel(View.contiguous((m, 784)), View((784, 128), (1, 784), 0), tg.float32)
+        assert (kernel.__name__ == "few_rows") == (m <= mm.MR * mm.MC_PANELS)
+        got = (T(x) @ T(w).T).numpy().reshape(-1)
+        want = np.empty(m * 128, np.float32)
+        offs = np.zeros(1, np.int64)
+        mm.make_gemm(False)(x.reshape(-1), offs, 784, 1, w.reshape(-1), offs, 1, 784, want, m, 128, 784, 1)
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("dim", [0, 1, 2])
 @pytest.mark.parametrize("layout", ["contiguous", "expanded", "transposed"])
 def test_gather_scatter_add_and_index_check_walk_rows(dim, layout):
