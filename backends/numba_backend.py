@@ -173,7 +173,8 @@ class NumbaBackend:
         return empty(n, NP_TYPES[dtype])
 
     def full(self, n: int, value: Any, dtype: DType) -> np.ndarray:
-        return np.full(n, value, NP_TYPES[dtype])
+        with np.errstate(over="ignore"):  # a float beyond float32's range rounds to inf, as in the reference
+            return np.full(n, value, NP_TYPES[dtype])
 
     def from_list(self, values: Sequence[Any], dtype: DType) -> np.ndarray:
         if dtype is float32:
@@ -582,6 +583,8 @@ class NumbaBackend:
             return _binary_kernel(self, *args)
         if name == "unary":
             return _unary_kernel(*args)
+        if name == "full":
+            return _full_kernel(*args)
         return None
 
     def fuse_elementwise(self, chain: Any) -> Callable[[list], tuple]:
@@ -614,6 +617,20 @@ def _binary_kernel(be: NumbaBackend, op: str, a: Any, a_view: View, b: Any, b_vi
         result = empty(size, t)
         k(a, oa, sa, b, ob, sb, result, geo)
         return result
+    return run
+
+
+def _full_kernel(n: int, value: Any, dtype: DType) -> Callable[..., np.ndarray]:
+    """full(n, value, dtype) as a function of full's arguments: the value converted once (the
+    way np.full converts it), so a call is an allocation and a fill."""
+    t = NP_TYPES[dtype]
+    with np.errstate(over="ignore"):
+        fill = np.full(1, value, t)[0]
+
+    def run(n_: int, value_: Any, dtype_: DType) -> np.ndarray:
+        out = empty(n, t)
+        out.fill(fill)
+        return out
     return run
 
 

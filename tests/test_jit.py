@@ -271,3 +271,35 @@ def test_a_jitted_function_inside_another_is_recorded_by_the_outer(native):
     for i in range(6):
         x = tg.full((4,), float(i) / 10)
         assert outer(x).item() == (x.exp() * 2).sum().item() + 1
+
+
+@pytest.mark.backend_independent
+def test_straight_line_runs_plain_and_other_steps_in_order():
+    """program.straight_line: plain steps become lines with their constants, slot reads, result
+    and frees; any other step is called with the slot list; the order is kept."""
+    from tinygrad_like.jit.program import straight_line
+    log: list = []
+
+    def plain(fn, args, ins, outs, frees):
+        def step(S):
+            raise AssertionError("a plain step runs as a line, not through its closure")
+        step.plain = (fn, args, ins, outs, frees)
+        return step
+
+    def other(S):
+        log.append(("other", S[1]))
+        S[2] = "from other"
+
+    def f(tag, x, y):
+        log.append((tag, x, y))
+        return tag + "!"
+    view = object()  # any constant object passes through by identity
+    steps = [plain(f, ("a", view, None), {2: 0}, 1, (0,)), other,
+             plain(f, ("b", None, None), {1: 2, 2: 1}, None, (1, 2)), plain(f, ("c", 1.5, 2), {}, 0, ())]
+    S = [41, None, None]
+    straight_line(steps)(S)
+    assert log == [("a", view, 41), ("other", "a!"), ("b", "from other", "a!"), ("c", 1.5, 2)]
+    assert S == ["c!", None, None]
+    empty: list = []
+    straight_line([])(empty)
+    assert empty == []

@@ -642,6 +642,24 @@ def test_replay_kernel_binary_and_unary_equal_the_methods_bit_for_bit(view, dtyp
     assert np.array_equal(out, a[:4] + b[:4])
 
 
+@pytest.mark.parametrize("dtype,value", [("float32", 0.1), ("float32", float("-inf")), ("float64", float("nan")),
+                                         ("int64", 7), ("int64", -2.9), ("bool", 1.0), ("uint8", 255),
+                                         ("int16", -32768), ("float32", 3e38 * 10)])
+@pytest.mark.parametrize("n", [0, 5, 1 << 22], ids=["empty", "small", "pooled"])
+def test_replay_kernel_full_equals_the_method_bit_for_bit(dtype, value, n):
+    """replay_kernel('full', args), its value converted once at capture, gives full's bits: float
+    rounding and overflow to inf, int truncation, bool, specials; on the pool's buffers too."""
+    from tinygrad_like.backends import numba_backend as nb
+    from tinygrad_like.dtypes import ALL_DTYPES
+    be = nb.NumbaBackend()
+    dt = {d.name: d for d in ALL_DTYPES}[dtype]
+    run = be.replay_kernel("full", (n, value, dt))
+    want = be.full(n, value, dt)
+    for _ in range(2):
+        got = run(n, value, dt)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
 @pytest.mark.parametrize("n", [100, 1 << 17], ids=["serial", "parallel"])
 def test_replay_kernel_adam_step_equals_the_method_bit_for_bit(n):
     """replay_kernel('adam_step', args) updates p, m, v and the step count as adam_step does."""
