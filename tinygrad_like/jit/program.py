@@ -307,14 +307,16 @@ class MethodProgram:
 
 def straight_line(steps: list) -> Callable[[list], None]:
     """One Python function that runs `steps` in order: a plain step (positional arguments, one
-    result) becomes a line `S[3] = c7(c8, S[1], c9)` with its frees after it, any other step a call
-    `c12(S)`. Each of ~700 calls of a GRU step then costs a line of bytecode instead of a closure
-    that copies its argument list and loops over its slots."""
+    result) becomes a line `S[3] = K[7](K[8], S[1], K[9])` with its frees after it, any other step a
+    call `K[12](S)`. Each of ~700 calls of a GRU step then costs a line of bytecode instead of a
+    closure that copies its argument list and loops over its slots (3.9 -> 3.2 ms a step). The
+    constants sit in one tuple argument: as closure cells (one per constant) the same replay of a
+    transformer step ran 10% slower."""
     consts: list = []
 
     def name(obj: Any) -> str:
         consts.append(obj)
-        return f"c{len(consts) - 1}"
+        return f"K[{len(consts) - 1}]"
     lines = []
     for step in steps:
         plain = getattr(step, "plain", None)
@@ -325,10 +327,8 @@ def straight_line(steps: list) -> Callable[[list], None]:
         call = f"{name(fn)}({', '.join(f'S[{ins[i]}]' if i in ins else name(a) for i, a in enumerate(args))})"
         lines.append(call if outs is None else f"S[{outs}] = {call}")
         lines += [f"S[{f}] = None" for f in frees]
-    body = "\n".join("        " + line for line in lines) or "        pass"
-    src = (f"def make({', '.join(f'c{i}' for i in range(len(consts)))}):\n"
-           f"    def replay(S):\n{body}\n"
-           f"    return replay\n")
+    body = "\n".join("    " + line for line in lines) or "    pass"
     scope: dict = {}
-    exec(compile(src, "<tg.jit replay>", "exec"), scope)
-    return scope["make"](*consts)
+    exec(compile(f"def replay(S, K):\n{body}\n", "<tg.jit replay>", "exec"), scope)
+    run, K = scope["replay"], tuple(consts)
+    return lambda S: run(S, K)
