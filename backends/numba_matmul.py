@@ -237,6 +237,23 @@ def _tile_task(ap, bp, kc, out, co, m, n, j0, nr, jp0, jp1, ip0, ip1, first):
                         add_run(out, co + (ci + r) * n + cj, scratch, r * nr, cols)
 
 
+@njit(inline="always")
+def _zero_if_empty(out, m, n, kk):
+    """Whether the product has no terms or no entries (out, if any, is then zeros)."""
+    if kk == 0 or m == 0 or n == 0:
+        for i in range(out.size):
+            out[i] = 0
+        return True
+    return False
+
+
+@njit(inline="always")
+def _blocking(out, m, kk):
+    """(columns per B panel, A panels, values of k per block): k cut into equal blocks <= KC."""
+    nblocks = (kk + KC - 1) // KC
+    return NV * lanes(out), (m + MR - 1) // MR, (kk + nblocks - 1) // nblocks
+
+
 def make_gemm(par: bool):
     """out[co + i*n + j] = sum_p A[i, p] B[p, j] for every batch element.
 
@@ -245,17 +262,12 @@ def make_gemm(par: bool):
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, min_tasks):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nr = NV * lanes(out)
-        if kk == 0 or m == 0 or n == 0:
-            for i in range(out.size):
-                out[i] = 0
+        if _zero_if_empty(out, m, n, kk):
             return
-        mpan = (m + MR - 1) // MR
-        kcb = (kk + (kk + KC - 1) // KC - 1) // ((kk + KC - 1) // KC)  # k blocks of equal size <= KC
-        kcmax = kcb
+        nr, mpan, kcb = _blocking(out, m, kk)
         npan_max = (min(NC, n) + nr - 1) // nr
-        ap = np.empty(mpan * MR * kcmax, out.dtype)
-        bp = np.empty(npan_max * nr * kcmax, out.dtype)
+        ap = np.empty(mpan * MR * kcb, out.dtype)
+        bp = np.empty(npan_max * nr * kcb, out.dtype)
         rb = (mpan + MC_PANELS - 1) // MC_PANELS
         for t0 in range(a_offs.size):
             ao = a_offs[t0]
@@ -279,7 +291,6 @@ def make_gemm(par: bool):
     return k
 
 
-
 def make_gemm_cols(par: bool):
     """out = A @ B as make_gemm, for a product of few rows (at most MC_PANELS A panels: an MLP's
     batch of 64): C is split into `tasks` blocks of columns, and each task packs, for every k
@@ -292,14 +303,10 @@ def make_gemm_cols(par: bool):
     @njit(cache=True, parallel=par, error_model="numpy")
     def k(a, a_offs, sam, sak, b, b_offs, sbk, sbn, out, m, n, kk, tasks):
         par  # in the closure: the disk cache tells the serial and parallel builds apart
-        nr = NV * lanes(out)
-        if kk == 0 or m == 0 or n == 0:
-            for i in range(out.size):
-                out[i] = 0
+        if _zero_if_empty(out, m, n, kk):
             return
-        mpan = (m + MR - 1) // MR
+        nr, mpan, kcb = _blocking(out, m, kk)
         npan = (n + nr - 1) // nr
-        kcb = (kk + (kk + KC - 1) // KC - 1) // ((kk + KC - 1) // KC)  # k blocks of equal size <= KC
         tasks = max(1, min(tasks, npan))
         for task in prange(tasks):
             jp0 = task * npan // tasks
