@@ -323,6 +323,7 @@ def make_gemm_cols(par: bool):
                     _tile_task(ap, bp, kc, out, t0 * m * n, m, n, j0, nr, 0, jpn, 0, mpan, p0 == 0)
     return k
 
+
 # Small products (attention's per-head T x d blocks): a batch of them is split into tasks of
 # whole products, each product computed in one pass with no k blocking: B packed into rows of
 # whole SIMD vectors (zero-padded), tiles of SR rows x 1 vector (SR accumulators, A broadcast

@@ -275,16 +275,10 @@ def test_a_jitted_function_inside_another_is_recorded_by_the_outer(native):
 
 @pytest.mark.backend_independent
 def test_straight_line_runs_plain_and_other_steps_in_order():
-    """program.straight_line: plain steps become lines with their constants, slot reads, result
+    """program.straight_line: PlainCall steps become lines with their constants, slot reads, result
     and frees; any other step is called with the slot list; the order is kept."""
-    from tinygrad_like.jit.program import straight_line
+    from tinygrad_like.jit.program import PlainCall as plain, straight_line
     log: list = []
-
-    def plain(fn, args, ins, outs, frees):
-        def step(S):
-            raise AssertionError("a plain step runs as a line, not through its closure")
-        step.plain = (fn, args, ins, outs, frees)
-        return step
 
     def other(S):
         log.append(("other", S[1]))

@@ -10,7 +10,7 @@ arguments that skips the work depending on views and constants alone.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..dtypes import DType
 from ..view import View
@@ -51,7 +51,7 @@ class MethodProgram:
         self.nslots = len(self._buffers)
         self._specs = specs
         self._steps: list = []
-        self._run: Any = None  # straight_line(self._steps), built at the first replay
+        self._run: Any = None  # straight_line(self._steps), built by finish()
         self._keep: set = set()
         self.names: list = []
 
@@ -203,7 +203,7 @@ class MethodProgram:
             if k not in self._keep:
                 frees.setdefault(i, []).append(k)
         self._steps = [self._compile(spec, tuple(frees.get(i, ()))) for i, spec in enumerate(self._specs)]
-        self._run = None
+        self._run = straight_line(self._steps)
         self.names = [self._name(spec) for spec in self._specs]
         self._specs = []
         self._buffers = []
@@ -219,7 +219,7 @@ class MethodProgram:
     def kernel_names(self) -> list:
         return list(self.names)
 
-    def _compile(self, spec: tuple, frees: tuple) -> Callable[[list], None]:
+    def _compile(self, spec: tuple, frees: tuple) -> Any:
         if spec[0] == "fused":
             _, fn, refs, new_slots, _ = spec
             ins = [(m, r[1]) for m, r in enumerate(refs) if r[0] == "slot"]
@@ -265,17 +265,8 @@ class MethodProgram:
         if bind is not None:
             fn = bind(c.name, c.args) or fn
         if not kwargs and not kw_ins and not isinstance(outs, tuple):
-            def plain_step(S: list) -> None:  # the common case: positional arguments, one result
-                a = list(args)
-                for i, k in ins:
-                    a[i] = S[k]
-                r = fn(*a)
-                if outs is not None:
-                    S[outs] = r
-                for f in frees:
-                    S[f] = None
-            plain_step.plain = (fn, args, dict(ins), outs, frees)  # type: ignore[attr-defined]
-            return plain_step
+            # the common case, positional arguments and one result: a line of straight_line's code
+            return PlainCall(fn, args, dict(ins), outs, frees)
 
         def call_step(S: list) -> None:
             a = list(args)
@@ -299,15 +290,22 @@ class MethodProgram:
     def replay(self) -> list:
         """Run the calls; the slots (those kept still bound)."""
         S: list = [None] * self.nslots
-        if self._run is None:
-            self._run = straight_line(self._steps)
         self._run(S)
         return S
 
 
+class PlainCall(NamedTuple):
+    """A replay step that is one call: S[outs] = fn(*args), with the args at `ins` (position ->
+    slot) read from the slots, then the slots in `frees` dropped."""
+    fn: Any
+    args: list
+    ins: dict
+    outs: Any
+    frees: tuple
+
+
 def straight_line(steps: list) -> Callable[[list], None]:
-    """One Python function that runs `steps` in order: a plain step (positional arguments, one
-    result) becomes a line `S[3] = K[7](K[8], S[1], K[9])` with its frees after it, any other step a
+    """One Python function that runs `steps` in order: a PlainCall becomes a line `S[3] = K[7](K[8], S[1], K[9])` with its frees after it, any other step a
     call `K[12](S)`. Each of ~700 calls of a GRU step then costs a line of bytecode instead of a
     closure that copies its argument list and loops over its slots (3.9 -> 3.2 ms a step). The
     constants sit in one tuple argument: as closure cells (one per constant) the same replay of a
@@ -319,11 +317,10 @@ def straight_line(steps: list) -> Callable[[list], None]:
         return f"K[{len(consts) - 1}]"
     lines = []
     for step in steps:
-        plain = getattr(step, "plain", None)
-        if plain is None:
+        if not isinstance(step, PlainCall):
             lines.append(f"{name(step)}(S)")
             continue
-        fn, args, ins, outs, frees = plain
+        fn, args, ins, outs, frees = step
         call = f"{name(fn)}({', '.join(f'S[{ins[i]}]' if i in ins else name(a) for i, a in enumerate(args))})"
         lines.append(call if outs is None else f"S[{outs}] = {call}")
         lines += [f"S[{f}] = None" for f in frees]
